@@ -1,0 +1,165 @@
+#include "jobs/activate.h"
+
+#include <map>
+#include <set>
+
+#include "domain/dates.h"
+#include "domain/id_delivery.h"
+#include "domain/ids.h"
+#include "jobs/id_mail.h"
+#include "store/contracts.h"
+#include "store/outbox.h"
+#include "store/reference_data.h"
+#include "store/renewals.h"
+
+namespace sm::jobs {
+namespace {
+
+// Everything activation needs to know about one partner, loaded once per group.
+struct PartnerView {
+    domain::Partner partner;
+    std::vector<domain::Contact> contacts;
+};
+
+class IdGenerator {
+public:
+    IdGenerator(store::Contracts& contracts, domain::RandomSource& random) : contracts_(contracts), random_(random) {}
+
+    // Draws until the ID is free in the store and in the current group.
+    std::string accessId() {
+        for (;;) {
+            std::string id = domain::generateAccessId(random_);
+            if (usedAccess_.count(id) || contracts_.accessIdExists(id)) continue;
+            usedAccess_.insert(id);
+            return id;
+        }
+    }
+    std::string contractId() {
+        for (;;) {
+            std::string id = domain::generateContractId(random_);
+            if (usedContract_.count(id) || contracts_.contractIdExists(id)) continue;
+            usedContract_.insert(id);
+            return id;
+        }
+    }
+    void newGroup() {
+        usedAccess_.clear();
+        usedContract_.clear();
+    }
+
+private:
+    store::Contracts& contracts_;
+    domain::RandomSource& random_;
+    std::set<std::string> usedAccess_, usedContract_;
+};
+
+std::string describeRecipients(const domain::IdRecipients& r) {
+    std::string s = r.primary->email;
+    for (const auto* c : r.others) s += ", " + c->email;
+    return s;
+}
+
+}  // namespace
+
+ActivationReport activate(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+                          domain::RandomSource& random, const ActivationOptions& options, Poco::Logger& log,
+                          const Poco::Timestamp& now) {
+    ActivationReport report;
+    store::Renewals renewals(db);
+    store::ReferenceData ref(db);
+    store::Contracts contracts(db);
+    store::Outbox outbox(db);
+    IdGenerator ids(contracts, random);
+    const std::string today = domain::isoDate(now);
+    domain::IdDeliveryPolicy policy{settings.activation.regionalRule, &settings.regions};
+
+    std::int64_t afterId = 0;
+    for (;;) {
+        auto page = renewals.pending(afterId, settings.activation.batch, options.partnerId);
+        if (page.empty()) break;
+        afterId = page.back().id;
+        std::map<std::string, std::optional<PartnerView>> partners;
+        std::unique_ptr<store::Transaction> tx;
+        if (!options.dryRun) tx = std::make_unique<store::Transaction>(db);
+        ids.newGroup();
+
+        for (const auto& r : page) {
+            const std::string benefit = domain::toString(r.benefit);
+            auto problem = [&](const std::string& why) {
+                report.notActivated.push_back({r.id, r.partnerId, benefit, why});
+                if (domain::activatesAutomatically(r.benefit) &&
+                    domain::activationOverdue(r.renewalDate, today, settings.activation.overdueDays))
+                    report.overdue.push_back({r.id, r.partnerId, benefit,
+                                              "renewed " + r.renewalDate + ", pending " +
+                                                  std::to_string(domain::daysBetween(r.renewalDate, today)) +
+                                                  " days: " + why});
+            };
+            if (!domain::activatesAutomatically(r.benefit) && options.partnerId.empty()) {
+                ++report.waitingForRequest;
+                continue;
+            }
+            const domain::Plan* plan = settings.plans.forBenefit(r.benefit);
+            if (!plan) {
+                problem("no plan in the configuration serves benefit '" + benefit + "'");
+                continue;
+            }
+            auto& view = partners[r.partnerId];
+            if (!view) {
+                auto p = ref.partner(r.partnerId);
+                if (p) view = PartnerView{*p, ref.contactsOf(r.partnerId)};
+            }
+            if (!view) {
+                problem("partner " + r.partnerId + " is unknown");
+                continue;
+            }
+            std::optional<domain::Location> location;
+            if (r.benefit == domain::Benefit::CompetencyKit) {
+                location = ref.location(r.locationId);
+                if (!location) {
+                    problem("location " + r.locationId + " is unknown");
+                    continue;
+                }
+            }
+            auto recipients =
+                domain::idRecipients(view->partner, location ? &*location : nullptr, view->contacts, policy);
+            if (!recipients.primary) {
+                problem(recipients.problem + "; the IDs would have nobody to go to");
+                continue;
+            }
+            if (options.dryRun) {
+                report.dryRunLines.push_back("would activate renewal " + std::to_string(r.id) + " of partner " +
+                                             r.partnerId + " (" + benefit + ") as '" + plan->name + "', +" +
+                                             std::to_string(plan->incidents) + " incidents, IDs to " +
+                                             describeRecipients(recipients));
+                ++report.activated;
+                continue;
+            }
+
+            domain::Contract c;
+            c.accessId = ids.accessId();
+            c.contractId = ids.contractId();
+            c.partnerId = r.partnerId;
+            c.locationId = r.locationId;
+            c.planKey = plan->key;
+            c.scope = plan->scope;
+            c.activatedOn = today;
+            c.expiresOn = domain::addDays(today, plan->validityDays);
+            c.incidentsGranted = plan->incidents;
+            c.hoursGranted = plan->hours;
+            c.renewalId = r.id;
+            c.displayName = domain::displayName(domain::yearOf(today), plan->typeCode, r.partnerId, c.accessId);
+            c.id = contracts.insert(c, plan->name, r.benefit);
+            contracts.appendLedger(c.id, plan->incidents, "activation: " + plan->name,
+                                   "grant:contract:" + std::to_string(c.id));
+            outbox.enqueue(buildIdMail(settings, templates, view->partner, c, *plan, recipients, now));
+            renewals.markActivated(r.id);
+            ++report.activated;
+            log.information("activated renewal " + std::to_string(r.id) + " of partner " + r.partnerId + " as " +
+                            c.displayName + " (" + plan->name + "), ID mail to " + describeRecipients(recipients));
+        }
+        if (tx) tx->commit();
+    }
+    return report;
+}
+
+}  // namespace sm::jobs

@@ -1,0 +1,23 @@
+// The mail that carries a contract's Access ID and Contract ID (DOMAIN.md flow
+// 3): rendered from templates/id_mail in the primary recipient's language,
+// composed once, and queued as an outbox row. Used by activation now and by
+// resends later, so both say the same thing.
+#pragma once
+
+#include "app/config.h"
+#include "domain/id_delivery.h"
+#include "domain/model.h"
+#include "domain/plans.h"
+#include "mail/templates.h"
+#include "store/outbox.h"
+
+namespace sm::jobs {
+
+/// Builds the outbox row (bytes, Message-ID, envelope) for one contract.
+/// Throws mail::TemplateError if the templates cannot render.
+store::OutboxRow buildIdMail(const app::Settings& settings, const mail::TemplateSet& templates,
+                             const domain::Partner& partner, const domain::Contract& contract,
+                             const domain::Plan& plan, const domain::IdRecipients& recipients,
+                             const Poco::Timestamp& now);
+
+}  // namespace sm::jobs

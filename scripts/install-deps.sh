@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what supportmail needs from Debian's packages (Debian 12).
+#   scripts/install-deps.sh          build and run dependencies
+#   scripts/install-deps.sh --test   also the real servers the tests start (Postfix,
+#                                    Dovecot) and the independent mail clients
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+PKGS="build-essential cmake ninja-build pkg-config libpoco-dev libmimetic-dev libcurl4-openssl-dev
+      libsqlite3-dev libpq-dev catch2 libkainjow-mustache-dev ca-certificates"
+if [ "${1:-}" = "--test" ]; then
+  PKGS="$PKGS postfix dovecot-imapd dovecot-lmtpd openssl swaks python3 procps iproute2"
+fi
+
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+  echo "install-deps: everything is installed"
+  exit 0
+fi
+echo "install-deps: installing$missing"
+# No system instance of Postfix or Dovecot: the tests run private instances.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+policy_added=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  policy_added=1
+fi
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+[ -z "$policy_added" ] || $SUDO rm -f /usr/sbin/policy-rc.d

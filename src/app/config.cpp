@@ -1,0 +1,301 @@
+#include "app/config.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <Poco/Exception.h>
+#include <Poco/File.h>
+#include <Poco/Path.h>
+#include <Poco/String.h>
+#include <Poco/StringTokenizer.h>
+#include <Poco/Util/PropertyFileConfiguration.h>
+
+namespace sm::app {
+namespace {
+
+// Every key the program reads. A pattern key uses '*' for one dotted segment.
+const std::set<std::string>& knownKeys() {
+    static const std::set<std::string> keys = {
+        "database.url",
+        "templates.dir",
+        "logging.level",
+        "mail.from",
+        "mail.from_name",
+        "mail.support_address",
+        "mail.admin",
+        "mail.message_id_domain",
+        "transport.url",
+        "transport.starttls",
+        "transport.verify_peer",
+        "transport.ca_file",
+        "transport.username",
+        "transport.password_file",
+        "transport.helo",
+        "transport.connect_timeout",
+        "transport.timeout",
+        "delivery.batch",
+        "delivery.retry_initial",
+        "delivery.retry_max",
+        "delivery.give_up_after",
+        "activation.batch",
+        "activation.regional_rule",
+        "activation.overdue_days",
+        "regions.north_america",
+        "regions.latin_america",
+        "regions.emea",
+        "regions.apac",
+        "plans.*.name",
+        "plans.*.benefit",
+        "plans.*.type",
+        "plans.*.incidents",
+        "plans.*.hours",
+        "plans.*.scope",
+        "plans.*.validity_days",
+    };
+    return keys;
+}
+
+bool isKnownKey(const std::string& key) {
+    if (knownKeys().count(key)) return true;
+    // plans.<name>.<field>
+    auto first = key.find('.');
+    auto last = key.rfind('.');
+    if (first == std::string::npos || first == last) return false;
+    std::string pattern = key.substr(0, first) + ".*" + key.substr(last);
+    return knownKeys().count(pattern) > 0;
+}
+
+std::string trim(const std::string& s) { return Poco::trim(s); }
+
+class Reader {
+public:
+    Reader(std::string file, std::map<std::string, ConfigLine> lines,
+           Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> conf)
+        : file_(std::move(file)), lines_(std::move(lines)), conf_(std::move(conf)) {}
+
+    bool has(const std::string& key) const { return lines_.count(key) > 0; }
+
+    [[noreturn]] void fail(const std::string& key, const std::string& why) const {
+        auto it = lines_.find(key);
+        std::string where = file_ + (it != lines_.end() ? ":" + std::to_string(it->second.line) : "");
+        throw ConfigError(where + ": " + key + ": " + why);
+    }
+
+    std::string str(const std::string& key, const std::string& def) const {
+        return has(key) ? trim(conf_->getString(key)) : def;
+    }
+    std::string required(const std::string& key) const {
+        std::string v = str(key, "");
+        if (v.empty()) fail(key, "is required and has no value");
+        return v;
+    }
+    int integer(const std::string& key, int def, int min, int max) const {
+        if (!has(key)) return def;
+        std::string v = str(key, "");
+        try {
+            std::size_t pos = 0;
+            long n = std::stol(v, &pos);
+            if (pos != v.size()) throw std::invalid_argument("trailing");
+            if (n < min || n > max)
+                fail(key, "'" + v + "' is out of range " + std::to_string(min) + ".." + std::to_string(max));
+            return static_cast<int>(n);
+        } catch (const std::logic_error&) {
+            fail(key, "'" + v + "' is not a whole number");
+        }
+    }
+    bool boolean(const std::string& key, bool def) const {
+        if (!has(key)) return def;
+        std::string v = Poco::toLower(str(key, ""));
+        if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
+        if (v == "false" || v == "no" || v == "off" || v == "0") return false;
+        fail(key, "'" + v + "' is not true or false");
+    }
+    const std::map<std::string, ConfigLine>& lines() const { return lines_; }
+
+private:
+    std::string file_;
+    std::map<std::string, ConfigLine> lines_;
+    Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> conf_;
+};
+
+std::string resolve(const std::string& baseDir, const std::string& path) {
+    if (path.empty()) return path;
+    Poco::Path p(path);
+    if (p.isAbsolute()) return path;
+    return Poco::Path(baseDir).resolve(p).toString();
+}
+
+bool validEmail(const std::string& s) {
+    static const std::regex re(R"(^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$)");
+    return std::regex_match(s, re);
+}
+
+std::string readPasswordFile(const Reader& r, const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) r.fail("transport.password_file", "cannot read '" + path + "'");
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        r.fail("transport.password_file",
+               "'" + path + "' is readable by group or others; chmod 600 it (it holds a password)");
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+}  // namespace
+
+std::map<std::string, ConfigLine> checkConfigFile(const std::string& file) {
+    std::ifstream in(file);
+    if (!in) throw ConfigError(file + ": cannot open the configuration file");
+    std::map<std::string, ConfigLine> out;
+    static const std::regex keyRe(R"(^[A-Za-z0-9_][A-Za-z0-9_.-]*$)");
+    std::string raw;
+    int lineNo = 0;
+    while (std::getline(in, raw)) {
+        ++lineNo;
+        int startLine = lineNo;
+        // Continuation lines (a trailing backslash) belong to the line they extend.
+        while (!raw.empty() && raw.back() == '\\') {
+            std::string next;
+            if (!std::getline(in, next)) break;
+            ++lineNo;
+            raw.pop_back();
+            raw += trim(next);
+        }
+        std::string line = trim(raw);
+        if (line.empty() || line[0] == '#' || line[0] == '!') continue;
+        auto sep = line.find_first_of("=:");
+        if (sep == std::string::npos)
+            throw ConfigError(file + ":" + std::to_string(startLine) + ": expected 'key = value', got '" + line + "'");
+        std::string key = trim(line.substr(0, sep));
+        if (key.empty() || !std::regex_match(key, keyRe))
+            throw ConfigError(file + ":" + std::to_string(startLine) + ": '" + key + "' is not a valid key");
+        if (!isKnownKey(key))
+            throw ConfigError(file + ":" + std::to_string(startLine) + ": unknown key '" + key + "'");
+        if (out.count(key))
+            throw ConfigError(file + ":" + std::to_string(startLine) + ": '" + key + "' is already set on line " +
+                              std::to_string(out[key].line));
+        out[key] = ConfigLine{trim(line.substr(sep + 1)), startLine};
+    }
+    return out;
+}
+
+Settings loadSettings(const std::string& fileArg) {
+    Poco::Path abs = Poco::Path(fileArg).absolute();
+    std::string file = abs.toString();
+    if (!Poco::File(file).exists()) throw ConfigError(file + ": no such configuration file");
+    auto lines = checkConfigFile(file);
+    Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> conf;
+    try {
+        conf = new Poco::Util::PropertyFileConfiguration(file);
+    } catch (const Poco::Exception& e) {
+        throw ConfigError(file + ": " + e.displayText());
+    }
+    Reader r(file, lines, conf);
+
+    Settings s;
+    s.configFile = file;
+    s.baseDir = abs.parent().toString();
+    std::string db = r.required("database.url");
+    if (db.rfind("sqlite:", 0) == 0) db = "sqlite:" + resolve(s.baseDir, db.substr(7));
+    else if (db.rfind("postgresql:", 0) != 0) r.fail("database.url", "'" + db + "' must start with sqlite: or postgresql:");
+    s.databaseUrl = db;
+    s.templatesDir = resolve(s.baseDir, r.str("templates.dir", "../templates"));
+    s.logLevel = r.str("logging.level", "notice");
+    static const std::set<std::string> levels = {"fatal", "critical", "error", "warning", "notice", "information", "debug", "trace"};
+    if (!levels.count(s.logLevel)) r.fail("logging.level", "'" + s.logLevel + "' is not a POCO log level");
+
+    s.from.email = r.required("mail.from");
+    if (!validEmail(s.from.email)) r.fail("mail.from", "'" + s.from.email + "' is not an email address");
+    s.from.name = r.str("mail.from_name", "Partner Support");
+    s.supportAddress = r.str("mail.support_address", s.from.email);
+    if (!validEmail(s.supportAddress)) r.fail("mail.support_address", "'" + s.supportAddress + "' is not an email address");
+    s.adminAddress = r.str("mail.admin", "");
+    if (!s.adminAddress.empty() && !validEmail(s.adminAddress))
+        r.fail("mail.admin", "'" + s.adminAddress + "' is not an email address");
+    s.messageIdDomain = r.str("mail.message_id_domain", s.from.email.substr(s.from.email.find('@') + 1));
+
+    auto& t = s.transport;
+    t.url = r.required("transport.url");
+    for (const char* scheme : {"maildir:", "spool:"})
+        if (t.url.rfind(scheme, 0) == 0) {
+            std::string prefix = scheme;
+            t.url = prefix + resolve(s.baseDir, t.url.substr(prefix.size()));
+        }
+    if (t.url.rfind("smtp://", 0) != 0 && t.url.rfind("smtps://", 0) != 0 && t.url.rfind("maildir:", 0) != 0 &&
+        t.url.rfind("spool:", 0) != 0)
+        r.fail("transport.url", "'" + t.url + "' must start with smtp://, smtps://, maildir: or spool:");
+    t.startTls = r.boolean("transport.starttls", false);
+    t.verifyPeer = r.boolean("transport.verify_peer", true);
+    t.caFile = resolve(s.baseDir, r.str("transport.ca_file", ""));
+    t.username = r.str("transport.username", "");
+    t.heloName = r.str("transport.helo", "supportmail.localdomain");
+    t.connectTimeoutSeconds = r.integer("transport.connect_timeout", 15, 1, 600);
+    t.timeoutSeconds = r.integer("transport.timeout", 60, 1, 3600);
+    if (const char* pw = std::getenv("SUPPORTMAIL_SMTP_PASSWORD")) t.password = pw;
+    else if (r.has("transport.password_file"))
+        t.password = readPasswordFile(r, resolve(s.baseDir, r.str("transport.password_file", "")));
+    if (!t.username.empty() && t.password.empty())
+        r.fail("transport.username",
+               "a user is set but no password: set SUPPORTMAIL_SMTP_PASSWORD or transport.password_file");
+
+    s.delivery.batch = r.integer("delivery.batch", 200, 1, 100000);
+    s.delivery.retryInitialSeconds = r.integer("delivery.retry_initial", 60, 1, 86400);
+    s.delivery.retryMaxSeconds = r.integer("delivery.retry_max", 3600, 1, 7 * 86400);
+    s.delivery.giveUpAfterSeconds = r.integer("delivery.give_up_after", 5 * 86400, 60, 60 * 86400);
+    s.activation.batch = r.integer("activation.batch", 500, 1, 100000);
+    s.activation.regionalRule = r.boolean("activation.regional_rule", true);
+    s.activation.overdueDays = r.integer("activation.overdue_days", 28, 1, 365);
+
+    const std::pair<const char*, domain::Region> regionKeys[] = {
+        {"regions.north_america", domain::Region::NorthAmerica},
+        {"regions.latin_america", domain::Region::LatinAmerica},
+        {"regions.emea", domain::Region::Emea},
+        {"regions.apac", domain::Region::Apac}};
+    static const std::regex countryRe("^[A-Z]{2}$");
+    for (const auto& [key, region] : regionKeys) {
+        Poco::StringTokenizer tok(r.str(key, ""), ",", Poco::StringTokenizer::TOK_TRIM | Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+        for (const auto& c : tok) {
+            if (!std::regex_match(c, countryRe)) r.fail(key, "'" + c + "' is not a two-letter upper-case country code");
+            s.regions.assign(c, region);
+        }
+    }
+
+    // plans.<key>.<field>
+    std::set<std::string> planKeys;
+    for (const auto& [key, line] : lines)
+        if (key.rfind("plans.", 0) == 0) planKeys.insert(key.substr(6, key.rfind('.') - 6));
+    std::vector<domain::Plan> plans;
+    for (const auto& k : planKeys) {
+        const std::string p = "plans." + k + ".";
+        domain::Plan plan;
+        plan.key = k;
+        plan.name = r.required(p + "name");
+        auto benefit = domain::parseBenefit(r.required(p + "benefit"));
+        if (!benefit)
+            r.fail(p + "benefit", "must be one of gold, silver, action_pack, scs, asfp, competency_kit");
+        plan.benefit = *benefit;
+        plan.typeCode = r.required(p + "type");
+        plan.incidents = r.integer(p + "incidents", 0, 0, 100000);
+        plan.hours = r.integer(p + "hours", 0, 0, 100000);
+        auto scope = domain::parseScope(r.str(p + "scope", "any"));
+        if (!scope) r.fail(p + "scope", "must be on_prem, cloud or any");
+        plan.scope = *scope;
+        plan.validityDays = r.integer(p + "validity_days", 365, 1, 3650);
+        plans.push_back(plan);
+    }
+    try {
+        s.plans = domain::PlanCatalogue(std::move(plans));
+    } catch (const std::invalid_argument& e) {
+        throw ConfigError(file + ": " + e.what());
+    }
+    return s;
+}
+
+}  // namespace sm::app

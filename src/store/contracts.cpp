@@ -1,0 +1,114 @@
+#include "store/contracts.h"
+
+#include <Poco/Data/RecordSet.h>
+
+using namespace Poco::Data::Keywords;
+using Poco::Data::RecordSet;
+using Poco::Data::Statement;
+
+namespace sm::store {
+namespace {
+
+const char* kColumns =
+    "id, access_id, contract_id, partner_id, location_id, plan_key, display_name, scope, activated_on, "
+    "expires_on, state, incidents_granted, hours_granted, renewal_id";
+
+domain::Contract contractFrom(RecordSet& rs) {
+    domain::Contract c;
+    c.id = rs[0].convert<std::int64_t>();
+    c.accessId = rs[1].convert<std::string>();
+    c.contractId = rs[2].convert<std::string>();
+    c.partnerId = rs[3].convert<std::string>();
+    c.locationId = rs[4].convert<std::string>();
+    c.planKey = rs[5].convert<std::string>();
+    c.displayName = rs[6].convert<std::string>();
+    c.scope = domain::parseScope(rs[7].convert<std::string>()).value_or(domain::Scope::Any);
+    c.activatedOn = rs[8].convert<std::string>();
+    c.expiresOn = rs[9].convert<std::string>();
+    c.state = domain::parseContractState(rs[10].convert<std::string>()).value_or(domain::ContractState::Active);
+    c.incidentsGranted = rs[11].convert<int>();
+    c.hoursGranted = rs[12].convert<int>();
+    c.renewalId = rs[13].convert<std::int64_t>();
+    return c;
+}
+
+std::vector<domain::Contract> select(Database& db, const std::string& where, std::string value) {
+    Statement st(db.session());
+    st << db.sql(std::string("SELECT ") + kColumns + " FROM contracts WHERE " + where + " ORDER BY id"), use(value);
+    st.execute();
+    RecordSet rs(st);
+    std::vector<domain::Contract> out;
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) out.push_back(contractFrom(rs));
+    return out;
+}
+
+}  // namespace
+
+bool Contracts::accessIdExists(const std::string& accessId) {
+    std::string v = accessId;
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM contracts WHERE access_id = ?"), use(v), into(n), now;
+    return n > 0;
+}
+
+bool Contracts::contractIdExists(const std::string& contractId) {
+    std::string v = contractId;
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM contracts WHERE contract_id = ?"), use(v), into(n), now;
+    return n > 0;
+}
+
+std::int64_t Contracts::insert(const domain::Contract& c, const std::string& planName, domain::Benefit benefit) {
+    std::string accessId = c.accessId, contractId = c.contractId, partnerId = c.partnerId, locationId = c.locationId,
+                planKey = c.planKey, plan = planName, display = c.displayName, ben = domain::toString(benefit),
+                scope = domain::toString(c.scope), activated = c.activatedOn, expires = c.expiresOn,
+                state = domain::toString(c.state);
+    int incidents = c.incidentsGranted, hours = c.hoursGranted;
+    std::int64_t renewal = c.renewalId;
+    db_.session() << db_.sql("INSERT INTO contracts (access_id, contract_id, partner_id, location_id, renewal_id, "
+                             "plan_key, plan_name, display_name, benefit, scope, activated_on, expires_on, state, "
+                             "incidents_granted, hours_granted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        use(accessId), use(contractId), use(partnerId), use(locationId), use(renewal), use(planKey), use(plan),
+        use(display), use(ben), use(scope), use(activated), use(expires), use(state), use(incidents), use(hours), now;
+    std::int64_t id = 0;
+    db_.session() << db_.sql("SELECT id FROM contracts WHERE access_id = ?"), use(accessId), into(id), now;
+    return id;
+}
+
+bool Contracts::appendLedger(std::int64_t contractRef, int delta, const std::string& reason,
+                             const std::string& entryKey) {
+    std::string key = entryKey, why = reason;
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM ledger WHERE entry_key = ?"), use(key), into(n), now;
+    if (n > 0) return false;
+    std::int64_t at = Database::nowSeconds();
+    db_.session() << db_.sql("INSERT INTO ledger (contract_ref, delta, reason, entry_key, created_at) "
+                             "VALUES (?, ?, ?, ?, ?)"),
+        use(contractRef), use(delta), use(why), use(key), use(at), now;
+    return true;
+}
+
+int Contracts::balance(std::int64_t contractRef) {
+    int sum = 0;
+    db_.session() << db_.sql("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = ?"), use(contractRef),
+        into(sum), now;
+    return sum;
+}
+
+std::optional<domain::Contract> Contracts::byRenewal(std::int64_t renewalId) {
+    auto v = select(db_, "renewal_id = CAST(? AS INTEGER)", std::to_string(renewalId));
+    if (v.empty()) return std::nullopt;
+    return v.front();
+}
+
+std::vector<domain::Contract> Contracts::ofPartner(const std::string& partnerId) {
+    return select(db_, "partner_id = ?", partnerId);
+}
+
+std::int64_t Contracts::count() {
+    std::int64_t n = 0;
+    db_.session() << "SELECT COUNT(*) FROM contracts", into(n), now;
+    return n;
+}
+
+}  // namespace sm::store

@@ -1,0 +1,37 @@
+// Contracts (support benefits) and their ledger. The balance of a contract is the
+// sum of its ledger rows; each row carries a unique entry key so that the same
+// movement (an activation grant, one incident's debit) is written at most once.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/model.h"
+#include "store/database.h"
+
+namespace sm::store {
+
+class Contracts {
+public:
+    explicit Contracts(Database& db) : db_(db) {}
+
+    bool accessIdExists(const std::string& accessId);
+    bool contractIdExists(const std::string& contractId);
+
+    /// Inserts the contract; returns its row id. planName is kept for display.
+    std::int64_t insert(const domain::Contract& c, const std::string& planName, domain::Benefit benefit);
+
+    /// Appends a ledger row unless entryKey was already used; true when written.
+    bool appendLedger(std::int64_t contractRef, int delta, const std::string& reason, const std::string& entryKey);
+
+    int balance(std::int64_t contractRef);
+    std::optional<domain::Contract> byRenewal(std::int64_t renewalId);
+    std::vector<domain::Contract> ofPartner(const std::string& partnerId);
+    std::int64_t count();
+
+private:
+    Database& db_;
+};
+
+}  // namespace sm::store

@@ -1,0 +1,162 @@
+#include "store/database.h"
+
+#include <chrono>
+#include <mutex>
+
+#include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Exception.h>
+
+#include "store/migrations.h"
+
+using namespace Poco::Data::Keywords;
+
+namespace sm::store {
+namespace {
+
+void registerConnectors() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        Poco::Data::SQLite::Connector::registerConnector();
+        Poco::Data::PostgreSQL::Connector::registerConnector();
+    });
+}
+
+std::string expandTokens(std::string sql, Dialect d) {
+    auto replaceAll = [&sql](const std::string& from, const std::string& to) {
+        for (std::size_t p = sql.find(from); p != std::string::npos; p = sql.find(from, p + to.size()))
+            sql.replace(p, from.size(), to);
+    };
+    replaceAll("@ID@", d == Dialect::SQLite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY");
+    return sql;
+}
+
+std::vector<std::string> splitStatements(const std::string& script) {
+    std::vector<std::string> out;
+    std::string current;
+    std::size_t start = 0;
+    while (start < script.size()) {
+        std::size_t end = script.find('\n', start);
+        if (end == std::string::npos) end = script.size();
+        std::string line = script.substr(start, end - start);
+        start = end + 1;
+        current += line + "\n";
+        auto last = line.find_last_not_of(" \t\r");
+        if (last != std::string::npos && line[last] == ';') {
+            current.erase(current.find_last_of(';'));
+            out.push_back(current);
+            current.clear();
+        }
+    }
+    if (current.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(current);
+    return out;
+}
+
+std::string hidePassword(const std::string& url) {
+    auto p = url.find("password=");
+    if (p == std::string::npos) return url;
+    auto e = url.find(' ', p);
+    return url.substr(0, p) + "password=***" + (e == std::string::npos ? "" : url.substr(e));
+}
+
+}  // namespace
+
+Database::Database(Poco::Data::Session session, Dialect dialect, std::string description)
+    : session_(std::move(session)), dialect_(dialect), description_(std::move(description)) {}
+
+std::unique_ptr<Database> Database::open(const std::string& url) {
+    registerConnectors();
+    const std::string safe = hidePassword(url);
+    try {
+        if (url.rfind("sqlite:", 0) == 0) {
+            std::string path = url.substr(7);
+            if (path.empty()) throw StoreError("database URL '" + safe + "' names no file");
+            Poco::Data::Session s("SQLite", path);
+            s.setConnectionTimeout(30);  // sqlite3_busy_timeout: wait for another writer
+            s << "PRAGMA journal_mode=WAL", now;
+            s << "PRAGMA synchronous=FULL", now;
+            s << "PRAGMA foreign_keys=ON", now;
+            return std::unique_ptr<Database>(new Database(std::move(s), Dialect::SQLite, safe));
+        }
+        if (url.rfind("postgresql:", 0) == 0) {
+            Poco::Data::Session s("PostgreSQL", url.substr(11));
+            return std::unique_ptr<Database>(new Database(std::move(s), Dialect::PostgreSQL, safe));
+        }
+    } catch (const StoreError&) {
+        throw;
+    } catch (const Poco::Exception& e) {
+        throw StoreError("cannot open database '" + safe + "': " + e.displayText());
+    }
+    throw StoreError("database URL '" + safe + "' must start with sqlite: or postgresql:");
+}
+
+std::string Database::sql(const std::string& text) const {
+    if (dialect_ == Dialect::SQLite) return text;
+    std::string out;
+    int n = 0;
+    bool quoted = false;
+    for (char c : text) {
+        if (c == '\'') quoted = !quoted;
+        if (c == '?' && !quoted) out += "$" + std::to_string(++n);
+        else out += c;
+    }
+    return out;
+}
+
+int Database::latestSchemaVersion() { return migrations().empty() ? 0 : migrations().back().version; }
+
+int Database::schemaVersion() {
+    session_ << "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                "applied_at BIGINT NOT NULL)",
+        now;
+    int version = 0;
+    session_ << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", into(version), now;
+    return version;
+}
+
+int Database::migrate() {
+    int current = schemaVersion();
+    int applied = 0;
+    for (const auto& m : migrations()) {
+        if (m.version <= current) continue;
+        try {
+            Transaction tx(*this);
+            for (const auto& stmt : splitStatements(expandTokens(m.sql, dialect_))) session_ << stmt, now;
+            int version = m.version;
+            std::string name = m.name;
+            std::int64_t at = nowSeconds();
+            session_ << sql("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
+                use(version), use(name), use(at), now;
+            tx.commit();
+        } catch (const Poco::Exception& e) {
+            throw StoreError("migration " + std::to_string(m.version) + " (" + m.name + ") failed on " +
+                             description_ + ": " + e.displayText());
+        }
+        ++applied;
+    }
+    return applied;
+}
+
+std::int64_t Database::nowSeconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+Transaction::Transaction(Database& db) : db_(db) { db_.session().begin(); }
+
+Transaction::~Transaction() {
+    if (open_) {
+        try {
+            db_.session().rollback();
+        } catch (...) {
+            // The connection is gone; the engine rolls back on its own.
+        }
+    }
+}
+
+void Transaction::commit() {
+    db_.session().commit();
+    open_ = false;
+}
+
+}  // namespace sm::store

@@ -1,0 +1,122 @@
+#include "store/outbox.h"
+
+#include <Poco/Data/RecordSet.h>
+#include <Poco/StringTokenizer.h>
+
+using namespace Poco::Data::Keywords;
+using Poco::Data::RecordSet;
+using Poco::Data::Statement;
+
+namespace sm::store {
+namespace {
+
+std::string joinLines(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) {
+        if (!out.empty()) out += '\n';
+        out += s;
+    }
+    return out;
+}
+
+std::vector<std::string> splitLines(const std::string& s) {
+    std::vector<std::string> out;
+    Poco::StringTokenizer t(s, "\n", Poco::StringTokenizer::TOK_IGNORE_EMPTY | Poco::StringTokenizer::TOK_TRIM);
+    for (const auto& x : t) out.push_back(x);
+    return out;
+}
+
+const char* kColumns =
+    "id, message_id, kind, envelope_from, recipients, bytes, state, attempts, next_attempt_at, last_reply, "
+    "COALESCE(contract_ref, 0), created_at";
+
+std::vector<OutboxRow> rowsFrom(RecordSet& rs) {
+    std::vector<OutboxRow> out;
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) {
+        OutboxRow r;
+        r.id = rs[0].convert<std::int64_t>();
+        r.messageId = rs[1].convert<std::string>();
+        r.kind = rs[2].convert<std::string>();
+        r.envelopeFrom = rs[3].convert<std::string>();
+        r.recipients = splitLines(rs[4].convert<std::string>());
+        r.bytes = rs[5].convert<std::string>();
+        r.state = rs[6].convert<std::string>();
+        r.attempts = rs[7].convert<int>();
+        r.nextAttemptAt = rs[8].convert<std::int64_t>();
+        r.lastReply = rs[9].convert<std::string>();
+        r.contractRef = rs[10].convert<std::int64_t>();
+        r.createdAt = rs[11].convert<std::int64_t>();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::int64_t Outbox::enqueue(const OutboxRow& row) {
+    std::string messageId = row.messageId, kind = row.kind, from = row.envelopeFrom,
+                recipients = joinLines(row.recipients);
+    const std::string& bytes = row.bytes;
+    std::int64_t at = Database::nowSeconds();
+    std::int64_t due = row.nextAttemptAt ? row.nextAttemptAt : at;
+    Poco::Nullable<std::int64_t> contract;
+    if (row.contractRef) contract = row.contractRef;
+    db_.session() << db_.sql("INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, next_attempt_at, "
+                             "created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+        use(messageId), use(kind), use(from), use(recipients), bind(bytes), use(due), use(at), use(contract), now;
+    std::int64_t id = 0;
+    db_.session() << db_.sql("SELECT id FROM outbox WHERE message_id = ?"), use(messageId), into(id), now;
+    return id;
+}
+
+std::vector<OutboxRow> Outbox::due(std::int64_t nowAt, int limit, std::int64_t afterId) {
+    Statement st(db_.session());
+    st << db_.sql(std::string("SELECT ") + kColumns +
+                  " FROM outbox WHERE state = 'queued' AND next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?"),
+        use(nowAt), use(afterId), use(limit);
+    st.execute();
+    RecordSet rs(st);
+    return rowsFrom(rs);
+}
+
+void Outbox::markSent(std::int64_t id, const std::string& reply) {
+    std::string r = reply;
+    std::int64_t at = Database::nowSeconds();
+    db_.session() << db_.sql("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_reply = ? "
+                             "WHERE id = ?"),
+        use(at), use(r), use(id), now;
+}
+
+void Outbox::markRetry(std::int64_t id, int attempts, std::int64_t nextAttemptAt, const std::string& reply) {
+    std::string r = reply;
+    db_.session() << db_.sql("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_reply = ? WHERE id = ?"),
+        use(attempts), use(nextAttemptAt), use(r), use(id), now;
+}
+
+void Outbox::markParked(std::int64_t id, int attempts, const std::string& reply) {
+    std::string r = reply;
+    db_.session() << db_.sql("UPDATE outbox SET state = 'parked', attempts = ?, last_reply = ? WHERE id = ?"),
+        use(attempts), use(r), use(id), now;
+}
+
+OutboxCounts Outbox::counts(std::int64_t nowAt) {
+    OutboxCounts c;
+    db_.session() << db_.sql("SELECT "
+                             "COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0), "
+                             "COALESCE(SUM(CASE WHEN state = 'queued' AND next_attempt_at <= ? THEN 1 ELSE 0 END), 0), "
+                             "COALESCE(SUM(CASE WHEN state = 'queued' AND attempts > 0 THEN 1 ELSE 0 END), 0), "
+                             "COALESCE(SUM(CASE WHEN state = 'sent' THEN 1 ELSE 0 END), 0), "
+                             "COALESCE(SUM(CASE WHEN state = 'parked' THEN 1 ELSE 0 END), 0) FROM outbox"),
+        use(nowAt), into(c.queued), into(c.due), into(c.retrying), into(c.sent), into(c.parked), now;
+    return c;
+}
+
+std::vector<OutboxRow> Outbox::all() {
+    Statement st(db_.session());
+    st << std::string("SELECT ") + kColumns + " FROM outbox ORDER BY id";
+    st.execute();
+    RecordSet rs(st);
+    return rowsFrom(rs);
+}
+
+}  // namespace sm::store

@@ -1,0 +1,54 @@
+// The outbox: composed mail waiting for the SMTP server. A row is written in the
+// same transaction as the change that caused it, holds the final bytes (a retry
+// sends the same bytes with the same Message-ID), and ends as sent or parked.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "store/database.h"
+
+namespace sm::store {
+
+struct OutboxRow {
+    std::int64_t id = 0;
+    std::string messageId;
+    std::string kind;          ///< "id_mail", "confirmation", ...
+    std::string envelopeFrom;
+    std::vector<std::string> recipients;
+    std::string bytes;
+    std::string state = "queued";  ///< queued | sent | parked
+    int attempts = 0;
+    std::int64_t nextAttemptAt = 0;
+    std::string lastReply;
+    std::int64_t contractRef = 0;  ///< 0 = none
+    std::int64_t createdAt = 0;
+};
+
+struct OutboxCounts {
+    std::int64_t queued = 0, due = 0, retrying = 0, sent = 0, parked = 0;
+};
+
+class Outbox {
+public:
+    explicit Outbox(Database& db) : db_(db) {}
+
+    /// Queues a row (state queued, due now). Returns its id.
+    std::int64_t enqueue(const OutboxRow& row);
+
+    /// Queued rows due at `now`, oldest first, at most `limit`, with ids after afterId.
+    std::vector<OutboxRow> due(std::int64_t now, int limit, std::int64_t afterId = 0);
+
+    void markSent(std::int64_t id, const std::string& reply);
+    void markRetry(std::int64_t id, int attempts, std::int64_t nextAttemptAt, const std::string& reply);
+    void markParked(std::int64_t id, int attempts, const std::string& reply);
+
+    OutboxCounts counts(std::int64_t now);
+    std::vector<OutboxRow> all();  ///< for tests and status; bytes included
+
+private:
+    Database& db_;
+};
+
+}  // namespace sm::store

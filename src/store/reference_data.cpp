@@ -1,0 +1,133 @@
+#include "store/reference_data.h"
+
+#include <Poco/Data/RecordSet.h>
+
+using namespace Poco::Data::Keywords;
+using Poco::Data::RecordSet;
+using Poco::Data::Statement;
+
+namespace sm::store {
+namespace {
+
+domain::Contact contactFrom(RecordSet& rs) {
+    domain::Contact c;
+    c.id = rs["id"].convert<std::int64_t>();
+    c.partnerId = rs["partner_id"].convert<std::string>();
+    c.locationId = rs["location_id"].convert<std::string>();
+    c.email = rs["email"].convert<std::string>();
+    c.name = rs["name"].convert<std::string>();
+    c.country = rs["country"].convert<std::string>();
+    c.role = domain::parseContactRole(rs["role"].convert<std::string>()).value_or(domain::ContactRole::Member);
+    c.language = rs["language"].convert<std::string>();
+    c.addressState =
+        domain::parseAddressState(rs["address_state"].convert<std::string>()).value_or(domain::AddressState::Ok);
+    return c;
+}
+
+std::vector<domain::Contact> contactsWhere(Database& db, const std::string& column, std::string value) {
+    Statement st(db.session());
+    st << db.sql("SELECT id, partner_id, location_id, email, name, country, role, language, address_state "
+                 "FROM contacts WHERE " + column + " = ? ORDER BY id"),
+        use(value);
+    st.execute();
+    RecordSet rs(st);
+    std::vector<domain::Contact> out;
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) out.push_back(contactFrom(rs));
+    return out;
+}
+
+}  // namespace
+
+Upsert ReferenceData::upsertPartner(const domain::Partner& p, domain::Region region) {
+    auto existing = partner(p.partnerId);
+    std::string id = p.partnerId, name = p.name, membership = domain::toString(p.membership),
+                country = p.hqCountry, reg = domain::toString(region);
+    std::int64_t at = Database::nowSeconds();
+    if (!existing) {
+        db_.session() << db_.sql("INSERT INTO partners (partner_id, name, membership, hq_country, region, updated_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)"),
+            use(id), use(name), use(membership), use(country), use(reg), use(at), now;
+        return Upsert::Inserted;
+    }
+    if (existing->name == p.name && existing->membership == p.membership && existing->hqCountry == p.hqCountry)
+        return Upsert::Unchanged;
+    db_.session() << db_.sql("UPDATE partners SET name = ?, membership = ?, hq_country = ?, region = ?, updated_at = ? "
+                             "WHERE partner_id = ?"),
+        use(name), use(membership), use(country), use(reg), use(at), use(id), now;
+    return Upsert::Updated;
+}
+
+Upsert ReferenceData::upsertLocation(const domain::Location& l) {
+    auto existing = location(l.locationId);
+    std::string id = l.locationId, partnerId = l.partnerId, name = l.name, country = l.country;
+    if (!existing) {
+        db_.session() << db_.sql("INSERT INTO locations (location_id, partner_id, name, country) VALUES (?, ?, ?, ?)"),
+            use(id), use(partnerId), use(name), use(country), now;
+        return Upsert::Inserted;
+    }
+    if (existing->partnerId == l.partnerId && existing->name == l.name && existing->country == l.country)
+        return Upsert::Unchanged;
+    db_.session() << db_.sql("UPDATE locations SET partner_id = ?, name = ?, country = ? WHERE location_id = ?"),
+        use(partnerId), use(name), use(country), use(id), now;
+    return Upsert::Updated;
+}
+
+Upsert ReferenceData::upsertContact(const domain::Contact& c) {
+    std::string partnerId = c.partnerId, locationId = c.locationId, email = c.email, name = c.name,
+                country = c.country, role = domain::toString(c.role), language = c.language;
+    for (const auto& e : contactsByEmail(c.email)) {
+        if (e.partnerId != c.partnerId) continue;
+        if (e.locationId == c.locationId && e.name == c.name && e.country == c.country && e.role == c.role &&
+            e.language == c.language)
+            return Upsert::Unchanged;
+        db_.session() << db_.sql("UPDATE contacts SET location_id = ?, name = ?, country = ?, role = ?, language = ? "
+                                 "WHERE partner_id = ? AND email = ?"),
+            use(locationId), use(name), use(country), use(role), use(language), use(partnerId), use(email), now;
+        return Upsert::Updated;
+    }
+    db_.session() << db_.sql("INSERT INTO contacts (partner_id, location_id, email, name, country, role, language) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)"),
+        use(partnerId), use(locationId), use(email), use(name), use(country), use(role), use(language), now;
+    return Upsert::Inserted;
+}
+
+std::optional<domain::Partner> ReferenceData::partner(const std::string& partnerId) {
+    std::string id = partnerId;
+    Statement st(db_.session());
+    st << db_.sql("SELECT partner_id, name, membership, hq_country FROM partners WHERE partner_id = ?"), use(id);
+    st.execute();
+    RecordSet rs(st);
+    if (!rs.moveFirst()) return std::nullopt;
+    domain::Partner p;
+    p.partnerId = rs[0].convert<std::string>();
+    p.name = rs[1].convert<std::string>();
+    p.membership = domain::parseMembership(rs[2].convert<std::string>()).value_or(domain::Membership::None);
+    p.hqCountry = rs[3].convert<std::string>();
+    return p;
+}
+
+std::optional<domain::Location> ReferenceData::location(const std::string& locationId) {
+    std::string id = locationId;
+    Statement st(db_.session());
+    st << db_.sql("SELECT location_id, partner_id, name, country FROM locations WHERE location_id = ?"), use(id);
+    st.execute();
+    RecordSet rs(st);
+    if (!rs.moveFirst()) return std::nullopt;
+    return domain::Location{rs[0].convert<std::string>(), rs[1].convert<std::string>(), rs[2].convert<std::string>(),
+                            rs[3].convert<std::string>()};
+}
+
+std::vector<domain::Contact> ReferenceData::contactsOf(const std::string& partnerId) {
+    return contactsWhere(db_, "partner_id", partnerId);
+}
+
+std::vector<domain::Contact> ReferenceData::contactsByEmail(const std::string& email) {
+    return contactsWhere(db_, "email", email);
+}
+
+void ReferenceData::setAddressState(const std::string& email, domain::AddressState state) {
+    std::string e = email, s = domain::toString(state);
+    db_.session() << db_.sql("UPDATE contacts SET address_state = ? WHERE email = ?"), use(s), use(e), now;
+}
+
+}  // namespace sm::store

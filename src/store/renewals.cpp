@@ -1,0 +1,63 @@
+#include "store/renewals.h"
+
+#include <Poco/Data/RecordSet.h>
+
+using namespace Poco::Data::Keywords;
+using Poco::Data::RecordSet;
+using Poco::Data::Statement;
+
+namespace sm::store {
+
+bool Renewals::addIfAbsent(const domain::Renewal& r) {
+    std::string partnerId = r.partnerId, benefit = domain::toString(r.benefit), location = r.locationId,
+                date = r.renewalDate;
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM renewals WHERE partner_id = ? AND benefit = ? AND location_id = ? "
+                             "AND renewal_date = ?"),
+        use(partnerId), use(benefit), use(location), use(date), into(n), now;
+    if (n > 0) return false;
+    std::int64_t at = Database::nowSeconds();
+    db_.session() << db_.sql("INSERT INTO renewals (partner_id, benefit, location_id, renewal_date, imported_at) "
+                             "VALUES (?, ?, ?, ?, ?)"),
+        use(partnerId), use(benefit), use(location), use(date), use(at), now;
+    return true;
+}
+
+std::vector<domain::Renewal> Renewals::pending(std::int64_t afterId, int limit, const std::string& partnerId) {
+    std::string pid = partnerId;
+    Statement st(db_.session());
+    std::string q = "SELECT id, partner_id, benefit, location_id, renewal_date FROM renewals "
+                    "WHERE state = 'pending' AND id > ?";
+    if (!pid.empty()) q += " AND partner_id = ?";
+    q += " ORDER BY id LIMIT ?";
+    st << db_.sql(q), use(afterId);
+    if (!pid.empty()) st, use(pid);
+    st, use(limit);
+    st.execute();
+    RecordSet rs(st);
+    std::vector<domain::Renewal> out;
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) {
+        domain::Renewal r;
+        r.id = rs[0].convert<std::int64_t>();
+        r.partnerId = rs[1].convert<std::string>();
+        r.benefit = domain::parseBenefit(rs[2].convert<std::string>()).value_or(domain::Benefit::Gold);
+        r.locationId = rs[3].convert<std::string>();
+        r.renewalDate = rs[4].convert<std::string>();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+void Renewals::markActivated(std::int64_t renewalId) {
+    std::int64_t at = Database::nowSeconds();
+    db_.session() << db_.sql("UPDATE renewals SET state = 'activated', activated_at = ? WHERE id = ? AND state = 'pending'"),
+        use(at), use(renewalId), now;
+}
+
+std::int64_t Renewals::count() {
+    std::int64_t n = 0;
+    db_.session() << "SELECT COUNT(*) FROM renewals", into(n), now;
+    return n;
+}
+
+}  // namespace sm::store

@@ -1,0 +1,32 @@
+// Membership renewals from the CRM, and their activation state.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/model.h"
+#include "store/database.h"
+
+namespace sm::store {
+
+class Renewals {
+public:
+    explicit Renewals(Database& db) : db_(db) {}
+
+    /// Inserts unless the same (partner, benefit, location, date) is already known.
+    /// Returns true when a row was added.
+    bool addIfAbsent(const domain::Renewal& r);
+
+    /// Pending renewals in id order, after `afterId`, at most `limit`.
+    /// partnerId empty = all partners.
+    std::vector<domain::Renewal> pending(std::int64_t afterId, int limit, const std::string& partnerId = {});
+
+    void markActivated(std::int64_t renewalId);
+    std::int64_t count();
+
+private:
+    Database& db_;
+};
+
+}  // namespace sm::store

@@ -1,0 +1,55 @@
+// Helpers shared by the unit and integration tests: temporary directories, the
+// real supportmail binary run as a child process, small file utilities.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace smtest {
+
+/// A fresh directory under /tmp, removed (recursively) when the object dies.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+struct RunResult {
+    int exitCode = -1;
+    std::string out;
+    std::string err;
+};
+
+/// Runs the supportmail binary built with the tests, with args, extra environment
+/// ("NAME=value") and optional stdin; waits for it.
+RunResult runSupportmail(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+
+/// Runs any program; same result shape.
+RunResult runProgram(const std::string& program, const std::vector<std::string>& args,
+                     const std::vector<std::string>& env = {});
+
+bool fileExists(const std::string& path);
+void writeFile(const std::string& path, const std::string& content);
+std::string readFile(const std::string& path);
+/// Files in dir (not recursive), sorted.
+std::vector<std::string> listFiles(const std::string& dir);
+
+/// The project's source directory and ../shared.
+std::string sourceDir();
+std::string sharedDir();
+
+/// A configuration file for tests: the project's plans and regions with the
+/// given database, transport and extra lines. Returns its path.
+std::string writeTestConfig(const TempDir& dir, const std::string& transportUrl, const std::string& extra = "");
+
+/// Sample reference data for tests (partners with contacts in DE, FR, VN, US).
+std::string writeSamplePartners(const TempDir& dir, const std::string& emailDomain = "example.test");
+
+}  // namespace smtest

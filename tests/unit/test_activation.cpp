@@ -1,0 +1,175 @@
+// Activation against a real SQLite store (temporary file) and the real templates:
+// idempotency, the ledger grant, one ID mail per contract in the same transaction,
+// dry runs, Action Pack on request, renewals that cannot be activated.
+#include <catch2/catch.hpp>
+
+#include <Poco/Logger.h>
+#include <Poco/Data/Session.h>
+
+#include "app/config.h"
+#include "domain/dates.h"
+#include "domain/ids.h"
+#include "jobs/activate.h"
+#include "jobs/import_reference.h"
+#include "mail/templates.h"
+#include "store/contracts.h"
+#include "store/outbox.h"
+#include "store/renewals.h"
+#include "support/test_support.h"
+
+using namespace Poco::Data::Keywords;
+
+namespace {
+
+struct Fixture {
+    smtest::TempDir dir;
+    sm::app::Settings settings;
+    std::unique_ptr<sm::store::Database> db;
+    sm::mail::TemplateSet templates;
+    sm::domain::SystemRandom random;
+    Poco::Logger& log = Poco::Logger::get("test");
+
+    Fixture()
+        : settings(sm::app::loadSettings(smtest::writeTestConfig(dir, "maildir:" + dir.file("spool")))),
+          db(sm::store::Database::open(settings.databaseUrl)),
+          templates(settings.templatesDir) {
+        db->migrate();
+        auto report = sm::jobs::importPartners(*db, settings, smtest::writeSamplePartners(dir), false);
+        REQUIRE(report.problems.empty());
+    }
+
+    void renewals(const std::string& rows) {
+        std::string path = dir.file("renewals.csv");
+        smtest::writeFile(path, "partner_id,benefit,renewal_date,location_id\n" + rows);
+        auto report = sm::jobs::importRenewals(*db, settings, path, false);
+        for (const auto& p : report.problems) INFO(p.line << " " << p.field << " " << p.reason);
+        REQUIRE(report.problems.empty());
+    }
+
+    sm::jobs::ActivationReport run(sm::jobs::ActivationOptions opts = {}) {
+        return sm::jobs::activate(*db, settings, templates, random, opts, log);
+    }
+
+    int count(const std::string& sql) {
+        int n = 0;
+        db->session() << sql, into(n), now;
+        return n;
+    }
+};
+
+std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+
+}  // namespace
+
+TEST_CASE("activation creates contract, ledger grant and ID mail together, and only once", "[activation]") {
+    Fixture f;
+    f.renewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n");
+    auto first = f.run();
+    CHECK(first.activated == 2);
+    CHECK(first.notActivated.empty());
+    CHECK(f.count("SELECT COUNT(*) FROM contracts") == 2);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE kind = 'id_mail'") == 2);
+    CHECK(f.count("SELECT COUNT(*) FROM renewals WHERE state = 'pending'") == 0);
+
+    sm::store::Contracts contracts(*f.db);
+    auto gold = contracts.ofPartner("4648141");
+    REQUIRE(gold.size() == 1);
+    CHECK(sm::domain::isValidAccessId(gold[0].accessId));
+    CHECK(sm::domain::isValidContractId(gold[0].contractId));
+    CHECK(contracts.balance(gold[0].id) == 20);
+    CHECK(gold[0].expiresOn == sm::domain::addDays(today(), 395));
+    CHECK(gold[0].displayName ==
+          sm::domain::displayName(sm::domain::yearOf(today()), "Gold", "4648141", gold[0].accessId));
+    auto silver = contracts.ofPartner("5102233");
+    REQUIRE(silver.size() == 1);
+    CHECK(contracts.balance(silver[0].id) == 10);
+
+    // The ID mail carries the IDs in its (encoded) body and goes to the allowed recipients.
+    sm::store::Outbox outbox(*f.db);
+    auto rows = outbox.all();
+    REQUIRE(rows.size() == 2);
+    const auto& goldMail = rows[0].contractRef == gold[0].id ? rows[0] : rows[1];
+    CHECK(goldMail.recipients == std::vector<std::string>{"alice@example.test", "bob@example.test"});
+
+    auto second = f.run();
+    CHECK(second.activated == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM contracts") == 2);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox") == 2);
+    CHECK(f.count("SELECT COUNT(*) FROM ledger") == 2);
+}
+
+TEST_CASE("a dry run reports and changes nothing", "[activation]") {
+    Fixture f;
+    f.renewals("4648141,gold," + today() + ",\n");
+    sm::jobs::ActivationOptions opts;
+    opts.dryRun = true;
+    auto report = f.run(opts);
+    CHECK(report.activated == 1);
+    REQUIRE(report.dryRunLines.size() == 1);
+    CHECK(report.dryRunLines[0].find("Partner Gold Support 20Pack") != std::string::npos);
+    CHECK(f.count("SELECT COUNT(*) FROM contracts") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM renewals WHERE state = 'pending'") == 1);
+}
+
+TEST_CASE("Action Pack waits for a request; the administrator activates it by partner", "[activation]") {
+    Fixture f;
+    f.renewals("7001234,action_pack," + today() + ",\n");
+    auto batch = f.run();
+    CHECK(batch.activated == 0);
+    CHECK(batch.waitingForRequest == 1);
+    CHECK(f.count("SELECT COUNT(*) FROM contracts") == 0);
+
+    sm::jobs::ActivationOptions opts;
+    opts.partnerId = "7001234";
+    auto admin = f.run(opts);
+    CHECK(admin.activated == 1);
+    CHECK(f.count("SELECT COUNT(*) FROM contracts WHERE plan_key = 'action_pack'") == 1);
+}
+
+TEST_CASE("a kit is activated for its location and mailed to the location primary", "[activation]") {
+    Fixture f;
+    f.renewals("4648141,competency_kit," + today() + ",CON-PAR\n");
+    auto report = f.run();
+    CHECK(report.activated == 1);
+    sm::store::Outbox outbox(*f.db);
+    auto rows = outbox.all();
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].recipients.front() == "carol@example.test");
+    CHECK(f.count("SELECT COUNT(*) FROM contracts WHERE location_id = 'CON-PAR'") == 1);
+}
+
+TEST_CASE("a renewal without a primary contact stays pending and is reported; an old one as overdue",
+          "[activation]") {
+    Fixture f;
+    // Partner 9 has only a member contact.
+    std::string path = f.dir.file("p9.csv");
+    smtest::writeFile(path,
+                      "partner_id,partner_name,membership,hq_country,contact_email,contact_name,contact_role,"
+                      "contact_country,contact_language\n"
+                      "9,Nobody Primary,gold,DE,judy@example.test,Judy,member,DE,en\n");
+    REQUIRE(sm::jobs::importPartners(*f.db, f.settings, path, false).problems.empty());
+    std::string old = sm::domain::addDays(today(), -40);
+    f.renewals("9,gold," + old + ",\n");
+    auto report = f.run();
+    CHECK(report.activated == 0);
+    REQUIRE(report.notActivated.size() == 1);
+    CHECK(report.notActivated[0].reason.find("hq_primary") != std::string::npos);
+    REQUIRE(report.overdue.size() == 1);
+    CHECK(report.overdue[0].reason.find("40 days") != std::string::npos);
+    CHECK(f.count("SELECT COUNT(*) FROM renewals WHERE state = 'pending'") == 1);
+}
+
+TEST_CASE("activation commits in groups and stays unique across many renewals", "[activation]") {
+    Fixture f;
+    f.settings.activation.batch = 7;
+    std::string rows;
+    for (int d = 0; d < 30; ++d) rows += "4648141,gold," + sm::domain::addDays(today(), -d) + ",\n";
+    f.renewals(rows);
+    auto report = f.run();
+    CHECK(report.activated == 30);
+    CHECK(f.count("SELECT COUNT(DISTINCT access_id) FROM contracts") == 30);
+    CHECK(f.count("SELECT COUNT(DISTINCT contract_id) FROM contracts") == 30);
+    CHECK(f.count("SELECT COUNT(DISTINCT message_id) FROM outbox") == 30);
+    CHECK(f.count("SELECT COALESCE(SUM(delta), 0) FROM ledger") == 30 * 20);
+}
