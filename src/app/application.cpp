@@ -216,19 +216,18 @@ private:
         help.setCommand("supportmail");
         help.setUsage("[--config FILE] COMMAND [options] [args]");
         help.setHeader("Partner support contracts by mail: activation, ID delivery, incident requests.");
-        std::ostringstream footer;
-        footer << "Commands:\n";
-        for (const auto& c : commands()) {
-            footer << "  " << c.name;
-            for (std::size_t i = c.name.size(); i < 18; ++i) footer << ' ';
-            footer << c.summary << "\n";
-        }
-        footer << "\nExit codes: 0 ok, 64 usage, 65 bad input data, 69 server or database unavailable,\n"
-                  "70 internal error, 75 temporary failure (try again later), 78 configuration error.\n"
-                  "'supportmail COMMAND --help' describes a command.";
-        help.setFooter(footer.str());
         help.setUnixStyle(true);
         help.format(std::cout);
+        // Printed as is: HelpFormatter would re-wrap the table.
+        std::cout << "\nCommands:\n";
+        for (const auto& c : commands()) {
+            std::cout << "  " << c.name;
+            for (std::size_t i = c.name.size(); i < 18; ++i) std::cout << ' ';
+            std::cout << c.summary << "\n";
+        }
+        std::cout << "\nExit codes: 0 ok, 64 usage, 65 bad input data, 69 server or database unavailable,\n"
+                     "70 internal error, 75 temporary failure (try again later), 78 configuration error.\n"
+                     "'supportmail COMMAND --help' describes a command.\n";
     }
 
     void printCommandHelp(const Command& cmd, const OptionSet& set) {

@@ -56,6 +56,31 @@ const std::set<std::string>& knownKeys() {
         "plans.*.hours",
         "plans.*.scope",
         "plans.*.validity_days",
+        "inbound.*.url",
+        "inbound.*.starttls",
+        "inbound.*.verify_peer",
+        "inbound.*.ca_file",
+        "inbound.*.username",
+        "inbound.*.password_file",
+        "inbound.*.move_to",
+        "process.max_message_bytes",
+        "process.replies_per_sender_per_hour",
+        "process.batch",
+        "products.*.name",
+        "products.*.aliases",
+        "products.*.scope",
+        "products.*.uses_ids",
+        "products.*.portal",
+        "calendar.working_days",
+        "calendar.hours",
+        "calendar.utc_offset",
+        "calendar.holidays",
+        "severity.a.hours",
+        "severity.a.around_the_clock",
+        "severity.b.hours",
+        "severity.b.around_the_clock",
+        "severity.c.hours",
+        "severity.c.around_the_clock",
     };
     return keys;
 }
@@ -135,11 +160,11 @@ bool validEmail(const std::string& s) {
     return std::regex_match(s, re);
 }
 
-std::string readPasswordFile(const Reader& r, const std::string& path) {
+std::string readPasswordFile(const Reader& r, const std::string& path, const std::string& key = "transport.password_file") {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) r.fail("transport.password_file", "cannot read '" + path + "'");
+    if (::stat(path.c_str(), &st) != 0) r.fail(key, "cannot read '" + path + "'");
     if (st.st_mode & (S_IRWXG | S_IRWXO))
-        r.fail("transport.password_file",
+        r.fail(key,
                "'" + path + "' is readable by group or others; chmod 600 it (it holds a password)");
     std::ifstream in(path);
     std::string line;
@@ -290,6 +315,110 @@ Settings loadSettings(const std::string& fileArg) {
         plan.validityDays = r.integer(p + "validity_days", 365, 1, 3650);
         plans.push_back(plan);
     }
+    // inbound.<name>.*
+    std::set<std::string> inboundNames;
+    for (const auto& [key, line] : lines)
+        if (key.rfind("inbound.", 0) == 0) inboundNames.insert(key.substr(8, key.rfind('.') - 8));
+    for (const auto& n : inboundNames) {
+        const std::string p = "inbound." + n + ".";
+        InboundSettings in;
+        in.name = n;
+        in.url = r.required(p + "url");
+        if (in.url.rfind("maildir:", 0) == 0) in.url = "maildir:" + resolve(s.baseDir, in.url.substr(8));
+        else if (in.url.rfind("imap://", 0) != 0 && in.url.rfind("imaps://", 0) != 0)
+            r.fail(p + "url", "'" + in.url + "' must start with imap://, imaps:// or maildir:");
+        in.startTls = r.boolean(p + "starttls", false);
+        in.verifyPeer = r.boolean(p + "verify_peer", true);
+        in.caFile = resolve(s.baseDir, r.str(p + "ca_file", ""));
+        in.username = r.str(p + "username", "");
+        in.moveTo = r.str(p + "move_to", "");
+        std::string envName = "SUPPORTMAIL_IMAP_PASSWORD_" + Poco::toUpper(n);
+        for (char& c : envName)
+            if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+        if (const char* pw = std::getenv(envName.c_str())) in.password = pw;
+        else if (const char* pw2 = std::getenv("SUPPORTMAIL_IMAP_PASSWORD")) in.password = pw2;
+        else if (r.has(p + "password_file"))
+            in.password = readPasswordFile(r, resolve(s.baseDir, r.str(p + "password_file", "")), p + "password_file");
+        if (!in.username.empty() && in.password.empty())
+            r.fail(p + "username", "a user is set but no password: set " + envName +
+                                       ", SUPPORTMAIL_IMAP_PASSWORD or " + p + "password_file");
+        s.inbound.push_back(in);
+    }
+    s.process.maxMessageBytes = r.integer("process.max_message_bytes", 25 * 1024 * 1024, 1024, 1 << 30);
+    s.process.repliesPerSenderPerHour = r.integer("process.replies_per_sender_per_hour", 10, 1, 100000);
+    s.process.batch = r.integer("process.batch", 100, 1, 100000);
+
+    // products.<key>.*
+    std::set<std::string> productKeys;
+    for (const auto& [key, line] : lines)
+        if (key.rfind("products.", 0) == 0) productKeys.insert(key.substr(9, key.rfind('.') - 9));
+    std::vector<domain::Product> products;
+    for (const auto& k : productKeys) {
+        const std::string p = "products." + k + ".";
+        domain::Product prod;
+        prod.key = k;
+        prod.name = r.required(p + "name");
+        Poco::StringTokenizer aliases(r.str(p + "aliases", ""), ",",
+                                      Poco::StringTokenizer::TOK_TRIM | Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+        for (const auto& a : aliases) prod.aliases.push_back(Poco::toLower(a));
+        auto scope = domain::parseScope(r.required(p + "scope"));
+        if (!scope || *scope == domain::Scope::Any) r.fail(p + "scope", "must be on_prem or cloud");
+        prod.scope = *scope;
+        prod.usesIds = r.boolean(p + "uses_ids", true);
+        prod.portal = r.str(p + "portal", "");
+        if (!prod.usesIds && prod.portal.empty()) r.fail(p + "portal", "a product without IDs needs the portal its requests go to");
+        products.push_back(prod);
+    }
+    s.products = domain::ProductCatalogue(std::move(products));
+
+    // calendar.*
+    if (r.has("calendar.working_days")) {
+        static const std::map<std::string, int> days = {{"sun", 0}, {"mon", 1}, {"tue", 2}, {"wed", 3},
+                                                        {"thu", 4}, {"fri", 5}, {"sat", 6}};
+        s.calendar.workingDays.clear();
+        Poco::StringTokenizer tok(r.str("calendar.working_days", ""), ",",
+                                  Poco::StringTokenizer::TOK_TRIM | Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+        for (const auto& d : tok) {
+            auto it = days.find(Poco::toLower(d));
+            if (it == days.end()) r.fail("calendar.working_days", "'" + d + "' is not a day (mon, tue, ... sun)");
+            s.calendar.workingDays.insert(it->second);
+        }
+    }
+    if (r.has("calendar.hours")) {
+        std::string h = r.str("calendar.hours", "");
+        int h1 = 0, m1 = 0, h2 = 0, m2 = 0;
+        char tail = 0;
+        if (std::sscanf(h.c_str(), "%d:%d-%d:%d%c", &h1, &m1, &h2, &m2, &tail) != 4 || h1 < 0 || h1 > 24 || h2 < 0 ||
+            h2 > 24 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59 || h2 * 60 + m2 <= h1 * 60 + m1)
+            r.fail("calendar.hours", "'" + h + "' is not a range like 09:00-17:00");
+        s.calendar.startMinute = h1 * 60 + m1;
+        s.calendar.endMinute = h2 * 60 + m2;
+    }
+    if (r.has("calendar.utc_offset")) {
+        auto off = domain::parseUtcOffset(r.str("calendar.utc_offset", ""));
+        if (!off) r.fail("calendar.utc_offset", "'" + r.str("calendar.utc_offset", "") + "' is not an offset like +07:00");
+        s.calendar.utcOffsetMinutes = *off;
+    }
+    {
+        Poco::StringTokenizer tok(r.str("calendar.holidays", ""), ",",
+                                  Poco::StringTokenizer::TOK_TRIM | Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+        for (const auto& d : tok) {
+            static const std::regex dateRe("^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
+            if (!std::regex_match(d, dateRe)) r.fail("calendar.holidays", "'" + d + "' is not a date YYYY-MM-DD");
+            s.calendar.holidays.insert(d);
+        }
+    }
+    // severity.*
+    auto target = [&](const std::string& sev, domain::SeverityTarget def) {
+        domain::SeverityTarget t;
+        t.hours = r.integer("severity." + sev + ".hours", def.hours, 1, 24 * 30);
+        t.aroundTheClock = r.boolean("severity." + sev + ".around_the_clock", def.aroundTheClock);
+        return t;
+    };
+    s.severities.a = target("a", s.severities.a);
+    s.severities.b = target("b", s.severities.b);
+    s.severities.c = target("c", s.severities.c);
+
     try {
         s.plans = domain::PlanCatalogue(std::move(plans));
     } catch (const std::invalid_argument& e) {

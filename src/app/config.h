@@ -12,7 +12,9 @@
 #include <Poco/AutoPtr.h>
 #include <Poco/Util/AbstractConfiguration.h>
 
+#include "domain/business_hours.h"
 #include "domain/plans.h"
+#include "domain/requests.h"
 #include "domain/regions.h"
 #include "mail/message.h"
 #include "mail/transport.h"
@@ -37,6 +39,24 @@ struct ActivationSettings {
     int overdueDays = 28;     ///< the four-week promise
 };
 
+/// One mailbox the fetch job reads (inbound.NAME.*).
+struct InboundSettings {
+    std::string name;
+    std::string url;          ///< imap://host:port/MAILBOX, imaps://..., or maildir:PATH
+    bool startTls = false;
+    bool verifyPeer = true;
+    std::string caFile;
+    std::string username;
+    std::string password;     ///< SUPPORTMAIL_IMAP_PASSWORD_<NAME>, SUPPORTMAIL_IMAP_PASSWORD or password_file
+    std::string moveTo;       ///< folder to move fetched mail to; empty = mark \Seen
+};
+
+struct ProcessSettings {
+    std::int64_t maxMessageBytes = 25 * 1024 * 1024;  ///< larger mail is rejected, its sender told
+    int repliesPerSenderPerHour = 10;                  ///< rate limit of our answers to one address
+    int batch = 100;                                   ///< messages read per page
+};
+
 struct Settings {
     std::string configFile;   ///< absolute path
     std::string baseDir;      ///< its directory
@@ -51,6 +71,11 @@ struct Settings {
     ActivationSettings activation;
     domain::PlanCatalogue plans;
     domain::RegionTable regions;
+    std::vector<InboundSettings> inbound;
+    ProcessSettings process;
+    domain::ProductCatalogue products;
+    domain::BusinessCalendar calendar;
+    domain::SeverityTargets severities;
     std::string logLevel = "notice";
 };
 

@@ -28,6 +28,7 @@ std::string expandTokens(std::string sql, Dialect d) {
             sql.replace(p, from.size(), to);
     };
     replaceAll("@ID@", d == Dialect::SQLite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY");
+    replaceAll("@BLOB@", d == Dialect::SQLite ? "BLOB NOT NULL" : "BYTEA NOT NULL");
     return sql;
 }
 

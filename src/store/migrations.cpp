@@ -100,6 +100,71 @@ CREATE TABLE job_runs (
 );
 CREATE INDEX job_runs_job ON job_runs(job, started_at)
 )SQL"},
+        {2, "inbound mail, incidents, sender links", R"SQL(
+CREATE TABLE mailbox_sync (
+    source       TEXT PRIMARY KEY,
+    uid_validity BIGINT NOT NULL,
+    last_uid     BIGINT NOT NULL
+);
+CREATE TABLE inbound (
+    id             @ID@,
+    source         TEXT NOT NULL,
+    uid_validity   BIGINT NOT NULL DEFAULT 0,
+    source_key     TEXT NOT NULL,
+    message_id     TEXT NOT NULL DEFAULT '',
+    sha256         TEXT NOT NULL,
+    size           BIGINT NOT NULL,
+    raw            @BLOB@,
+    state          TEXT NOT NULL DEFAULT 'pending',
+    reason         TEXT NOT NULL DEFAULT '',
+    classification TEXT NOT NULL DEFAULT '',
+    sender         TEXT NOT NULL DEFAULT '',
+    fetched_at     BIGINT NOT NULL,
+    processed_at   BIGINT,
+    UNIQUE (source, uid_validity, source_key)
+);
+CREATE INDEX inbound_state ON inbound(state, id);
+CREATE INDEX inbound_message_id ON inbound(message_id);
+CREATE TABLE incidents (
+    id              @ID@,
+    case_number     TEXT UNIQUE,
+    contract_ref    BIGINT NOT NULL REFERENCES contracts(id),
+    inbound_ref     BIGINT NOT NULL UNIQUE REFERENCES inbound(id),
+    requester_email TEXT NOT NULL,
+    product         TEXT NOT NULL,
+    usage_type      TEXT NOT NULL DEFAULT '',
+    problem_type    TEXT NOT NULL DEFAULT '',
+    category        TEXT NOT NULL DEFAULT '',
+    severity        TEXT NOT NULL,
+    description     TEXT NOT NULL DEFAULT '',
+    attachments     TEXT NOT NULL DEFAULT '',
+    state           TEXT NOT NULL DEFAULT 'open',
+    closure_kind    TEXT NOT NULL DEFAULT '',
+    response_hours  INTEGER NOT NULL,
+    due_at          BIGINT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    closed_at       BIGINT
+);
+CREATE INDEX incidents_contract ON incidents(contract_ref);
+CREATE TABLE case_messages (
+    id           @ID@,
+    incident_ref BIGINT NOT NULL REFERENCES incidents(id),
+    direction    TEXT NOT NULL,
+    message_id   TEXT NOT NULL,
+    inbound_ref  BIGINT,
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX case_messages_incident ON case_messages(incident_ref);
+CREATE INDEX case_messages_message_id ON case_messages(message_id);
+CREATE TABLE sender_links (
+    email        TEXT NOT NULL,
+    contract_ref BIGINT NOT NULL REFERENCES contracts(id),
+    linked_at    BIGINT NOT NULL,
+    PRIMARY KEY (email, contract_ref)
+);
+ALTER TABLE outbox ADD COLUMN in_reply_to TEXT NOT NULL DEFAULT '';
+CREATE INDEX outbox_recipients ON outbox(recipients, created_at)
+)SQL"},
     };
     return all;
 }

@@ -1,0 +1,155 @@
+#include "store/inbound.h"
+
+#include <Poco/Data/LOB.h>
+#include <Poco/Data/RecordSet.h>
+#include <Poco/DigestEngine.h>
+#include <Poco/SHA2Engine.h>
+
+using namespace Poco::Data::Keywords;
+using Poco::Data::RecordSet;
+using Poco::Data::Statement;
+
+namespace sm::store {
+
+std::string sha256Hex(const std::string& bytes) {
+    Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
+    engine.update(bytes.data(), static_cast<unsigned>(bytes.size()));
+    return Poco::DigestEngine::digestToHex(engine.digest());
+}
+
+bool Inbound::known(const std::string& source, std::int64_t uidValidity, const std::string& key,
+                    const std::string& sha256) {
+    std::string s = source, k = key, h = sha256;
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM inbound WHERE source = ? AND ((uid_validity = ? AND source_key = ?) "
+                             "OR sha256 = ?)"),
+        use(s), use(uidValidity), use(k), use(h), into(n), now;
+    return n > 0;
+}
+
+std::int64_t Inbound::insert(const InboundRow& row) {
+    std::string source = row.source, key = row.sourceKey, mid = row.messageId, sha = row.sha256, state = row.state,
+                reason = row.reason, sender = row.sender;
+    std::int64_t uv = row.uidValidity, size = row.size, at = Database::nowSeconds();
+    Poco::Data::BLOB raw(reinterpret_cast<const unsigned char*>(row.raw.data()), row.raw.size());
+    db_.session() << db_.sql("INSERT INTO inbound (source, uid_validity, source_key, message_id, sha256, size, raw, "
+                             "state, reason, sender, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        use(source), use(uv), use(key), use(mid), use(sha), use(size), use(raw), use(state), use(reason), use(sender),
+        use(at), now;
+    std::int64_t id = 0;
+    db_.session() << db_.sql("SELECT id FROM inbound WHERE source = ? AND uid_validity = ? AND source_key = ?"),
+        use(source), use(uv), use(key), into(id), now;
+    return id;
+}
+
+std::optional<MailboxSync> Inbound::sync(const std::string& source) {
+    std::string s = source;
+    Statement st(db_.session());
+    st << db_.sql("SELECT uid_validity, last_uid FROM mailbox_sync WHERE source = ?"), use(s);
+    st.execute();
+    RecordSet rs(st);
+    if (!rs.moveFirst()) return std::nullopt;
+    return MailboxSync{rs[0].convert<std::int64_t>(), rs[1].convert<std::int64_t>()};
+}
+
+void Inbound::setSync(const std::string& source, const MailboxSync& sync) {
+    std::string s = source;
+    std::int64_t uv = sync.uidValidity, last = sync.lastUid;
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM mailbox_sync WHERE source = ?"), use(s), into(n), now;
+    if (n)
+        db_.session() << db_.sql("UPDATE mailbox_sync SET uid_validity = ?, last_uid = ? WHERE source = ?"), use(uv),
+            use(last), use(s), now;
+    else
+        db_.session() << db_.sql("INSERT INTO mailbox_sync (source, uid_validity, last_uid) VALUES (?, ?, ?)"), use(s),
+            use(uv), use(last), now;
+}
+
+std::vector<InboundRow> Inbound::pending(std::int64_t afterId, int limit) {
+    Statement st(db_.session());
+    st << db_.sql("SELECT id, source, uid_validity, source_key, message_id, sha256, size, 0, state, reason, "
+                  "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?"),
+        use(afterId), use(limit);
+    st.execute();
+    RecordSet rs(st);
+    std::vector<InboundRow> out;
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) {
+        InboundRow r;
+        r.id = rs[0].convert<std::int64_t>();
+        r.source = rs[1].convert<std::string>();
+        r.uidValidity = rs[2].convert<std::int64_t>();
+        r.sourceKey = rs[3].convert<std::string>();
+        r.messageId = rs[4].convert<std::string>();
+        r.sha256 = rs[5].convert<std::string>();
+        r.size = rs[6].convert<std::int64_t>();
+        r.state = rs[8].convert<std::string>();
+        r.reason = rs[9].convert<std::string>();
+        r.classification = rs[10].convert<std::string>();
+        r.sender = rs[11].convert<std::string>();
+        r.fetchedAt = rs[12].convert<std::int64_t>();
+        out.push_back(std::move(r));
+    }
+    for (auto& r : out) {
+        Poco::Data::BLOB blob;
+        db_.session() << db_.sql("SELECT raw FROM inbound WHERE id = ?"), use(r.id), into(blob), now;
+        r.raw.assign(reinterpret_cast<const char*>(blob.rawContent()), blob.size());
+    }
+    return out;
+}
+
+bool Inbound::finish(std::int64_t id, const std::string& state, const std::string& classification,
+                     const std::string& sender, const std::string& reason) {
+    std::string s = state, c = classification, snd = sender, r = reason;
+    std::int64_t at = Database::nowSeconds();
+    Statement st(db_.session());
+    st << db_.sql("UPDATE inbound SET state = ?, classification = ?, sender = ?, reason = ?, processed_at = ? "
+                  "WHERE id = ? AND state = 'pending'"),
+        use(s), use(c), use(snd), use(r), use(at), use(id);
+    return st.execute() == 1;
+}
+
+std::optional<std::int64_t> Inbound::processedWithMessageId(const std::string& messageId, std::int64_t exceptId) {
+    if (messageId.empty()) return std::nullopt;
+    std::string m = messageId;
+    Statement st(db_.session());
+    st << db_.sql("SELECT id FROM inbound WHERE message_id = ? AND id <> ? AND state IN ('done', 'duplicate') "
+                  "ORDER BY id LIMIT 1"),
+        use(m), use(exceptId);
+    st.execute();
+    RecordSet rs(st);
+    if (!rs.moveFirst()) return std::nullopt;
+    return rs[0].convert<std::int64_t>();
+}
+
+InboundCounts Inbound::counts() {
+    InboundCounts c;
+    db_.session() << "SELECT "
+                     "COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), "
+                     "COALESCE(SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0), "
+                     "COALESCE(SUM(CASE WHEN state = 'quarantined' THEN 1 ELSE 0 END), 0), "
+                     "COALESCE(SUM(CASE WHEN state = 'rejected' THEN 1 ELSE 0 END), 0), "
+                     "COALESCE(SUM(CASE WHEN state = 'duplicate' THEN 1 ELSE 0 END), 0) FROM inbound",
+        into(c.pending), into(c.done), into(c.quarantined), into(c.rejected), into(c.duplicate), now;
+    return c;
+}
+
+std::optional<InboundRow> Inbound::byId(std::int64_t id) {
+    Statement st(db_.session());
+    st << db_.sql("SELECT source, source_key, message_id, state, reason, classification, sender FROM inbound WHERE id = ?"),
+        use(id);
+    st.execute();
+    RecordSet rs(st);
+    if (!rs.moveFirst()) return std::nullopt;
+    InboundRow r;
+    r.id = id;
+    r.source = rs[0].convert<std::string>();
+    r.sourceKey = rs[1].convert<std::string>();
+    r.messageId = rs[2].convert<std::string>();
+    r.state = rs[3].convert<std::string>();
+    r.reason = rs[4].convert<std::string>();
+    r.classification = rs[5].convert<std::string>();
+    r.sender = rs[6].convert<std::string>();
+    return r;
+}
+
+}  // namespace sm::store

@@ -1,0 +1,73 @@
+// The inbound queue: every fetched message, raw and durable, before anything is
+// changed on the server. A message is stored once per source however often it is
+// fetched: the key is (source, UIDVALIDITY, UID) for IMAP and (source, file key)
+// for a Maildir, and the same bytes (SHA-256) from the same source are recognised
+// after a UIDVALIDITY change. The process stage reads rows in state 'pending' and
+// leaves each as done, quarantined, rejected or duplicate.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/database.h"
+
+namespace sm::store {
+
+struct InboundRow {
+    std::int64_t id = 0;
+    std::string source;        ///< "imap://host:port/INBOX" or "maildir:/path"
+    std::int64_t uidValidity = 0;
+    std::string sourceKey;     ///< the UID as text, or the Maildir key
+    std::string messageId;
+    std::string sha256;        ///< hex
+    std::int64_t size = 0;
+    std::string raw;
+    std::string state = "pending";  ///< pending | done | quarantined | rejected | duplicate
+    std::string reason;
+    std::string classification;
+    std::string sender;
+    std::int64_t fetchedAt = 0;
+};
+
+struct MailboxSync {
+    std::int64_t uidValidity = 0;
+    std::int64_t lastUid = 0;
+};
+
+struct InboundCounts {
+    std::int64_t pending = 0, done = 0, quarantined = 0, rejected = 0, duplicate = 0;
+};
+
+class Inbound {
+public:
+    explicit Inbound(Database& db) : db_(db) {}
+
+    /// True if this source already holds this key (in this UIDVALIDITY) or these bytes.
+    bool known(const std::string& source, std::int64_t uidValidity, const std::string& key, const std::string& sha256);
+    /// Inserts the row; returns its id.
+    std::int64_t insert(const InboundRow& row);
+
+    std::optional<MailboxSync> sync(const std::string& source);
+    void setSync(const std::string& source, const MailboxSync& sync);
+
+    /// Pending rows in id order after afterId, raw included, at most limit.
+    std::vector<InboundRow> pending(std::int64_t afterId, int limit);
+    /// Ends processing of a row: only a pending row changes (returns false otherwise).
+    bool finish(std::int64_t id, const std::string& state, const std::string& classification,
+                const std::string& sender, const std::string& reason);
+    /// The earlier processed row carrying this Message-ID, if any.
+    std::optional<std::int64_t> processedWithMessageId(const std::string& messageId, std::int64_t exceptId);
+
+    InboundCounts counts();
+    std::optional<InboundRow> byId(std::int64_t id);
+
+private:
+    Database& db_;
+};
+
+/// Hex SHA-256 of bytes (POCO's SHA2Engine).
+std::string sha256Hex(const std::string& bytes);
+
+}  // namespace sm::store
