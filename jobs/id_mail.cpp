@@ -3,8 +3,6 @@
 #include "mail/compose.h"
 
 namespace sm::jobs {
-namespace {
-
 std::string scopeText(domain::Scope scope, const std::string& language) {
     const bool vi = language == "vi";
     switch (scope) {
@@ -14,8 +12,6 @@ std::string scopeText(domain::Scope scope, const std::string& language) {
     }
     return vi ? "mọi sản phẩm dùng ID truy cập" : "all products that use Access IDs";
 }
-
-}  // namespace
 
 store::OutboxRow buildIdMail(const app::Settings& settings, const mail::TemplateSet& templates,
                              const domain::Partner& partner, const domain::Contract& contract,

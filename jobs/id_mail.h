@@ -13,6 +13,9 @@
 
 namespace sm::jobs {
 
+/// What a contract's scope covers, in words of the language ("cloud products only").
+std::string scopeText(domain::Scope scope, const std::string& language);
+
 /// Builds the outbox row (bytes, Message-ID, envelope) for one contract.
 /// Throws mail::TemplateError if the templates cannot render.
 store::OutboxRow buildIdMail(const app::Settings& settings, const mail::TemplateSet& templates,
