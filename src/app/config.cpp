@@ -175,6 +175,19 @@ std::string readPasswordFile(const Reader& r, const std::string& path, const std
 
 }  // namespace
 
+void requireTransportPassword(const Settings& s) {
+    if (!s.transport.username.empty() && s.transport.password.empty())
+        throw ConfigError(s.configFile + ": transport.username: a user is set but no password: set "
+                          "SUPPORTMAIL_SMTP_PASSWORD or transport.password_file");
+}
+
+void requireInboundPasswords(const Settings& s) {
+    for (const auto& in : s.inbound)
+        if (!in.username.empty() && in.password.empty())
+            throw ConfigError(s.configFile + ": inbound." + in.name + ".username: a user is set but no password: set " +
+                              in.passwordHint);
+}
+
 std::map<std::string, ConfigLine> checkConfigFile(const std::string& file) {
     std::ifstream in(file);
     if (!in) throw ConfigError(file + ": cannot open the configuration file");
@@ -266,9 +279,6 @@ Settings loadSettings(const std::string& fileArg) {
     if (const char* pw = std::getenv("SUPPORTMAIL_SMTP_PASSWORD")) t.password = pw;
     else if (r.has("transport.password_file"))
         t.password = readPasswordFile(r, resolve(s.baseDir, r.str("transport.password_file", "")));
-    if (!t.username.empty() && t.password.empty())
-        r.fail("transport.username",
-               "a user is set but no password: set SUPPORTMAIL_SMTP_PASSWORD or transport.password_file");
 
     s.delivery.batch = r.integer("delivery.batch", 200, 1, 100000);
     s.delivery.retryInitialSeconds = r.integer("delivery.retry_initial", 60, 1, 86400);
@@ -339,9 +349,7 @@ Settings loadSettings(const std::string& fileArg) {
         else if (const char* pw2 = std::getenv("SUPPORTMAIL_IMAP_PASSWORD")) in.password = pw2;
         else if (r.has(p + "password_file"))
             in.password = readPasswordFile(r, resolve(s.baseDir, r.str(p + "password_file", "")), p + "password_file");
-        if (!in.username.empty() && in.password.empty())
-            r.fail(p + "username", "a user is set but no password: set " + envName +
-                                       ", SUPPORTMAIL_IMAP_PASSWORD or " + p + "password_file");
+        in.passwordHint = envName + ", SUPPORTMAIL_IMAP_PASSWORD or " + p + "password_file";
         s.inbound.push_back(in);
     }
     s.process.maxMessageBytes = r.integer("process.max_message_bytes", 25 * 1024 * 1024, 1024, 1 << 30);

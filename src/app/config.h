@@ -49,6 +49,7 @@ struct InboundSettings {
     std::string username;
     std::string password;     ///< SUPPORTMAIL_IMAP_PASSWORD_<NAME>, SUPPORTMAIL_IMAP_PASSWORD or password_file
     std::string moveTo;       ///< folder to move fetched mail to; empty = mark \Seen
+    std::string passwordHint; ///< where a missing password is looked for, for the message
 };
 
 struct ProcessSettings {
@@ -81,7 +82,11 @@ struct Settings {
 
 /// Checks and loads FILE. Credentials: the SMTP password comes from the
 /// environment variable SUPPORTMAIL_SMTP_PASSWORD or from transport.password_file
-/// (which must not be readable by group or others). Throws ConfigError.
+/// (which must not be readable by group or others). Throws ConfigError. A user
+/// without a password is refused by the command that needs it (requirePasswords),
+/// so that commands without a server need no secrets.
+void requireTransportPassword(const Settings& settings);
+void requireInboundPasswords(const Settings& settings);
 Settings loadSettings(const std::string& file);
 
 /// The raw key → (value, line) view of a checked file, for messages and doctor.

@@ -101,6 +101,23 @@ std::optional<domain::Contract> Contracts::byRenewal(std::int64_t renewalId) {
     return v.front();
 }
 
+std::optional<domain::Contract> Contracts::byId(std::int64_t id) {
+    auto v = select(db_, "id = CAST(? AS INTEGER)", std::to_string(id));
+    if (v.empty()) return std::nullopt;
+    return v.front();
+}
+
+std::optional<domain::Contract> Contracts::byPair(const std::string& accessId, const std::string& contractId) {
+    std::string a = accessId, c = contractId;
+    Statement st(db_.session());
+    st << db_.sql(std::string("SELECT ") + kColumns + " FROM contracts WHERE access_id = ? AND contract_id = ?"), use(a),
+        use(c);
+    st.execute();
+    RecordSet rs(st);
+    if (!rs.moveFirst()) return std::nullopt;
+    return contractFrom(rs);
+}
+
 std::vector<domain::Contract> Contracts::ofPartner(const std::string& partnerId) {
     return select(db_, "partner_id = ?", partnerId);
 }

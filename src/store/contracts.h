@@ -27,6 +27,9 @@ public:
 
     int balance(std::int64_t contractRef);
     std::optional<domain::Contract> byRenewal(std::int64_t renewalId);
+    std::optional<domain::Contract> byId(std::int64_t id);
+    /// Exact string match of both IDs (an Access ID is never compared as a number).
+    std::optional<domain::Contract> byPair(const std::string& accessId, const std::string& contractId);
     std::vector<domain::Contract> ofPartner(const std::string& partnerId);
     std::int64_t count();
 

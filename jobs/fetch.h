@@ -1,0 +1,32 @@
+// fetch: inbound mail from every configured mailbox (inbound.NAME.*) into the
+// inbound table. For each group of messages: store the raw bytes (with Message-ID,
+// source, UIDVALIDITY, UID or Maildir key, SHA-256) and the mailbox's sync point,
+// COMMIT, and only then mark them \Seen (or move them) on the server. A crash
+// between the two leaves them unmarked; the next run finds them known and only
+// marks them. A UIDVALIDITY change starts over from UID 1 and recognises the
+// messages already stored by their bytes. A message over process.max_message_bytes
+// is recorded (headers only) and answered by the process stage.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <Poco/Logger.h>
+
+#include "app/config.h"
+#include "store/database.h"
+
+namespace sm::jobs {
+
+struct FetchReport {
+    int fetched = 0;      ///< new messages stored
+    int known = 0;        ///< already stored (re-fetch), only marked
+    int tooLarge = 0;
+    std::vector<std::string> errors;  ///< one per mailbox that failed, with the cause
+    bool temporaryFailure = false;    ///< a server could not be reached
+    bool permanentFailure = false;    ///< login denied, mailbox missing, ...
+};
+
+FetchReport fetch(store::Database& db, const app::Settings& settings, Poco::Logger& log);
+
+}  // namespace sm::jobs

@@ -1,0 +1,40 @@
+// process: pending inbound mail becomes incidents, thread entries, contact-state
+// changes and replies (DOMAIN.md flows 5-7 and "Mail hygiene").
+//
+// One transaction per message: whatever the message causes (the incident, the
+// ledger debit, the sender link, the reply in the outbox, the bounce mark) and
+// the inbound row's end state commit together, so a crash repeats a message
+// whole or not at all, and an incident is debited at most once (the debit's
+// ledger key is the inbound row).
+//
+// Never answered: bounces (they mark the contact bouncing and tell the
+// administrators), auto-replies, list and bulk mail, our own mail, and any sender
+// past the hourly reply limit. A message that cannot be parsed safely is
+// quarantined with the reason and the run goes on.
+#pragma once
+
+#include <Poco/Logger.h>
+#include <Poco/Timestamp.h>
+
+#include "app/config.h"
+#include "mail/templates.h"
+#include "store/database.h"
+
+namespace sm::jobs {
+
+struct ProcessReport {
+    int processed = 0;
+    int accepted = 0;        ///< new incidents
+    int refused = 0;         ///< requests answered with a reason
+    int followUps = 0;
+    int bounces = 0;
+    int ignored = 0;         ///< auto-replies, junk, own mail, not yet handled classes
+    int quarantined = 0;
+    int duplicates = 0;
+    int rateLimited = 0;     ///< replies not sent because of the limit
+};
+
+ProcessReport process(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+                      Poco::Logger& log, const Poco::Timestamp& now = Poco::Timestamp());
+
+}  // namespace sm::jobs

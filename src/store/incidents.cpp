@@ -1,0 +1,117 @@
+#include "store/incidents.h"
+
+#include <Poco/Data/RecordSet.h>
+
+#include "domain/requests.h"
+
+using namespace Poco::Data::Keywords;
+using Poco::Data::RecordSet;
+using Poco::Data::Statement;
+
+namespace sm::store {
+namespace {
+
+const char* kColumns =
+    "id, COALESCE(case_number, ''), contract_ref, inbound_ref, requester_email, product, usage_type, problem_type, "
+    "category, severity, description, attachments, state, closure_kind, response_hours, due_at, created_at";
+
+std::optional<IncidentRow> one(Database& db, const std::string& where, const std::string& value) {
+    std::string v = value;
+    Statement st(db.session());
+    st << db.sql(std::string("SELECT ") + kColumns + " FROM incidents WHERE " + where), use(v);
+    st.execute();
+    RecordSet rs(st);
+    if (!rs.moveFirst()) return std::nullopt;
+    IncidentRow r;
+    r.id = rs[0].convert<std::int64_t>();
+    r.caseNumber = rs[1].convert<std::string>();
+    r.contractRef = rs[2].convert<std::int64_t>();
+    r.inboundRef = rs[3].convert<std::int64_t>();
+    r.requesterEmail = rs[4].convert<std::string>();
+    r.product = rs[5].convert<std::string>();
+    r.usageType = rs[6].convert<std::string>();
+    r.problemType = rs[7].convert<std::string>();
+    r.category = rs[8].convert<std::string>();
+    r.severity = rs[9].convert<std::string>();
+    r.description = rs[10].convert<std::string>();
+    r.attachments = rs[11].convert<std::string>();
+    r.state = rs[12].convert<std::string>();
+    r.closureKind = rs[13].convert<std::string>();
+    r.responseHours = rs[14].convert<int>();
+    r.dueAt = rs[15].convert<std::int64_t>();
+    r.createdAt = rs[16].convert<std::int64_t>();
+    return r;
+}
+
+}  // namespace
+
+IncidentRow Incidents::create(IncidentRow r, const std::string& caseYear) {
+    r.createdAt = Database::nowSeconds();
+    db_.session() << db_.sql("INSERT INTO incidents (contract_ref, inbound_ref, requester_email, product, usage_type, "
+                             "problem_type, category, severity, description, attachments, response_hours, due_at, "
+                             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        use(r.contractRef), use(r.inboundRef), use(r.requesterEmail), use(r.product), use(r.usageType),
+        use(r.problemType), use(r.category), use(r.severity), use(r.description), use(r.attachments),
+        use(r.responseHours), use(r.dueAt), use(r.createdAt), now;
+    db_.session() << db_.sql("SELECT id FROM incidents WHERE inbound_ref = ?"), use(r.inboundRef), into(r.id), now;
+    r.caseNumber = domain::formatCaseNumber(std::stoi(caseYear), r.id);
+    db_.session() << db_.sql("UPDATE incidents SET case_number = ? WHERE id = ?"), use(r.caseNumber), use(r.id), now;
+    return r;
+}
+
+std::optional<IncidentRow> Incidents::byCaseNumber(const std::string& caseNumber) {
+    return one(db_, "case_number = ?", caseNumber);
+}
+
+std::optional<IncidentRow> Incidents::byId(std::int64_t id) {
+    return one(db_, "id = CAST(? AS INTEGER)", std::to_string(id));
+}
+
+std::optional<IncidentRow> Incidents::byThreadMessageId(const std::string& messageId) {
+    if (messageId.empty()) return std::nullopt;
+    return one(db_, "id = (SELECT incident_ref FROM case_messages WHERE message_id = ? ORDER BY id LIMIT 1)", messageId);
+}
+
+void Incidents::addMessage(std::int64_t incidentRef, const std::string& direction, const std::string& messageId,
+                           std::int64_t inboundRef) {
+    std::string d = direction, m = messageId;
+    std::int64_t at = Database::nowSeconds();
+    Poco::Nullable<std::int64_t> in;
+    if (inboundRef) in = inboundRef;
+    db_.session() << db_.sql("INSERT INTO case_messages (incident_ref, direction, message_id, inbound_ref, created_at) "
+                             "VALUES (?, ?, ?, ?, ?)"),
+        use(incidentRef), use(d), use(m), use(in), use(at), now;
+}
+
+int Incidents::threadLength(std::int64_t incidentRef) {
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM case_messages WHERE incident_ref = ?"), use(incidentRef), into(n), now;
+    return n;
+}
+
+std::int64_t Incidents::count() {
+    std::int64_t n = 0;
+    db_.session() << "SELECT COUNT(*) FROM incidents", into(n), now;
+    return n;
+}
+
+void Incidents::link(const std::string& email, std::int64_t contractRef) {
+    std::string e = email;
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM sender_links WHERE email = ? AND contract_ref = ?"), use(e),
+        use(contractRef), into(n), now;
+    if (n) return;
+    std::int64_t at = Database::nowSeconds();
+    db_.session() << db_.sql("INSERT INTO sender_links (email, contract_ref, linked_at) VALUES (?, ?, ?)"), use(e),
+        use(contractRef), use(at), now;
+}
+
+std::vector<std::int64_t> Incidents::linkedContracts(const std::string& email) {
+    std::string e = email;
+    std::vector<std::int64_t> out;
+    db_.session() << db_.sql("SELECT contract_ref FROM sender_links WHERE email = ? ORDER BY contract_ref"), use(e),
+        into(out), now;
+    return out;
+}
+
+}  // namespace sm::store

@@ -1,0 +1,52 @@
+// Incidents (support cases), their message thread, and the links between sender
+// addresses and contracts (DOMAIN.md flows 5-7).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/database.h"
+
+namespace sm::store {
+
+struct IncidentRow {
+    std::int64_t id = 0;
+    std::string caseNumber;
+    std::int64_t contractRef = 0;
+    std::int64_t inboundRef = 0;
+    std::string requesterEmail;
+    std::string product, usageType, problemType, category, severity, description, attachments;
+    std::string state = "open";
+    std::string closureKind;
+    int responseHours = 0;
+    std::int64_t dueAt = 0;
+    std::int64_t createdAt = 0;
+};
+
+class Incidents {
+public:
+    explicit Incidents(Database& db) : db_(db) {}
+
+    /// Inserts the incident and gives it its case number, formatted from the row id
+    /// by `format(id)`. Returns the row with id and case number set.
+    IncidentRow create(IncidentRow row, const std::string& caseYear);
+    std::optional<IncidentRow> byCaseNumber(const std::string& caseNumber);
+    std::optional<IncidentRow> byId(std::int64_t id);
+    /// The incident whose thread holds this Message-ID (ours or the requester's).
+    std::optional<IncidentRow> byThreadMessageId(const std::string& messageId);
+    void addMessage(std::int64_t incidentRef, const std::string& direction, const std::string& messageId,
+                    std::int64_t inboundRef);
+    int threadLength(std::int64_t incidentRef);
+    std::int64_t count();
+
+    /// Sender links: an address that had a request accepted for a contract.
+    void link(const std::string& email, std::int64_t contractRef);
+    std::vector<std::int64_t> linkedContracts(const std::string& email);
+
+private:
+    Database& db_;
+};
+
+}  // namespace sm::store
