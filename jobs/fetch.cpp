@@ -107,7 +107,12 @@ void fetchImap(store::Database& db, const app::Settings& settings, const app::In
                 const auto& ref = refs[i];
                 std::string raw;
                 if (ref.size > is.maxMessageBytes) {
-                    raw = "X-Supportmail-Note: body not downloaded\r\n\r\n";  // headers unknown
+                    try {
+                        raw = src->fetchHeader(ref) + "\r\n";
+                    } catch (const mail::SourceError& e) {
+                        if (e.kind() == mail::SourceError::Kind::MessageGone) continue;
+                        throw;
+                    }
                 } else {
                     try {
                         raw = src->fetch(ref);
@@ -132,13 +137,19 @@ void fetchImap(store::Database& db, const app::Settings& settings, const app::In
                 done.push_back(ref.uid);
                 maxUid = std::max(maxUid, ref.uid);
             }
+            tx.commit();
+        }
+        crashPoint("fetch.after_commit");
+        if (in.moveTo.empty()) src->markSeen(done);
+        else src->moveTo(done, in.moveTo);
+        // The sync point moves only once the server has them marked: a crash before
+        // this line lists them again, finds them stored, and marks them then.
+        {
+            store::Transaction tx(db);
             inbound.setSync(source, {state.uidValidity, maxUid});
             tx.commit();
         }
         lastUid = maxUid;
-        crashPoint("fetch.after_commit");
-        if (in.moveTo.empty()) src->markSeen(done);
-        else src->moveTo(done, in.moveTo);
         log.information(source + ": stored " + std::to_string(done.size()) + " messages");
     }
     if (refs.empty() && (!sync || sync->uidValidity != state.uidValidity)) {

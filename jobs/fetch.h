@@ -1,9 +1,9 @@
 // fetch: inbound mail from every configured mailbox (inbound.NAME.*) into the
 // inbound table. For each group of messages: store the raw bytes (with Message-ID,
-// source, UIDVALIDITY, UID or Maildir key, SHA-256) and the mailbox's sync point,
-// COMMIT, and only then mark them \Seen (or move them) on the server. A crash
-// between the two leaves them unmarked; the next run finds them known and only
-// marks them. A UIDVALIDITY change starts over from UID 1 and recognises the
+// source, UIDVALIDITY, UID or Maildir key, SHA-256), COMMIT, only then mark them
+// \Seen (or move them) on the server, and then advance the mailbox's sync point.
+// A crash between the steps leaves them unmarked; the next run lists them again,
+// finds them stored and only marks them. A UIDVALIDITY change starts over from UID 1 and recognises the
 // messages already stored by their bytes. A message over process.max_message_bytes
 // is recorded (headers only) and answered by the process stage.
 #pragma once

@@ -54,7 +54,11 @@ public:
         row_ = &row;
         if (row.reason.rfind("too_large:", 0) == 0) return tooLarge(row);
         try {
-            mail_ = mail::parseMail(row.raw);
+            // Hostile shapes (too deep, too many parts, monstrous headers) are quarantined,
+            // not cut: an operator should look at them.
+            mail::ParseLimits limits;
+            limits.rejectHostile = true;
+            mail_ = mail::parseMail(row.raw, limits);
         } catch (const mail::MailRejected& e) {
             return finish("quarantined", "", "", std::string("unparseable: ") + e.what());
         } catch (const std::exception& e) {
@@ -177,9 +181,16 @@ private:
         }
         sender_ = lower(mail_.from.email);
         replyTo_ = mail_.replyTo.empty() ? sender_ : lower(mail_.replyTo);
+        // Only the headers are here: judge by hygiene alone (the body's words are unknown).
         auto cls = mail::classifyHygiene(mail_, nullptr);
-        if (!sender_.empty() && !isOurOwn() && cls != mail::Classification::AutoReply &&
-            cls != mail::Classification::Bounce && cls != mail::Classification::Junk) {
+        bool listMail = mail_.header("List-Id") || mail_.header("List-Unsubscribe");
+        if (const std::string* prec = mail_.header("Precedence")) {
+            std::string p = lower(*prec);
+            listMail = listMail || p.find("bulk") != std::string::npos || p.find("list") != std::string::npos ||
+                       p.find("junk") != std::string::npos;
+        }
+        if (!sender_.empty() && !isOurOwn() && !listMail && cls != mail::Classification::AutoReply &&
+            cls != mail::Classification::Bounce) {
             mail::TemplateData d;
             d.set("limit_mb", std::to_string(s_.process.maxMessageBytes / (1024 * 1024)));
             reply("too_large", "mail_too_large", d, languageOf(sender_));

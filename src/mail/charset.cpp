@@ -95,6 +95,63 @@ std::string utf8WithCp1252Repair(std::string_view in) {
     return out;
 }
 
+/// ISO-2022-JP (ASCII, JIS-Roman, JIS X 0208, JIS X 0212, half-width katakana)
+/// rewritten as EUC-JP bytes, so that an EUC-JP decoder with the Microsoft
+/// extensions (NEC row 13, IBM rows 89-92: what Windows' CP50221 reads) can
+/// read it. False on an escape sequence outside that set.
+bool iso2022JpToEucJp(std::string_view in, std::string& out) {
+    enum Mode { Ascii, Jis0208, Jis0212, Katakana } mode = Ascii;
+    out.clear();
+    out.reserve(in.size());
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+    size_t n = in.size();
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c == 0x1B) {
+            std::string_view esc = in.substr(i + 1, 3);
+            if (esc.substr(0, 2) == "$B" || esc.substr(0, 2) == "$@") {
+                mode = Jis0208, i += 3;
+            } else if (esc == "$(D") {
+                mode = Jis0212, i += 4;
+            } else if (esc.substr(0, 2) == "(B" || esc.substr(0, 2) == "(J") {
+                mode = Ascii, i += 3;
+            } else if (esc.substr(0, 2) == "(I") {
+                mode = Katakana, i += 3;
+            } else {
+                return false;
+            }
+            continue;
+        }
+        if (c >= 0x80) return false;
+        if ((mode == Jis0208 || mode == Jis0212) && c >= 0x21 && c <= 0x7E && i + 1 < n && p[i + 1] >= 0x21 &&
+            p[i + 1] <= 0x7E) {
+            if (mode == Jis0212) out.push_back(static_cast<char>(0x8F));
+            out.push_back(static_cast<char>(c | 0x80));
+            out.push_back(static_cast<char>(p[i + 1] | 0x80));
+            i += 2;
+            continue;
+        }
+        if (mode == Katakana && c >= 0x21 && c <= 0x5F) {
+            out.push_back(static_cast<char>(0x8E));
+            out.push_back(static_cast<char>(c | 0x80));
+            ++i;
+            continue;
+        }
+        out.push_back(static_cast<char>(c));
+        ++i;
+    }
+    return true;
+}
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+size_t countReplacements(std::string_view utf8) {
+    size_t count = 0;
+    for (size_t pos = utf8.find(kReplacement); pos != std::string_view::npos; pos = utf8.find(kReplacement, pos + 3))
+        ++count;
+    return count;
+}
+
 void registerPocoEncodings() {
     static std::once_flag once;
     std::call_once(once, [] { Poco::registerExtraEncodings(); });
@@ -179,9 +236,34 @@ std::string repairUtf8(std::string_view in) {
     return out;
 }
 
+/// Undeclared or Latin-labelled 8-bit text that is dense GB2312 (EUC-CN)
+/// Chinese: every byte >= 0x80 pairs with the next into a GB2312 character
+/// (lead A1-A9 symbols or B0-F7 hanzi, trail A1-FE), at least two of them.
+/// Western 8-bit text fails it at its first accented letter beside ASCII;
+/// text whose 8-bit bytes all lie in C0-FF (the letters of Latin-1, KOI8-R,
+/// windows-1251, -1253...: "\xD4\xC5\xD3\xD4" is KOI8-R for a Russian word)
+/// is not taken either: GB2312 text of a few characters has bytes below C0.
+bool looksLikeGb2312(std::string_view in) {
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+    size_t n = in.size(), pairs = 0;
+    bool belowC0 = false;
+    for (size_t i = 0; i < n; ++i) {
+        unsigned char c = p[i];
+        if (c < 0x80) continue;
+        bool lead = (c >= 0xA1 && c <= 0xA9) || (c >= 0xB0 && c <= 0xF7);
+        if (!lead || i + 1 >= n || p[i + 1] < 0xA1 || p[i + 1] > 0xFE) return false;
+        belowC0 = belowC0 || c < 0xC0 || p[i + 1] < 0xC0;
+        ++pairs;
+        ++i;
+    }
+    return pairs >= 2 && belowC0;
+}
+
 std::string undeclaredToUtf8(std::string_view in) {
     if (isAscii(in) || isValidUtf8(in)) return std::string(in);
-    return cp1252ToUtf8(in);
+    std::string out;
+    if (looksLikeGb2312(in) && iconvToUtf8(in, "gb18030", out)) return out;
+    return utf8WithCp1252Repair(in);
 }
 
 std::string normalizeCharset(std::string_view name) {
@@ -289,7 +371,17 @@ bool convertToUtf8(std::string_view in, std::string_view charsetName, std::strin
             return true;
         }
     }
-    if (iconvToUtf8(in, cs, out)) return true;
+    if (iconvToUtf8(in, cs, out)) {
+        // Plain ISO-2022-JP lacks the NEC / IBM extensions (circled digits,
+        // roman numerals...) that Windows mailers send under that label.
+        if ((cs == "iso-2022-jp" || cs == "csiso2022jp") && countReplacements(out) > 0) {
+            std::string euc, ms;
+            if (iso2022JpToEucJp(in, euc) && iconvToUtf8(euc, "EUC-JP-MS", ms) &&
+                countReplacements(ms) < countReplacements(out))
+                out.swap(ms);
+        }
+        return true;
+    }
     out = undeclaredToUtf8(in);
     return false;
 }

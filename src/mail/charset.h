@@ -3,9 +3,10 @@
 // Declared charsets go through POCO's TextEncoding (with Poco::Encodings'
 // extra tables registered) and, for what POCO lacks (GB18030, Big5, Shift_JIS,
 // EUC-*, ISO-2022-JP, UTF-7, KOI8-*...), glibc's iconv. Text without a usable
-// charset ("undeclared 8-bit") stays as it is when it is valid UTF-8 and is
-// read as windows-1252 otherwise. Every function returns valid UTF-8: bytes a
-// converter cannot map become U+FFFD.
+// charset ("undeclared 8-bit") stays as it is when it is valid UTF-8, is read
+// as GB18030 when its 8-bit bytes all pair into GB2312 characters (dense
+// Chinese text), and as windows-1252 otherwise. Every function returns valid
+// UTF-8: bytes a converter cannot map become U+FFFD.
 #pragma once
 
 #include <string>
@@ -22,15 +23,25 @@ std::string normalizeCharset(std::string_view name);
 /// ASCII passes through whatever the label); `out` then holds the
 /// undeclared-8-bit fallback conversion. An empty charset counts as
 /// undeclared. Mislabelled text is repaired: 8-bit "ISO-2022-JP" is read as
-/// UTF-8 or Shift_JIS, invalid "UTF-8" bytes as windows-1252.
+/// UTF-8 or Shift_JIS, invalid "UTF-8" bytes as windows-1252; ISO-2022-JP
+/// that plain ISO-2022-JP cannot map is retried with the Microsoft extensions
+/// (NEC row 13, IBM rows: Windows' CP50221).
 bool convertToUtf8(std::string_view in, std::string_view charset, std::string& out);
 
 /// True when convertToUtf8 can convert from this charset (empty = undeclared
 /// counts as known).
 bool isKnownCharset(std::string_view charset);
 
-/// Undeclared 8-bit text: valid UTF-8 is kept, anything else is windows-1252.
+/// Undeclared 8-bit text: valid UTF-8 is kept; text whose 8-bit bytes all
+/// pair into GB2312 characters (at least two) is GB18030; anything else is
+/// windows-1252. One pass over the bytes; ASCII and UTF-8 cost no more.
 std::string undeclaredToUtf8(std::string_view in);
+
+/// True when every byte >= 0x80 pairs with the next into a GB2312 (EUC-CN)
+/// character, lead A1-A9 or B0-F7 and trail A1-FE, there are at least two,
+/// and not all of those bytes are C0-FF (the letter block of Latin-1, KOI8-R,
+/// windows-1251...).
+bool looksLikeGb2312(std::string_view in);
 
 bool isValidUtf8(std::string_view in);
 

@@ -540,6 +540,26 @@ public:
         }
     }
 
+    std::string fetchHeader(const InboundMessageRef& ref) override {
+        if (ref.uid == 0) throw std::invalid_argument("ImapSource::fetchHeader: uid 0");
+        const std::string uid = std::to_string(ref.uid);
+        // The header block only, and at most one chunk of it: enough to answer the sender.
+        const auto responses =
+            command("UID FETCH " + uid + " (BODY.PEEK[HEADER]<0." + std::to_string(kChunkBytes) + ">)");
+        for (const Response& r : responses) {
+            if (fetchUid(r) != ref.uid) continue;
+            for (std::size_t i = 0; i + 1 < r.data.items.size(); i += 2) {
+                const std::string name = upper(r.data.items[i].text);
+                if (name.rfind("BODY[HEADER]", 0) == 0) {
+                    if (r.data.items[i + 1].type == Value::Type::Nil) break;
+                    return r.data.items[i + 1].text;
+                }
+            }
+        }
+        throw SourceError(SourceError::Kind::MessageGone, false,
+                          describe() + ": message UID " + uid + " no longer exists");
+    }
+
     void markSeen(const std::vector<std::uint32_t>& uidsIn) override {
         const auto uids = sortedUnique(uidsIn);
         for (std::size_t i = 0; i < uids.size(); i += kStoreBatch) {

@@ -91,6 +91,9 @@ public:
     /// is unreadable (one hostile message then costs that message, not the connection).
     virtual std::string fetch(const InboundMessageRef& ref) = 0;
 
+    /// The message's header block (at most its first 128 KB), without setting \Seen:
+    /// for answering the sender of a message too large to download.
+    virtual std::string fetchHeader(const InboundMessageRef& ref) = 0;
     /// Sets \Seen on these UIDs (UID STORE set +FLAGS.SILENT (\Seen), ranges, batched).
     /// UIDs that no longer exist are ignored by the server. Empty input: no command.
     virtual void markSeen(const std::vector<std::uint32_t>& uids) = 0;

@@ -5,8 +5,8 @@
 // string before charset conversion, so a multibyte character split across two
 // words comes out whole. A word with an unknown charset or a broken encoding is
 // kept raw and reported as a defect. Raw 8-bit text outside encoded words is
-// read as undeclared 8-bit (valid UTF-8 kept, else windows-1252). The result is
-// always valid UTF-8.
+// read as undeclared 8-bit (valid UTF-8 kept, dense GB2312 pairs as GB18030,
+// else windows-1252). The result is always valid UTF-8.
 #pragma once
 
 #include <string>
@@ -16,7 +16,8 @@
 namespace sm::mail {
 
 /// `rawCharset`: charset for raw 8-bit text outside encoded words that is not
-/// valid UTF-8 (usually the charset of the body); empty = windows-1252.
+/// valid UTF-8 (usually the charset of the body); empty, ISO-8859-1 or
+/// windows-1252 = undeclared 8-bit (see undeclaredToUtf8).
 std::string decodeRfc2047(std::string_view value, std::vector<std::string>* defects = nullptr,
                           std::string_view rawCharset = {});
 

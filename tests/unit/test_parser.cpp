@@ -77,6 +77,49 @@ TEST_CASE("charsets to UTF-8", "[parser]") {
     CHECK(repairUtf8("a\xFF" "b") == "a\xEF\xBF\xBD" "b");
 }
 
+TEST_CASE("undeclared 8-bit: dense GB2312 pairs are GB18030, anything else windows-1252", "[parser]") {
+    CHECK(looksLikeGb2312("\xC4\xE3\xBA\xC3"));
+    CHECK(undeclaredToUtf8("\xC4\xE3\xBA\xC3") == "你好");
+    CHECK(undeclaredToUtf8("Re: \xD7\xAA\xB7\xA2\xA3\xBA test") == "Re: 转发： test");
+    // Western text: an accented letter beside ASCII, or a lead byte outside GB2312.
+    CHECK(undeclaredToUtf8("caf\xE9 cr\xE8me") == "café crème");
+    CHECK(undeclaredToUtf8("Gr\xFC\xDF" "e") == "Grüße");
+    // One pair is not enough ("ÄÖ").
+    CHECK(undeclaredToUtf8("\xC4\xD6") == "ÄÖ");
+    // KOI8-R / windows-1251 words pair evenly but stay in the C0-FF letter block.
+    CHECK_FALSE(looksLikeGb2312("\xD4\xC5\xD3\xD4 \xD4\xC5\xD3\xD4"));
+    CHECK(undeclaredToUtf8("\xF2\xE5\xF1\xF2") == "òåñò");
+    // Valid UTF-8 is never re-read.
+    CHECK(undeclaredToUtf8("\xE4\xBD\xA0\xE5\xA5\xBD") == "你好");
+    // Raw header bytes beside an ISO-8859-1 body: the Latin label is no evidence.
+    CHECK(decodeRfc2047("\xCE\xE4\xC0\xBC\xB3\xC9", nullptr, "ISO-8859-1") == "武兰成");
+    CHECK(decodeRfc2047("M\xFCller", nullptr, "ISO-8859-1") == "Müller");
+    // A whole mail: raw GB2312 Subject / From name, body without Content-Type.
+    ParsedMail m = parseMail(
+        "From: \"\xCE\xE4\xC0\xBC\xB3\xC9\" <wu@example.com>\r\n"
+        "Subject: \xD7\xAA\xB7\xA2\xA3\xBA\xD5\xFB\xCC\xE5\r\n"
+        "\r\n"
+        "\xBB\xFA\xB7\xBF\xBB\xB7\xBE\xB3\r\nplain ASCII after it\r\n");
+    CHECK(m.from.name == "武兰成");
+    CHECK(m.subject == "转发：整体");
+    CHECK(m.text.rfind("机房环境\nplain ASCII after it", 0) == 0);
+}
+
+TEST_CASE("ISO-2022-JP with the NEC / IBM extensions (CP50221)", "[parser]") {
+    std::string out;
+    // Row 13 of the NEC extensions: circled digit one (2D21), then 1 in full width.
+    CHECK(convertToUtf8("\x1B$B-!#1\x1B(B", "ISO-2022-JP", out));
+    CHECK(out == "①１");
+    // Half-width katakana and ASCII around it.
+    CHECK(convertToUtf8("a\x1B$B-\"\x1B(I1\x1B(Bc", "iso-2022-jp", out));
+    CHECK(out == "a②ｱc");
+    // Plain ISO-2022-JP keeps the JIS mapping (WAVE DASH, not FULLWIDTH TILDE).
+    CHECK(convertToUtf8("\x1B$B!A\x1B(B", "ISO-2022-JP", out));
+    CHECK(out == "\xE3\x80\x9C");
+    // In an encoded word as well.
+    CHECK(decodeRfc2047("=?ISO-2022-JP?B?GyRCLSEbKEI=?=") == "①");
+}
+
 TEST_CASE("RFC 2231 parameters, charsets and continuations", "[parser]") {
     ParamHeader h = parseParamHeader(
         "attachment; filename*0*=UTF-8''B%C3%A1o%20c%C3%A1o; filename*1*=%20th%C3%A1ng; filename*2=\" 5.pdf\"");
