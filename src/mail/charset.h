@@ -5,8 +5,9 @@
 // EUC-*, ISO-2022-JP, UTF-7, KOI8-*...), glibc's iconv. Text without a usable
 // charset ("undeclared 8-bit") stays as it is when it is valid UTF-8, is read
 // as GB18030 when its 8-bit bytes all pair into GB2312 characters (dense
-// Chinese text), and as windows-1252 otherwise. Every function returns valid
-// UTF-8: bytes a converter cannot map become U+FFFD.
+// Chinese text), and otherwise keeps its valid UTF-8 sequences and reads the
+// other bytes as windows-1252 (mixed UTF-8 / Latin-1 text comes out whole).
+// Every function returns valid UTF-8: bytes a converter cannot map become U+FFFD.
 #pragma once
 
 #include <string>
@@ -33,8 +34,9 @@ bool convertToUtf8(std::string_view in, std::string_view charset, std::string& o
 bool isKnownCharset(std::string_view charset);
 
 /// Undeclared 8-bit text: valid UTF-8 is kept; text whose 8-bit bytes all
-/// pair into GB2312 characters (at least two) is GB18030; anything else is
-/// windows-1252. One pass over the bytes; ASCII and UTF-8 cost no more.
+/// pair into GB2312 characters (at least two) is GB18030; anything else keeps
+/// its valid UTF-8 sequences and reads the remaining bytes as windows-1252.
+/// ASCII and valid UTF-8 cost no more than the validity check.
 std::string undeclaredToUtf8(std::string_view in);
 
 /// True when every byte >= 0x80 pairs with the next into a GB2312 (EUC-CN)

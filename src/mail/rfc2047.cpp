@@ -164,8 +164,7 @@ std::string rawToUtf8(std::string_view s, std::string_view rawCharset) {
     if (!utf7 && (isAscii(s) || isValidUtf8(s))) return undeclaredToUtf8(s);
     std::string cs = normalizeCharset(rawCharset);
     // A Latin body charset says little about raw header bytes: read them as
-    // undeclared (windows-1252, the same for Latin-1 text, unless they are
-    // dense GB2312 Chinese).
+    // undeclared (windows-1252 for Latin-1 text, GB18030 for dense GB2312).
     if (cs == "iso-8859-1" || cs == "windows-1252") return undeclaredToUtf8(s);
     // Raw 8-bit Japanese headers beside a 7-bit ISO-2022-JP body are Shift_JIS.
     if (cs.rfind("iso-2022-jp", 0) == 0 && !isAscii(s)) cs = "cp932";

@@ -6,7 +6,8 @@
 // words comes out whole. A word with an unknown charset or a broken encoding is
 // kept raw and reported as a defect. Raw 8-bit text outside encoded words is
 // read as undeclared 8-bit (valid UTF-8 kept, dense GB2312 pairs as GB18030,
-// else windows-1252). The result is always valid UTF-8.
+// else windows-1252 for the bytes outside valid UTF-8 sequences). The result
+// is always valid UTF-8.
 #pragma once
 
 #include <string>

@@ -165,6 +165,32 @@ CREATE TABLE sender_links (
 ALTER TABLE outbox ADD COLUMN in_reply_to TEXT NOT NULL DEFAULT '';
 CREATE INDEX outbox_recipients ON outbox(recipients, created_at)
 )SQL"},
+        {3, "expiry reminders, resends, job leases, closure notes", R"SQL(
+CREATE TABLE expiry_reminders (
+    contract_ref BIGINT NOT NULL REFERENCES contracts(id),
+    days_before  INTEGER NOT NULL,
+    sent_at      BIGINT NOT NULL,
+    PRIMARY KEY (contract_ref, days_before)
+);
+CREATE TABLE resends (
+    id          @ID@,
+    partner_id  TEXT NOT NULL DEFAULT '',
+    sender      TEXT NOT NULL,
+    inbound_ref BIGINT,
+    outcome     TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX resends_partner ON resends(partner_id, created_at);
+CREATE INDEX resends_sender ON resends(sender, created_at);
+CREATE TABLE leases (
+    job         TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    acquired_at BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+ALTER TABLE incidents ADD COLUMN closure_note TEXT NOT NULL DEFAULT '';
+ALTER TABLE job_runs ADD COLUMN holder TEXT NOT NULL DEFAULT ''
+)SQL"},
     };
     return all;
 }

@@ -1,0 +1,95 @@
+// What a subcommand is and what it may use. The application frame
+// (application.cpp) parses the options a command declares and hands it a
+// CommandContext; the commands live in commands_*.cpp, a file per group, and are
+// listed by allCommands().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <Poco/Logger.h>
+#include <Poco/Util/OptionSet.h>
+
+#include "app/application.h"
+#include "app/config.h"
+#include "store/database.h"
+#include "store/job_runs.h"
+
+namespace sm::app {
+
+/// A command's parsed arguments: options by full name ("" for flags) and the
+/// positional arguments in order.
+struct Args {
+    std::map<std::string, std::string> options;
+    std::vector<std::string> positional;
+    bool has(const std::string& name) const { return options.count(name) > 0; }
+    std::string get(const std::string& name, const std::string& def = "") const {
+        auto it = options.find(name);
+        return it == options.end() ? def : it->second;
+    }
+};
+
+/// Thrown by a command for a usage mistake the option parser cannot see (exit 64).
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// What the application gives a command. settings() and database() load lazily
+/// (a ConfigError or StoreError escaping a command becomes exit 78 or 69).
+class CommandContext {
+public:
+    virtual ~CommandContext() = default;
+    virtual Settings& settings() = 0;
+    /// Opened and migrated on first use.
+    virtual store::Database& database() = 0;
+    virtual Poco::Logger& log() = 0;
+    virtual std::ostream& out() = 0;
+    virtual std::ostream& err() = 0;
+    /// Sets the log level from the configuration unless --verbose was given.
+    virtual void applyLogLevel() = 0;
+};
+
+struct Command {
+    std::string name;
+    std::string arguments;  ///< e.g. "FILE.csv"
+    std::string summary;
+    std::string description;
+    std::function<void(Poco::Util::OptionSet&)> options;
+    std::size_t minPositional = 0, maxPositional = 0;
+    std::function<int(CommandContext&, const Args&)> run;
+};
+
+/// Records one run of a job in job_runs: started at construction, finished with
+/// the outcome and counts the job reports, or as failed if it ends by exception.
+class JobRunRecord {
+public:
+    JobRunRecord(store::Database& db, const std::string& job);
+    ~JobRunRecord();
+    JobRunRecord(const JobRunRecord&) = delete;
+    JobRunRecord& operator=(const JobRunRecord&) = delete;
+    void finish(const std::string& outcome);
+    std::map<std::string, std::int64_t> counts;
+    std::string error;
+
+private:
+    store::JobRuns runs_;
+    std::int64_t id_;
+    bool finished_ = false;
+};
+
+// The command groups, one file each.
+std::vector<Command> referenceDataCommands();  ///< commands_reference.cpp
+std::vector<Command> outboundCommands();       ///< commands_outbound.cpp
+std::vector<Command> inboundCommands();        ///< commands_inbound.cpp
+
+/// Every command, in the order --help lists them.
+const std::vector<Command>& allCommands();
+
+}  // namespace sm::app
