@@ -2,7 +2,8 @@
 // every file parses in-process without crash or stall, decoded subject /
 // sender / text agree with the upstream parsers' expectations for >= 98 % of
 // the records that carry them (reviewed exceptions listed below with their
-// reasons), and the sisimai folders classify as bounce / not bounce /
+// reasons; the raw rate, which counts them as disagreements, is held at a
+// floor), and the sisimai folders classify as bounce / not bounce /
 // auto-reply. Set CORPUS_VERBOSE=1 to print every disagreement.
 #include <catch2/catch.hpp>
 
@@ -35,33 +36,33 @@ const std::string kCorpus = std::string(SUPPORTMAIL_SHARED_DIR) + "/corpus";
 
 /// Reviewed disagreements: message path below corpus/ -> reason. Each one was
 /// looked at; in each the upstream parser is wrong, guesses, or contradicts
-/// another upstream expectation for the same bytes.
+/// another upstream expectation for the same bytes. They count as
+/// disagreements in the raw rate; a listed one that starts to agree fails the
+/// test until it is taken off the list.
 const std::map<std::string, std::string> kExceptions = {
     {"zbateson-mail-mime-parser/emails/m0018.txt",
      "zbateson strips uuencoded blocks from the text; mime4j (sig-uu, uu-zeegee) and Zammad (mail025) keep "
-     "them, as we do (the blocks are also listed as attachments)"},
+     "them, as we do (the blocks are also listed as attachments): the upstreams contradict each other"},
     {"zbateson-mail-mime-parser/emails/m1011.txt",
-     "the UTF-7 body encodes other characters (+XKM- is U+5CA3) than the shared expectation file; the "
-     "subject agrees"},
-    {"zammad/mail/mail018.box", "Zammad leaves the UTF-7 encoded words undecoded (INDEX.md notes it); we decode them"},
-    {"zammad/mail/mail023.box",
-     "undeclared GB2312 bytes: Zammad detects the charset; our rule for undeclared 8-bit is valid UTF-8, "
-     "else windows-1252"},
+     "the UTF-7 body encodes other characters (+XKM- is U+5CA3, Python's codec agrees with us) than the "
+     "shared expectation file; the subject agrees"},
+    {"zammad/mail/mail018.box",
+     "Zammad leaves the UTF-7 (unicode-1-1-utf-7) encoded words and body undecoded (INDEX.md notes it); we "
+     "decode them"},
     {"zammad/mail/mail046.box",
-     "raw 8-bit GB2312 Subject/From beside an ISO-8859-1 body: Zammad guesses by detection (and garbles the "
-     "From name); we read undeclared 8-bit headers as windows-1252"},
+     "raw 8-bit GB2312 From name: Zammad garbles it as ISO-8859-2 ('ÎäŔźłÉ'); we read 武兰成 (subject agrees)"},
     {"zammad/mail/mail054.box",
-     "the boundary parameter sits on an unfolded line: nobody finds the parts; Zammad shows nothing, we show "
-     "the undivided body"},
-    {"zammad/mail/mail060.box", "Zammad's expectation is double-encoded mojibake (UTF-8 read as Latin-2)"},
+     "the boundary parameter sits on an unindented line: Zammad finds no parts and shows nothing; we "
+     "recover the boundary and show the text/plain part ('some text')"},
+    {"zammad/mail/mail060.box",
+     "unknown label iso-gb2312 on mixed UTF-8 / Latin-1 bytes: Zammad's expectation is the UTF-8 half read "
+     "as windows-1250 (mojibake); we keep each half's characters"},
     {"zammad/mail/mail065.box",
      "Zammad splits the encoded word at the comma inside it (name '=20Andreas?='); we decode 'Bürling, Andreas'"},
     {"zammad/mail/mail076.box", "broken From (\"...\"@example.com>): Zammad copies the address into the name"},
     {"zammad/mail/mail087.box",
      "From without angle brackets: Zammad copies the address into the name; Zammad also drops the untyped "
      "text part after the PDF, which we take as the body"},
-    {"zammad/mail/mail099.box",
-     "ISO-2022-JP with NEC row-13 characters (circled digits): glibc has no CP50220 decoder; the rest agrees"},
     {"zammad/mail/mail105.box",
      "multipart/mixed without a single boundary line: Zammad shows no text, we show the body"},
     {"mime4j/testmsgs/malformedHeaderStartsBody-nocrlfcrlf.msg",
@@ -71,6 +72,12 @@ const std::map<std::string, std::string> kExceptions = {
      "byte-identical to malformedHeader-noheader.msg, whose expectation contradicts this one (mime4j's "
      "malformedHeaderStartsBody option); we follow the default mode"},
 };
+
+/// Floor for the raw agreement rate (every carrying record counted, listed
+/// exceptions as disagreements): 265 / 277 today. The 98 % of the requirement
+/// holds over the records not reviewed as upstream errors (see kExceptions);
+/// raw it is out of reach without adopting those errors.
+constexpr double kMinRawRate = 95.6;
 
 /// Per-message wall-clock bound; sanitizer and debug builds are ~10x slower.
 #if defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG)
@@ -324,12 +331,16 @@ TEST_CASE("decoded subject, sender and text agree with expectations.jsonl", "[co
               << " % raw, " << rate << " % of the " << judged << " not reviewed as upstream errors); subject "
               << subjectsOk << "/" << subjects << ", sender " << sendersOk << "/" << senders << ", text " << textsOk
               << "/" << texts << "\n";
+    std::vector<std::string> stale;
     for (const auto& [path, reason] : kExceptions)
-        if (!stillFailing.count(path)) std::cout << "note: listed exception now agrees: " << path << "\n";
+        if (!stillFailing.count(path)) stale.push_back(path);
+    for (const auto& p : stale) UNSCOPED_INFO("listed exception now agrees, take it off the list: " << p);
+    CHECK(stale.empty());
     INFO("disagreements not in the exception list: " << unlisted.size());
     for (const auto& u : unlisted) UNSCOPED_INFO(u);
     CHECK(unlisted.empty());
-    REQUIRE(rate >= 98.0);
+    CHECK(rate >= 98.0);
+    REQUIRE(rawRate >= kMinRawRate);
 }
 
 TEST_CASE("sisimai: bounces, non-bounces and RFC 3834 auto-replies", "[corpus]") {

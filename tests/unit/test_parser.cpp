@@ -89,6 +89,11 @@ TEST_CASE("undeclared 8-bit: dense GB2312 pairs are GB18030, anything else windo
     // KOI8-R / windows-1251 words pair evenly but stay in the C0-FF letter block.
     CHECK_FALSE(looksLikeGb2312("\xD4\xC5\xD3\xD4 \xD4\xC5\xD3\xD4"));
     CHECK(undeclaredToUtf8("\xF2\xE5\xF1\xF2") == "òåñò");
+    // Mixed UTF-8 and Latin-1 (an unknown label): each keeps its characters.
+    CHECK(undeclaredToUtf8("UTF-8 \xC3\xA4 \xE5\xB7\xAE, Latin-1 \xE4\xF6") == "UTF-8 ä 差, Latin-1 äö");
+    std::string mixed;
+    CHECK_FALSE(convertToUtf8("\xC3\xA4 / \xE4", "iso-gb2312", mixed));
+    CHECK(mixed == "ä / ä");
     // Valid UTF-8 is never re-read.
     CHECK(undeclaredToUtf8("\xE4\xBD\xA0\xE5\xA5\xBD") == "你好");
     // Raw header bytes beside an ISO-8859-1 body: the Latin label is no evidence.
