@@ -129,3 +129,24 @@ std::int64_t Contracts::count() {
 }
 
 }  // namespace sm::store
+
+namespace sm::store {
+
+std::vector<domain::Contract> Contracts::list(const std::string& partnerId) {
+    if (partnerId.empty()) return select(db_, "? = ''", "");
+    return select(db_, "partner_id = ?", partnerId);
+}
+
+std::optional<domain::Contract> Contracts::byContractId(const std::string& contractId) {
+    auto v = select(db_, "contract_id = ?", contractId);
+    if (v.empty()) return std::nullopt;
+    return v.front();
+}
+
+std::string Contracts::planName(std::int64_t id) {
+    std::vector<std::string> names;
+    db_.session() << db_.sql("SELECT plan_name FROM contracts WHERE id = ?"), use(id), into(names), now;
+    return names.empty() ? std::string() : names.front();
+}
+
+}  // namespace sm::store

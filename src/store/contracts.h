@@ -33,6 +33,13 @@ public:
     std::vector<domain::Contract> ofPartner(const std::string& partnerId);
     std::int64_t count();
 
+    /// Every contract, or those of one partner (""), ordered by id.
+    std::vector<domain::Contract> list(const std::string& partnerId = "");
+    /// Exact match of the Contract ID.
+    std::optional<domain::Contract> byContractId(const std::string& contractId);
+    /// The plan's name as it was at activation ("" for an unknown contract).
+    std::string planName(std::int64_t id);
+
 private:
     Database& db_;
 };

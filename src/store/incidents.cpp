@@ -115,3 +115,51 @@ std::vector<std::int64_t> Incidents::linkedContracts(const std::string& email) {
 }
 
 }  // namespace sm::store
+
+namespace sm::store {
+
+bool Incidents::close(std::int64_t id, const std::string& closureKind, const std::string& note,
+                      std::int64_t closedAt) {
+    std::string kind = closureKind, text = note, open = "open";
+    Statement st(db_.session());
+    st << db_.sql("UPDATE incidents SET state = 'closed', closure_kind = ?, closure_note = ?, closed_at = ? "
+                  "WHERE id = ? AND state = ?"),
+        use(kind), use(text), use(closedAt), use(id), use(open);
+    return st.execute() > 0;
+}
+
+std::string Incidents::closureNote(std::int64_t id) {
+    std::string note;
+    db_.session() << db_.sql("SELECT closure_note FROM incidents WHERE id = ?"), use(id), into(note), now;
+    return note;
+}
+
+std::int64_t Incidents::closedAt(std::int64_t id) {
+    std::int64_t at = 0;
+    db_.session() << db_.sql("SELECT COALESCE(closed_at, 0) FROM incidents WHERE id = ?"), use(id), into(at), now;
+    return at;
+}
+
+std::vector<IncidentRow> Incidents::list(std::int64_t contractRef, const std::string& state) {
+    std::string s = state;
+    std::int64_t c = contractRef;
+    std::vector<std::int64_t> ids;
+    db_.session() << db_.sql("SELECT id FROM incidents WHERE (? = 0 OR contract_ref = ?) AND (? = '' OR state = ?) "
+                             "ORDER BY id"),
+        use(c), use(c), use(s), use(s), into(ids), now;
+    std::vector<IncidentRow> out;
+    for (auto id : ids)
+        if (auto row = byId(id)) out.push_back(std::move(*row));
+    return out;
+}
+
+std::vector<std::string> Incidents::threadMessageIds(std::int64_t incidentRef, const std::string& direction) {
+    std::string d = direction;
+    std::vector<std::string> out;
+    db_.session() << db_.sql("SELECT message_id FROM case_messages WHERE incident_ref = ? AND (? = '' OR direction = ?) "
+                             "AND message_id <> '' ORDER BY id"),
+        use(incidentRef), use(d), use(d), into(out), now;
+    return out;
+}
+
+}  // namespace sm::store

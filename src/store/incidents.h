@@ -45,6 +45,19 @@ public:
     void link(const std::string& email, std::int64_t contractRef);
     std::vector<std::int64_t> linkedContracts(const std::string& email);
 
+    // ---- closure and listing (DOMAIN.md flows 8 and 10) ----
+
+    /// Closes the incident if it is open: state closed, closure kind, note and time.
+    /// Returns false (and changes nothing) when it was not open.
+    bool close(std::int64_t id, const std::string& closureKind, const std::string& note, std::int64_t closedAt);
+    /// The closure note and time (0 while open) of an incident.
+    std::string closureNote(std::int64_t id);
+    std::int64_t closedAt(std::int64_t id);
+    /// Incidents by id, optionally only of one contract (0 = all) and in one state ("" = all).
+    std::vector<IncidentRow> list(std::int64_t contractRef = 0, const std::string& state = "");
+    /// The Message-IDs of a case's thread in order, of one direction ("in", "out") or all ("").
+    std::vector<std::string> threadMessageIds(std::int64_t incidentRef, const std::string& direction = "");
+
 private:
     Database& db_;
 };
