@@ -1,13 +1,19 @@
 #include "store/job_runs.h"
 
+#include <Poco/Data/RecordSet.h>
+#include <Poco/Data/Statement.h>
+
 using namespace Poco::Data::Keywords;
+using Poco::Data::RecordSet;
+using Poco::Data::Statement;
 
 namespace sm::store {
 
-std::int64_t JobRuns::start(const std::string& job) {
-    std::string j = job;
+std::int64_t JobRuns::start(const std::string& job, const std::string& holder) {
+    std::string j = job, h = holder;
     std::int64_t at = Database::nowSeconds();
-    db_.session() << db_.sql("INSERT INTO job_runs (job, started_at) VALUES (?, ?)"), use(j), use(at), now;
+    db_.session() << db_.sql("INSERT INTO job_runs (job, started_at, holder) VALUES (?, ?, ?)"), use(j), use(at),
+        use(h), now;
     std::int64_t id = 0;
     db_.session() << db_.sql("SELECT MAX(id) FROM job_runs WHERE job = ?"), use(j), into(id), now;
     return id;
@@ -25,6 +31,28 @@ void JobRuns::finish(std::int64_t runId, const std::string& outcome, const std::
     std::int64_t at = Database::nowSeconds();
     db_.session() << db_.sql("UPDATE job_runs SET finished_at = ?, outcome = ?, counts = ?, error = ? WHERE id = ?"),
         use(at), use(o), use(json), use(e), use(runId), now;
+}
+
+std::vector<JobRunRow> JobRuns::lastRuns() {
+    Statement st(db_.session());
+    st << "SELECT id, job, started_at, COALESCE(finished_at, 0), outcome, counts, error, holder FROM job_runs "
+          "WHERE id IN (SELECT MAX(id) FROM job_runs GROUP BY job) ORDER BY job";
+    st.execute();
+    RecordSet rs(st);
+    std::vector<JobRunRow> out;
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) {
+        JobRunRow r;
+        r.id = rs[0].convert<std::int64_t>();
+        r.job = rs[1].convert<std::string>();
+        r.startedAt = rs[2].convert<std::int64_t>();
+        if (auto f = rs[3].convert<std::int64_t>(); f != 0) r.finishedAt = f;
+        r.outcome = rs[4].convert<std::string>();
+        r.counts = rs[5].convert<std::string>();
+        r.error = rs[6].convert<std::string>();
+        r.holder = rs[7].convert<std::string>();
+        out.push_back(std::move(r));
+    }
+    return out;
 }
 
 }  // namespace sm::store
