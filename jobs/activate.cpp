@@ -80,10 +80,11 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
         afterId = page.back().id;
         std::map<std::string, std::optional<PartnerView>> partners;
         std::unique_ptr<store::Transaction> tx;
-        if (!options.dryRun) tx = std::make_unique<store::Transaction>(db);
+        if (!options.dryRun && options.ownTransactions) tx = std::make_unique<store::Transaction>(db);
         ids.newGroup();
 
         for (const auto& r : page) {
+            if (options.onlyBenefit && r.benefit != *options.onlyBenefit) continue;
             const std::string benefit = domain::toString(r.benefit);
             auto problem = [&](const std::string& why) {
                 report.notActivated.push_back({r.id, r.partnerId, benefit, why});

@@ -13,6 +13,7 @@
 // reported as overdue.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include <Poco/Timestamp.h>
 
 #include "app/config.h"
+#include "domain/model.h"
 #include "domain/secure_random.h"
 #include "mail/templates.h"
 #include "store/database.h"
@@ -29,6 +31,8 @@ namespace sm::jobs {
 struct ActivationOptions {
     bool dryRun = false;
     std::string partnerId;  ///< non-empty: only this partner, Action Pack included
+    std::optional<domain::Benefit> onlyBenefit;  ///< only renewals of this benefit
+    bool ownTransactions = true;  ///< false: run inside the caller's transaction (one message's)
 };
 
 struct ActivationProblem {

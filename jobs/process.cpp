@@ -6,9 +6,13 @@
 #include <Poco/DateTimeFormatter.h>
 #include <Poco/String.h>
 
+#include "domain/authentication.h"
 #include "domain/dates.h"
+#include "domain/id_delivery.h"
+#include "domain/secure_random.h"
 #include "domain/ids.h"
 #include "domain/requests.h"
+#include "jobs/activate.h"
 #include "jobs/crash_point.h"
 #include "jobs/id_mail.h"
 #include "mail/classify.h"
@@ -20,6 +24,7 @@
 #include "store/incidents.h"
 #include "store/outbox.h"
 #include "store/reference_data.h"
+#include "store/renewals.h"
 
 using Poco::Data::Keywords::into;
 using Poco::Data::Keywords::now;
@@ -77,14 +82,19 @@ public:
         switch (cls) {
             case mail::Classification::Bounce: return handleBounce(bounce);
             case mail::Classification::AutoReply: return ignore(clsName, "auto-reply: never answered");
-            case mail::Classification::Junk: return ignore(clsName, "junk or list mail: never answered");
+            case mail::Classification::Junk:
+                if (!isListMail() && asksForActivation()) return handleActivationRequest();
+                return ignore(clsName, "junk or list mail: never answered");
             case mail::Classification::FollowUp: return handleFollowUp();
             case mail::Classification::Request: return handleRequest();
             case mail::Classification::Resend:
-            case mail::Classification::Benefits:
-                // Requests of a thread first, then the classes a later release answers.
                 if (threadIncident()) return handleFollowUp();
-                return ignore(clsName, clsName + " requests are not answered by this release");
+                if (asksForActivation()) return handleActivationRequest();
+                return handleResend();
+            case mail::Classification::Benefits:
+                if (threadIncident()) return handleFollowUp();
+                if (asksForActivation()) return handleActivationRequest();
+                return handleBenefits();
         }
     }
 
@@ -198,6 +208,182 @@ private:
         finish("rejected", "", sender_, "larger than process.max_message_bytes (" + row.reason.substr(10) + " bytes)");
     }
 
+    bool isListMail() const {
+        if (mail_.header("List-Id") || mail_.header("List-Unsubscribe")) return true;
+        if (const std::string* prec = mail_.header("Precedence")) {
+            std::string p = lower(*prec);
+            return p.find("bulk") != std::string::npos || p.find("list") != std::string::npos ||
+                   p.find("junk") != std::string::npos;
+        }
+        return false;
+    }
+
+    /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
+    bool authenticated() const {
+        if (!s_.process.requireAuthentication) return true;
+        std::vector<std::string> results;
+        for (const auto& [name, value] : mail_.headers)
+            if (lower(name) == "authentication-results") results.push_back(value);
+        auto at = sender_.rfind('@');
+        return at != std::string::npos &&
+               domain::senderAuthenticated(results, sender_.substr(at + 1), s_.process.authservId);
+    }
+
+    /// An Action Pack partner's contact asking for the benefit to be activated.
+    bool asksForActivation() const {
+        static const char* const words[] = {"activate", "activation", "kích hoạt"};
+        std::string hay = lower(mail_.subject + "\n" + mail_.text);
+        for (const char* w : words)
+            if (hay.find(w) != std::string::npos) return true;
+        return false;
+    }
+
+    int countSince(const std::string& column, const std::string& value, std::int64_t since) {
+        int n = 0;
+        std::string v = value;
+        db_.session() << db_.sql("SELECT COUNT(*) FROM resends WHERE " + column + " = ? AND created_at >= ?"), use(v),
+            use(since), into(n), now;
+        return n;
+    }
+
+    void recordResend(const std::string& partnerId, const std::string& outcome) {
+        std::string p = partnerId, snd = sender_, o = outcome;
+        std::int64_t in = row_->id, at = now_.epochTime();
+        db_.session() << db_.sql("INSERT INTO resends (partner_id, sender, inbound_ref, outcome, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?)"),
+            use(p), use(snd), use(in), use(o), use(at), now;
+    }
+
+    /// DOMAIN.md flow 4: the IDs go to the primary on record (and, by the regional
+    /// rule, to the asking contact in the benefit's country); the sender always gets
+    /// the same neutral answer, so a stranger learns nothing.
+    void handleResend() {
+        const std::int64_t since = now_.epochTime() - 86400;
+        std::string outcome;
+        int sent = 0;
+        if (countSince("sender", sender_, since) >= s_.process.resendsPerSenderPerDay) {
+            recordResend("", "rate_limited_sender");
+            log_.notice("resend request from " + sender_ + " not answered: sender limit reached");
+            return finish("done", "resend", sender_, "resend: sender over its daily limit, not answered");
+        }
+        auto contacts = ref_.contactsByEmail(sender_);
+        if (contacts.empty() || !authenticated()) {
+            recordResend("", contacts.empty() ? "unknown_sender" : "not_authenticated");
+            outcome = contacts.empty() ? "unknown sender" : "sender not authenticated";
+        } else {
+            // A partner ID named in the mail narrows it to that partner.
+            std::set<std::string> named;
+            std::string hay = mail_.subject + " " + mail_.text;
+            for (const auto& c : contacts)
+                if (hay.find(c.partnerId) != std::string::npos) named.insert(c.partnerId);
+            domain::IdDeliveryPolicy policy{s_.activation.regionalRule, &s_.regions};
+            for (const auto& asking : contacts) {
+                if (!named.empty() && !named.count(asking.partnerId)) continue;
+                if (countSince("partner_id", asking.partnerId, since) >= s_.process.resendsPerPartnerPerDay) {
+                    recordResend(asking.partnerId, "rate_limited_partner");
+                    continue;
+                }
+                auto partner = ref_.partner(asking.partnerId);
+                if (!partner) continue;
+                auto all = ref_.contactsOf(asking.partnerId);
+                int forPartner = 0;
+                for (const auto& c : contracts_.ofPartner(asking.partnerId)) {
+                    if (c.state != domain::ContractState::Active) continue;
+                    const domain::Plan* plan = s_.plans.byKey(c.planKey);
+                    if (!plan) continue;
+                    std::optional<domain::Location> loc;
+                    if (!c.locationId.empty()) loc = ref_.location(c.locationId);
+                    // The primary only; the asking contact too where the regional rule allows it.
+                    auto r = domain::idRecipients(*partner, loc ? &*loc : nullptr, all,
+                                                  domain::IdDeliveryPolicy{false, &s_.regions});
+                    if (!r.primary) continue;
+                    auto widened = domain::idRecipients(*partner, loc ? &*loc : nullptr, all, policy);
+                    for (const auto* o : widened.others)
+                        if (o->email == asking.email) r.others.push_back(o);
+                    outbox_.enqueue(buildIdMail(s_, templates_, *partner, c, *plan, r, now_));
+                    ++forPartner;
+                }
+                recordResend(asking.partnerId, forPartner ? "sent" : "no_active_contract");
+                sent += forPartner;
+            }
+            outcome = std::to_string(sent) + " ID mails queued";
+        }
+        mail::TemplateData d;
+        reply("resend_ack", "resend_ack", d, languageOf(sender_));
+        log_.information("resend request inbound #" + std::to_string(row_->id) + " from " + sender_ + ": " + outcome);
+        finish("done", "resend", sender_, "resend: " + outcome);
+    }
+
+    /// DOMAIN.md flow 2: an Action Pack benefit is activated when a known contact asks.
+    void handleActivationRequest() {
+        std::vector<std::string> partners;
+        if (authenticated())
+            for (const auto& c : ref_.contactsByEmail(sender_)) {
+                auto p = ref_.partner(c.partnerId);
+                if (p && p->membership == domain::Membership::ActionPack) partners.push_back(c.partnerId);
+            }
+        int activated = 0;
+        for (const auto& pid : partners) {
+            ActivationOptions opts;
+            opts.partnerId = pid;
+            opts.onlyBenefit = domain::Benefit::ActionPack;
+            opts.ownTransactions = false;
+            domain::SystemRandom random;
+            auto report = activate(db_, s_, templates_, random, opts, log_, now_);
+            activated += report.activated;
+        }
+        // The same neutral answer as a resend: the IDs themselves go to the primary contact.
+        mail::TemplateData d;
+        reply("resend_ack", "resend_ack", d, languageOf(sender_));
+        finish("done", "resend", sender_, "action pack request: " + std::to_string(activated) + " activated");
+    }
+
+    /// DOMAIN.md flow 10: balance and cases of the contracts this address may see:
+    /// the ones it is linked to, and all of its partner's for a primary contact.
+    void handleBenefits() {
+        std::set<std::int64_t> ids;
+        if (authenticated()) {
+            for (auto id : incidents_.linkedContracts(sender_)) ids.insert(id);
+            for (const auto& c : ref_.contactsByEmail(sender_))
+                if (c.role != domain::ContactRole::Member)
+                    for (const auto& k : contracts_.ofPartner(c.partnerId))
+                        if (c.role == domain::ContactRole::HqPrimary || k.locationId == c.locationId) ids.insert(k.id);
+        }
+        kainjow::mustache::data list{kainjow::mustache::data::type::list};
+        for (auto id : ids) {
+            auto c = contracts_.byId(id);
+            if (!c) continue;
+            kainjow::mustache::data item;
+            item.set("display_name", c->displayName);
+            item.set("state", domain::toString(c->state));
+            item.set("expires_on", c->expiresOn);
+            item.set("incidents_left", std::to_string(contracts_.balance(c->id)));
+            item.set("hours", std::to_string(c->hoursGranted));
+            int open = 0, closed = 0;
+            std::int64_t ref = c->id;
+            db_.session() << db_.sql("SELECT COALESCE(SUM(CASE WHEN state = 'open' THEN 1 ELSE 0 END), 0), "
+                                     "COALESCE(SUM(CASE WHEN state = 'closed' THEN 1 ELSE 0 END), 0) "
+                                     "FROM incidents WHERE contract_ref = ?"),
+                use(ref), into(open), into(closed), now;
+            item.set("open_cases", std::to_string(open));
+            item.set("closed_cases", std::to_string(closed));
+            std::vector<std::string> openNumbers;
+            db_.session() << db_.sql("SELECT case_number FROM incidents WHERE contract_ref = ? AND state = 'open' "
+                                     "ORDER BY id"),
+                use(ref), into(openNumbers), now;
+            std::string joined;
+            for (const auto& n : openNumbers) joined += (joined.empty() ? "" : ", ") + n;
+            if (joined.empty()) item.set("open_case_numbers", false);
+            else item.set("open_case_numbers", joined);
+            list.push_back(item);
+        }
+        mail::TemplateData d;
+        d.set("contracts", list);
+        d.set("has_contracts", !ids.empty());
+        reply("benefits", "benefits", d, languageOf(sender_));
+        finish("done", "benefits", sender_, "benefits: " + std::to_string(ids.size()) + " contracts listed");
+    }
+
     void handleBounce(const mail::BounceInfo& bounce) {
         ++report_.bounces;
         std::set<std::string> partners;
@@ -262,7 +448,7 @@ private:
         }
         mail::TemplateData d;
         d.set("case_number", inc->caseNumber);
-        if (!mayAddTo(*inc)) {
+        if (!mayAddTo(*inc) || !authenticated()) {
             reply("follow_up_refused", "follow_up_refused", d, languageOf(sender_));
             ++report_.refused;
             return finish("done", "follow_up", sender_, "not the requester nor a contact of the partner of " + inc->caseNumber);
@@ -332,7 +518,7 @@ private:
                                   product->portal + ". Nothing was deducted.",
                               d);
             }
-            auto linked = incidents_.linkedContracts(sender_);
+            auto linked = authenticated() ? incidents_.linkedContracts(sender_) : std::vector<std::int64_t>{};
             if (linked.empty())
                 return refuse(domain::RequestOutcome::MissingIds,
                               "The request carries no Access ID and Contract ID, and your address is not linked to a "
@@ -379,7 +565,7 @@ private:
         inc.dueAt = due.epochTime();
         inc = incidents_.create(inc, Poco::DateTimeFormatter::format(now_, "%Y"));
         contracts_.appendLedger(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
-        incidents_.link(sender_, contract->id);
+        if (authenticated()) incidents_.link(sender_, contract->id);
         incidents_.addMessage(inc.id, "in", mail_.messageId, row_->id);
 
         d.set("case_number", inc.caseNumber);

@@ -12,6 +12,7 @@
 
 #include <Poco/AutoPtr.h>
 #include <Poco/ConsoleChannel.h>
+#include <Poco/DateTimeFormatter.h>
 #include <Poco/File.h>
 #include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
@@ -26,6 +27,7 @@
 #include "app/command.h"
 #include "app/config.h"
 #include "app/csv.h"
+#include "app/lease_guard.h"
 #include "mail/templates.h"
 #include "store/database.h"
 
@@ -137,6 +139,22 @@ protected:
         }
         try {
             if (config().hasProperty("supportmail.verbose")) Poco::Logger::root().setLevel("information");
+            std::unique_ptr<LeaseGuard> lease;
+            if (!cmd->lease.empty()) {
+                database();  // configuration, then the schema with the leases table, first
+                lease = std::make_unique<LeaseGuard>(settings().databaseUrl, cmd->lease, log());
+                if (!lease->acquired()) {
+                    const auto& other = lease->heldBy();
+                    err() << "supportmail " << cmd->lease << ": another run holds the lease (holder "
+                          << (other ? other->holder : std::string("unknown")) << ", until "
+                          << (other ? Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(other->expiresAt),
+                                                                      "%Y-%m-%d %H:%M:%S UTC")
+                                    : std::string("unknown"))
+                          << "); exiting\n";
+                    return kExitLeaseHeld;
+                }
+                JobRunRecord::setLeaseHolder(lease->holder());
+            }
             return cmd->run(*this, args);
         } catch (const UsageError& e) {
             err() << "supportmail " << name << ": " << e.what() << "\n";
@@ -194,7 +212,8 @@ private:
             std::cout << c.summary << "\n";
         }
         std::cout << "\nExit codes: 0 ok, 64 usage, 65 bad input data, 69 server or database unavailable,\n"
-                     "70 internal error, 75 temporary failure (try again later), 78 configuration error.\n"
+                     "70 internal error, 73 another run of this job holds its lease (nothing done),\n"
+                     "75 temporary failure (try again later), 78 configuration error.\n"
                      "'supportmail COMMAND --help' describes a command.\n";
     }
 
@@ -216,7 +235,17 @@ private:
 
 }  // namespace
 
-JobRunRecord::JobRunRecord(store::Database& db, const std::string& job) : runs_(db), id_(runs_.start(job)) {}
+namespace {
+std::string& leaseHolder() {
+    static std::string holder;
+    return holder;
+}
+}  // namespace
+
+void JobRunRecord::setLeaseHolder(const std::string& holder) { leaseHolder() = holder; }
+
+JobRunRecord::JobRunRecord(store::Database& db, const std::string& job)
+    : runs_(db), id_(runs_.start(job, leaseHolder())) {}
 
 JobRunRecord::~JobRunRecord() {
     if (!finished_) {
@@ -249,7 +278,7 @@ std::vector<Command> frameCommands() {
 const std::vector<Command>& allCommands() {
     static const std::vector<Command> all = [] {
         std::vector<Command> v;
-        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, frameCommands})
+        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, expiryCommands, caseCommands, opsCommands, frameCommands})
             for (auto& c : group()) v.push_back(std::move(c));
         return v;
     }();

@@ -4,8 +4,9 @@
 //
 // Global options come before the command; each command parses its own options
 // (and has its own --help). Exit codes follow sysexits(3): 0 ok, 64 usage,
-// 65 bad input data, 69 a server unavailable, 70 internal error, 75 temporary
-// failure (retry later), 78 configuration error.
+// 65 bad input data, 69 a server unavailable, 70 internal error, 73 another run of
+// this job is in progress (it holds the job's lease; this run did nothing), 75
+// temporary failure (retry later), 78 configuration error.
 #pragma once
 
 namespace sm::app {
@@ -16,6 +17,7 @@ enum ExitCode {
     kExitDataErr = 65,
     kExitUnavailable = 69,
     kExitSoftware = 70,
+    kExitLeaseHeld = 73,  ///< another run of this job is in progress (holds its lease); nothing done
     kExitTempFail = 75,
     kExitConfig = 78,
 };

@@ -64,13 +64,20 @@ struct Command {
     std::function<void(Poco::Util::OptionSet&)> options;
     std::size_t minPositional = 0, maxPositional = 0;
     std::function<int(CommandContext&, const Args&)> run;
+    /// The job lease the frame takes before run() and holds until it returns
+    /// (lease_guard.h): "" = none. A run that finds it held by another live run
+    /// exits 73 (kExitLeaseHeld) without running.
+    std::string lease = "";  // (initialised: commands that omit it raise no -Wmissing-field-initializers)
 };
 
 /// Records one run of a job in job_runs: started at construction, finished with
 /// the outcome and counts the job reports, or as failed if it ends by exception.
+/// The row names the holder of the lease the frame took for this command, if any.
 class JobRunRecord {
 public:
     JobRunRecord(store::Database& db, const std::string& job);
+    /// Set by the frame once it holds the command's lease (one command per process).
+    static void setLeaseHolder(const std::string& holder);
     ~JobRunRecord();
     JobRunRecord(const JobRunRecord&) = delete;
     JobRunRecord& operator=(const JobRunRecord&) = delete;
@@ -88,6 +95,9 @@ private:
 std::vector<Command> referenceDataCommands();  ///< commands_reference.cpp
 std::vector<Command> outboundCommands();       ///< commands_outbound.cpp
 std::vector<Command> inboundCommands();        ///< commands_inbound.cpp
+std::vector<Command> opsCommands();            ///< commands_ops.cpp
+std::vector<Command> expiryCommands();         ///< commands_expiry.cpp
+std::vector<Command> caseCommands();           ///< commands_cases.cpp
 
 /// Every command, in the order --help lists them.
 const std::vector<Command>& allCommands();

@@ -86,12 +86,12 @@ std::vector<Command> inboundCommands() {
          "IMAP (imap:// with STARTTLS, imaps://) or Maildir. Each message is stored durably and\n"
          "committed before it is marked \\Seen or moved on the server. Exit 75 when a server\n"
          "could not be reached, 69 when a login or mailbox failed.",
-         nullptr, 0, 0, runFetch},
+         nullptr, 0, 0, runFetch, "fetch"},
         {"process", "", "turn stored mail into incidents, follow-ups and replies",
          "One transaction per message: the incident, the ledger debit, the sender link and the\n"
          "reply commit together with the message's end state. Bounces mark contacts as bouncing;\n"
          "auto-replies, list mail and our own mail are never answered.",
-         nullptr, 0, 0, runProcess},
+         nullptr, 0, 0, runProcess, "process"},
         {"inspect", "FILE.eml", "print what the parser and the classifier make of one mail, as JSON",
          "Exit 0 for any mail that could be read, broken or not (its defects are listed);\n"
          "65 for a file that is not mail at all.",

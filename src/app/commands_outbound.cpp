@@ -91,13 +91,13 @@ std::vector<Command> outboundCommands() {
              s.addOption(Option("partner", "p", "only this partner (also activates its Action Pack renewals)")
                              .argument("ID"));
          },
-         0, 0, runActivate},
+         0, 0, runActivate, "activate"},
         {"deliver", "", "send due outbox mail through the configured transport",
          "Sends over one reused SMTP connection (or into the spool directory). 4xx and connection\n"
          "errors are retried later with back-off; 5xx replies park the mail with the reply.\n"
          "Exit 75 when the server could not be reached (the mail stays queued).",
          [](Poco::Util::OptionSet& s) { s.addOption(Option("limit", "", "send at most N mails").argument("N")); }, 0, 0,
-         runDeliver},
+         runDeliver, "deliver"},
     };
 }
 

@@ -53,13 +53,13 @@ std::vector<Command> referenceDataCommands() {
          "One line per contact. A file with errors loads nothing (exit 65) unless --skip-bad-lines.\n"
          "Loading the same file twice changes nothing.",
          [](Poco::Util::OptionSet& s) { s.addOption(Option("skip-bad-lines", "", "load the good lines of a file with errors")); },
-         1, 1, [](CommandContext& app, const Args& a) { return runImport(app, a, true); }},
+         1, 1, [](CommandContext& app, const Args& a) { return runImport(app, a, true); }, "import-partners"},
         {"import-renewals", "FILE.csv", "load membership renewals from the CRM's CSV file",
          "Columns: partner_id, benefit (gold, silver, action_pack, scs, asfp, competency_kit),\n"
          "renewal_date (YYYY-MM-DD) [, location_id for competency_kit].\n"
          "A file with errors loads nothing (exit 65) unless --skip-bad-lines. Idempotent.",
          [](Poco::Util::OptionSet& s) { s.addOption(Option("skip-bad-lines", "", "load the good lines of a file with errors")); },
-         1, 1, [](CommandContext& app, const Args& a) { return runImport(app, a, false); }},
+         1, 1, [](CommandContext& app, const Args& a) { return runImport(app, a, false); }, "import-renewals"},
     };
 }
 

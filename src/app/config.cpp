@@ -66,6 +66,10 @@ const std::set<std::string>& knownKeys() {
         "process.max_message_bytes",
         "process.replies_per_sender_per_hour",
         "process.batch",
+        "process.resends_per_partner_per_day",
+        "process.resends_per_sender_per_day",
+        "process.require_authentication",
+        "process.authserv_id",
         "products.*.name",
         "products.*.aliases",
         "products.*.scope",
@@ -81,6 +85,7 @@ const std::set<std::string>& knownKeys() {
         "severity.b.around_the_clock",
         "severity.c.hours",
         "severity.c.around_the_clock",
+        "expiry.reminder_days",
     };
     return keys;
 }
@@ -355,6 +360,10 @@ Settings loadSettings(const std::string& fileArg) {
     s.process.maxMessageBytes = r.integer("process.max_message_bytes", 25 * 1024 * 1024, 1024, 1 << 30);
     s.process.repliesPerSenderPerHour = r.integer("process.replies_per_sender_per_hour", 10, 1, 100000);
     s.process.batch = r.integer("process.batch", 100, 1, 100000);
+    s.process.resendsPerPartnerPerDay = r.integer("process.resends_per_partner_per_day", 3, 1, 100000);
+    s.process.resendsPerSenderPerDay = r.integer("process.resends_per_sender_per_day", 3, 1, 100000);
+    s.process.requireAuthentication = r.boolean("process.require_authentication", false);
+    s.process.authservId = r.str("process.authserv_id", "");
 
     // products.<key>.*
     std::set<std::string> productKeys;
@@ -426,6 +435,21 @@ Settings loadSettings(const std::string& fileArg) {
     s.severities.a = target("a", s.severities.a);
     s.severities.b = target("b", s.severities.b);
     s.severities.c = target("c", s.severities.c);
+
+    // expiry.reminder_days: comma-separated positive whole numbers of days.
+    if (r.has("expiry.reminder_days")) {
+        const std::string key = "expiry.reminder_days";
+        Poco::StringTokenizer tok(r.str(key, ""), ",", Poco::StringTokenizer::TOK_TRIM);
+        std::set<int> days;
+        for (const auto& d : tok) {
+            static const std::regex dayRe("^[0-9]{1,4}$");
+            if (!std::regex_match(d, dayRe) || std::stoi(d) < 1 || std::stoi(d) > 3650)
+                r.fail(key, "'" + d + "' is not a whole number of days 1..3650 (expected a list like 30, 7)");
+            days.insert(std::stoi(d));
+        }
+        if (days.empty()) r.fail(key, "needs at least one number of days (e.g. 30, 7)");
+        s.expiryReminderDays.assign(days.rbegin(), days.rend());
+    }
 
     try {
         s.plans = domain::PlanCatalogue(std::move(plans));

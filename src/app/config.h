@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <Poco/AutoPtr.h>
 #include <Poco/Util/AbstractConfiguration.h>
@@ -56,6 +57,13 @@ struct ProcessSettings {
     std::int64_t maxMessageBytes = 25 * 1024 * 1024;  ///< larger mail is rejected, its sender told
     int repliesPerSenderPerHour = 10;                  ///< rate limit of our answers to one address
     int batch = 100;                                   ///< messages read per page
+    int resendsPerPartnerPerDay = 3;                   ///< ID resends to one partner per 24 h
+    int resendsPerSenderPerDay = 3;                    ///< resend requests answered per sender per 24 h
+    /// Resends, Action Pack activations, linking and follow-ups require that the
+    /// receiving server's Authentication-Results says DMARC pass (or SPF/DKIM pass
+    /// aligned with the From domain).
+    bool requireAuthentication = false;
+    std::string authservId;  ///< only trust Authentication-Results from this server (empty: the first header)
 };
 
 struct Settings {
@@ -78,6 +86,9 @@ struct Settings {
     domain::BusinessCalendar calendar;
     domain::SeverityTargets severities;
     std::string logLevel = "notice";
+    /// expiry.reminder_days: days before expiry a reminder goes to the primary
+    /// contact, each once (DOMAIN.md flow 9); sorted descending, no duplicates.
+    std::vector<int> expiryReminderDays = {30, 7};
 };
 
 /// Checks and loads FILE. Credentials: the SMTP password comes from the

@@ -65,7 +65,7 @@ struct Contract {
     std::string displayName;
     Scope scope = Scope::Any;
     std::string activatedOn;  ///< YYYY-MM-DD
-    std::string expiresOn;    ///< YYYY-MM-DD, last valid day
+    std::string expiresOn;    ///< YYYY-MM-DD, the first day it is no longer valid
     ContractState state = ContractState::Active;
     int incidentsGranted = 0;
     int hoursGranted = 0;

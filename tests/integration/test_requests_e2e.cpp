@@ -4,6 +4,7 @@
 // rules, a re-fetch, and crashes (SIGKILL) at the two dangerous points.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <regex>
 
 #include <Poco/Data/Session.h>
@@ -353,4 +354,136 @@ TEST_CASE("a mail over the size limit is recorded as rejected and its sender tol
     auto reply = d.lastMail("alice", 1);
     CHECK(reply.raw.find("Auto-Submitted: auto-replied") != std::string::npos);
     CHECK(d.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:too_large'") == 1);
+}
+
+namespace {
+
+// Every mail in every test mailbox, decoded: for "nobody else got the IDs".
+std::map<std::string, std::vector<std::string>> allMailboxes(Desk& d) {
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto& u : kUsers)
+        if (u != "support") out[u] = smtest::fetchAll(d.env, u, u + "-pw");
+    return out;
+}
+
+bool anyContains(const std::vector<std::string>& mails, const std::string& needle) {
+    for (const auto& m : mails)
+        if (m.find(needle) != std::string::npos) return true;
+    return false;
+}
+
+void requireLedgerMatchesBalance(Desk& d) {
+    // The balance is the ledger's sum and never negative, per contract.
+    CHECK(d.scalar("SELECT COUNT(*) FROM (SELECT contract_ref, SUM(delta) s FROM ledger GROUP BY contract_ref) "
+                   "WHERE s < 0") == 0);
+}
+
+}  // namespace
+
+TEST_CASE("resends by mail: primary, same country in EMEA, APAC, a stranger", "[integration][resend]") {
+    Desk d;
+    SECTION("from the primary contact: the IDs go to the primary, plus the neutral answer") {
+        d.send("alice@example.test", requestMail("alice@example.test", "Please resend our IDs",
+                                                 "We lost the mail. Please resend the Access ID and Contract ID.\r\n"),
+               1);
+        d.cycle();
+        auto alice = smtest::waitForMessages(d.env, "alice", "alice-pw", 3, 10000);
+        REQUIRE(alice.size() == 3);  // gold, SCS, acknowledgement
+        CHECK(anyContains(alice, d.goldAccess));
+        CHECK(anyContains(alice, d.scsAccess));
+        CHECK(d.scalar("SELECT COUNT(*) FROM resends WHERE outcome = 'sent'") == 1);
+    }
+    SECTION("from another contact in the same country in EMEA: the IDs also to that contact") {
+        d.send("bob@example.test", requestMail("bob@example.test", "resend IDs please", "Please resend our IDs.\r\n"), 1);
+        d.cycle();
+        auto bob = smtest::waitForMessages(d.env, "bob", "bob-pw", 3, 10000);
+        REQUIRE(bob.size() == 3);
+        CHECK(anyContains(bob, d.goldAccess));
+        auto alice = smtest::waitForMessages(d.env, "alice", "alice-pw", 2, 10000);
+        CHECK(alice.size() == 2);  // the primary gets them too (no acknowledgement)
+    }
+    SECTION("from a member in APAC: the IDs to the primary only") {
+        d.send("frank@example.test", requestMail("frank@example.test", "Gửi lại ID", "Please resend our IDs.\r\n"), 1);
+        d.cycle();
+        auto erin = smtest::waitForMessages(d.env, "erin", "erin-pw", 1, 10000);
+        REQUIRE(erin.size() == 1);
+        CHECK(anyContains(erin, d.silverAccess));
+        auto frank = smtest::waitForMessages(d.env, "frank", "frank-pw", 1, 10000);
+        REQUIRE(frank.size() == 1);  // the acknowledgement only
+        CHECK_FALSE(anyContains(frank, d.silverAccess));
+    }
+    SECTION("from a stranger: the same neutral answer, no IDs anywhere") {
+        d.send("mallory@example.test",
+               requestMail("mallory@example.test", "Please resend the IDs of partner 4648141",
+                           "Please resend the IDs of partner 4648141.\r\n"),
+               1);
+        d.cycle();
+        auto mallory = smtest::waitForMessages(d.env, "mallory", "mallory-pw", 1, 10000);
+        REQUIRE(mallory.size() == 1);
+        auto boxes = allMailboxes(d);
+        for (const auto& [user, mails] : boxes) {
+            INFO(user);
+            const std::size_t expected = user == "mallory" ? 1 : 0;
+            CHECK(mails.size() == expected);
+            for (const auto& id : {d.goldAccess, d.scsAccess, d.silverAccess, d.goldContract})
+                CHECK_FALSE(anyContains(mails, id));
+        }
+        CHECK(d.scalar("SELECT COUNT(*) FROM resends WHERE outcome = 'unknown_sender'") == 1);
+        // The stranger's answer reads exactly like the primary's acknowledgement.
+        CHECK(mallory[0].find("program contact on record") != std::string::npos);
+    }
+    requireLedgerMatchesBalance(d);
+}
+
+TEST_CASE("an Action Pack benefit is activated by a mail from the partner's contact", "[integration][action-pack]") {
+    Desk d;
+    std::string renewals = d.dir.file("ap.csv");
+    smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n7001234,action_pack," +
+                                    sm::domain::isoDate(Poco::Timestamp()) + "\n");
+    d.run({"import-renewals", renewals});
+    d.run({"activate"});
+    CHECK(d.scalar("SELECT COUNT(*) FROM contracts WHERE plan_key = 'action_pack'") == 0);
+    d.send("grace@example.test",
+           requestMail("grace@example.test", "Please activate our Action Pack support",
+                       "Hello, please activate our Action Pack support benefit.\r\n"),
+           1);
+    d.cycle();
+    CHECK(d.scalar("SELECT COUNT(*) FROM contracts WHERE plan_key = 'action_pack'") == 1);
+    std::string access;
+    d.db->session() << "SELECT access_id FROM contracts WHERE plan_key = 'action_pack'", into(access), now;
+    auto grace = smtest::waitForMessages(d.env, "grace", "grace-pw", 2, 10000);
+    REQUIRE(grace.size() == 2);  // the ID mail (grace is the primary) and the acknowledgement
+    CHECK(anyContains(grace, access));
+    CHECK(d.balance("action_pack") == 5);
+    requireLedgerMatchesBalance(d);
+}
+
+TEST_CASE("a benefits query lists the balance, expiry and cases", "[integration][benefits]") {
+    Desk d;
+    d.send("alice@example.test",
+           requestMail("alice@example.test", "Cluster", fields(d.goldAccess, d.goldContract, "Windows Server", "C")), 1);
+    d.cycle();
+    d.send("alice@example.test", requestMail("alice@example.test", "What is our balance?",
+                                             "How many incidents do we have left?\r\n"),
+           2);
+    d.cycle();
+    auto reply = d.lastMail("alice", 2);
+    std::string caseNumber;
+    d.db->session() << "SELECT case_number FROM incidents", into(caseNumber), now;
+    CHECK(reply.text.find("19") != std::string::npos);
+    CHECK(reply.text.find(caseNumber) != std::string::npos);
+    CHECK(reply.text.find("Gold-4648141") != std::string::npos);
+    CHECK(reply.text.find("SCS-4648141") != std::string::npos);
+    CHECK(reply.text.find(d.goldAccess) == std::string::npos);
+    requireLedgerMatchesBalance(d);
+}
+
+TEST_CASE("with authentication required, an unauthenticated resend sends no IDs", "[integration][resend][auth]") {
+    Desk d("process.require_authentication = true\nprocess.authserv_id = mail.example.test\n");
+    d.send("alice@example.test", requestMail("alice@example.test", "Please resend our IDs", "Please resend.\r\n"), 1);
+    d.cycle();
+    auto alice = smtest::waitForMessages(d.env, "alice", "alice-pw", 1, 10000);
+    REQUIRE(alice.size() == 1);  // the neutral acknowledgement only
+    CHECK_FALSE(anyContains(alice, d.goldAccess));
+    CHECK(d.scalar("SELECT COUNT(*) FROM resends WHERE outcome = 'not_authenticated'") == 1);
 }
