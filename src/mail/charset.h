@@ -10,10 +10,16 @@
 // Every function returns valid UTF-8: bytes a converter cannot map become U+FFFD.
 #pragma once
 
+#include <cstdint>
+
 #include <string>
 #include <string_view>
 
 namespace sm::mail {
+
+/// Appends one code point as UTF-8 (POCO's UTF8Encoding); NUL, surrogates and values
+/// past U+10FFFF become U+FFFD.
+void appendUtf8(std::string& out, std::uint32_t cp);
 
 /// Lower-case, trimmed, unquoted charset name with common aliases folded
 /// ("latin1" -> "iso-8859-1", "gb2312" -> "gb18030", "utf8" -> "utf-8").
