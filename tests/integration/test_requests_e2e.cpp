@@ -487,3 +487,28 @@ TEST_CASE("with authentication required, an unauthenticated resend sends no IDs"
     CHECK_FALSE(anyContains(alice, d.goldAccess));
     CHECK(d.scalar("SELECT COUNT(*) FROM resends WHERE outcome = 'not_authenticated'") == 1);
 }
+
+TEST_CASE("a non-decrement closure credits the incident back and tells the requester", "[integration][cases]") {
+    Desk d;
+    d.send("alice@example.test",
+           requestMail("Alice Schmidt <alice@example.test>", "Printer queue stuck",
+                       fields(d.goldAccess, d.goldContract, "Windows Server", "C")),
+           1);
+    d.cycle();
+    REQUIRE(d.balance("gold") == 19);
+    std::string caseNumber;
+    d.db->session() << "SELECT case_number FROM incidents", into(caseNumber), now;
+    auto close = d.run({"case", "close", caseNumber, "--non-decrement", "--note", "a product defect, not yours"});
+    CHECK(close.exitCode == 0);
+    CHECK(d.balance("gold") == 20);
+    auto twice = d.run({"case", "close", caseNumber, "--non-decrement"}, {"X_SECOND=1"});
+    CHECK(twice.exitCode == 65);
+    CHECK(twice.err.find("already closed") != std::string::npos);
+    CHECK(d.balance("gold") == 20);
+    d.run({"deliver"});
+    auto told = d.lastMail("alice", 2);  // the confirmation, then the closure
+    CHECK(told.subject.find(caseNumber) != std::string::npos);
+    CHECK(told.text.find("credited back") != std::string::npos);
+    CHECK(told.text.find("a product defect, not yours") != std::string::npos);
+    requireLedgerMatchesBalance(d);
+}
