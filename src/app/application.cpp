@@ -137,47 +137,14 @@ protected:
                   << " (see supportmail " << name << " --help)\n";
             return kExitUsage;
         }
-        try {
-            if (config().hasProperty("supportmail.verbose")) Poco::Logger::root().setLevel("information");
-            std::unique_ptr<LeaseGuard> lease;
-            if (!cmd->lease.empty()) {
-                database();  // configuration, then the schema with the leases table, first
-                lease = std::make_unique<LeaseGuard>(settings().databaseUrl, cmd->lease, log());
-                if (!lease->acquired()) {
-                    const auto& other = lease->heldBy();
-                    err() << "supportmail " << cmd->lease << ": another run holds the lease (holder "
-                          << (other ? other->holder : std::string("unknown")) << ", until "
-                          << (other ? Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(other->expiresAt),
-                                                                      "%Y-%m-%d %H:%M:%S UTC")
-                                    : std::string("unknown"))
-                          << "); exiting\n";
-                    return kExitLeaseHeld;
-                }
-                JobRunRecord::setLeaseHolder(lease->holder());
-            }
-            return cmd->run(*this, args);
-        } catch (const UsageError& e) {
-            err() << "supportmail " << name << ": " << e.what() << "\n";
-            return kExitUsage;
-        } catch (const ConfigError& e) {
-            err() << "supportmail " << name << ": configuration error: " << e.what() << "\n";
-            return kExitConfig;
-        } catch (const mail::TemplateError& e) {
-            err() << "supportmail " << name << ": template error: " << e.what() << "\n";
-            return kExitConfig;
-        } catch (const store::StoreError& e) {
-            err() << "supportmail " << name << ": database unavailable: " << e.what() << "\n";
-            return kExitUnavailable;
-        } catch (const CsvError& e) {
-            err() << "supportmail " << name << ": line " << e.line() << ": " << e.what() << "\n";
-            return kExitDataErr;
-        } catch (const Poco::Exception& e) {
-            err() << "supportmail " << name << ": " << e.displayText() << "\n";
-            return kExitSoftware;
-        } catch (const std::exception& e) {
-            err() << "supportmail " << name << ": " << e.what() << "\n";
-            return kExitSoftware;
-        }
+        if (config().hasProperty("supportmail.verbose")) Poco::Logger::root().setLevel("information");
+        return runCommandWithLease(*this, *cmd, args);
+    }
+
+    void reloadSettings() override {
+        auto fresh = std::make_unique<Settings>(loadSettings(configPath()));  // throws: the old ones stay
+        if (db_ && (!settings_ || fresh->databaseUrl != settings_->databaseUrl)) db_.reset();
+        settings_ = std::move(fresh);
     }
 
 private:
@@ -278,13 +245,56 @@ std::vector<Command> frameCommands() {
 const std::vector<Command>& allCommands() {
     static const std::vector<Command> all = [] {
         std::vector<Command> v;
-        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, expiryCommands, caseCommands, opsCommands, frameCommands})
+        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, expiryCommands, caseCommands, opsCommands, serveCommands, doctorCommands, frameCommands})
             for (auto& c : group()) v.push_back(std::move(c));
         return v;
     }();
     return all;
 }
 
+
+int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& args) {
+    try {
+        std::unique_ptr<LeaseGuard> lease;
+        if (!cmd.lease.empty()) {
+            app.database();  // configuration, then the schema with the leases table, first
+            lease = std::make_unique<LeaseGuard>(app.settings().databaseUrl, cmd.lease, app.log());
+            if (!lease->acquired()) {
+                const auto& other = lease->heldBy();
+                app.err() << "supportmail " << cmd.lease << ": another run holds the lease (holder "
+                          << (other ? other->holder : std::string("unknown")) << ", until "
+                          << (other ? Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(other->expiresAt),
+                                                                      "%Y-%m-%d %H:%M:%S UTC")
+                                : std::string("unknown"))
+                          << "); exiting\n";
+                return kExitLeaseHeld;
+            }
+            JobRunRecord::setLeaseHolder(lease->holder());
+        }
+        return cmd.run(app, args);
+    } catch (const UsageError& e) {
+        app.err() << "supportmail " << cmd.name << ": " << e.what() << "\n";
+        return kExitUsage;
+    } catch (const ConfigError& e) {
+        app.err() << "supportmail " << cmd.name << ": configuration error: " << e.what() << "\n";
+        return kExitConfig;
+    } catch (const mail::TemplateError& e) {
+        app.err() << "supportmail " << cmd.name << ": template error: " << e.what() << "\n";
+        return kExitConfig;
+    } catch (const store::StoreError& e) {
+        app.err() << "supportmail " << cmd.name << ": database unavailable: " << e.what() << "\n";
+        return kExitUnavailable;
+    } catch (const CsvError& e) {
+        app.err() << "supportmail " << cmd.name << ": line " << e.line() << ": " << e.what() << "\n";
+        return kExitDataErr;
+    } catch (const Poco::Exception& e) {
+        app.err() << "supportmail " << cmd.name << ": " << e.displayText() << "\n";
+        return kExitSoftware;
+    } catch (const std::exception& e) {
+        app.err() << "supportmail " << cmd.name << ": " << e.what() << "\n";
+        return kExitSoftware;
+    }
+}
 
 int runApplication(int argc, char** argv) {
     // Split: global options before the command go to POCO; the command parses the rest.

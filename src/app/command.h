@@ -54,6 +54,10 @@ public:
     virtual std::ostream& err() = 0;
     /// Sets the log level from the configuration unless --verbose was given.
     virtual void applyLogLevel() = 0;
+    /// Loads the configuration file again and, if it is valid, replaces settings()
+    /// (and reopens database() if database.url changed). Throws ConfigError and keeps
+    /// the old settings if the file is broken.
+    virtual void reloadSettings() = 0;
 };
 
 struct Command {
@@ -98,6 +102,12 @@ std::vector<Command> inboundCommands();        ///< commands_inbound.cpp
 std::vector<Command> opsCommands();            ///< commands_ops.cpp
 std::vector<Command> expiryCommands();         ///< commands_expiry.cpp
 std::vector<Command> caseCommands();           ///< commands_cases.cpp
+std::vector<Command> doctorCommands();         ///< commands_doctor.cpp
+std::vector<Command> serveCommands();          ///< commands_serve.cpp
+
+/// Runs cmd as the frame does: takes its lease (if any; exit 73 when another run
+/// holds it), runs it, and maps what escapes to an exit code (printed to err()).
+int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& args);
 
 /// Every command, in the order --help lists them.
 const std::vector<Command>& allCommands();

@@ -86,6 +86,10 @@ const std::set<std::string>& knownKeys() {
         "severity.c.hours",
         "severity.c.around_the_clock",
         "expiry.reminder_days",
+        "schedule.fetch_process",
+        "schedule.deliver",
+        "schedule.activate",
+        "schedule.expire",
     };
     return keys;
 }
@@ -450,6 +454,21 @@ Settings loadSettings(const std::string& fileArg) {
         if (days.empty()) r.fail(key, "needs at least one number of days (e.g. 30, 7)");
         s.expiryReminderDays.assign(days.rbegin(), days.rend());
     }
+
+    // schedule.*: intervals in seconds (0 = off), daily times HH:MM (empty = off).
+    s.schedule.fetchProcessSeconds = r.integer("schedule.fetch_process", s.schedule.fetchProcessSeconds, 0, 7 * 86400);
+    s.schedule.deliverSeconds = r.integer("schedule.deliver", s.schedule.deliverSeconds, 0, 7 * 86400);
+    auto daily = [&r](const std::string& key, int def) {
+        if (!r.has(key)) return def;
+        std::string v = r.str(key, "");
+        if (v.empty()) return -1;
+        static const std::regex timeRe("^([01][0-9]|2[0-3]):([0-5][0-9])$");
+        std::smatch m;
+        if (!std::regex_match(v, m, timeRe)) r.fail(key, "'" + v + "' is not a time of day HH:MM (or empty for off)");
+        return std::stoi(m.str(1)) * 60 + std::stoi(m.str(2));
+    };
+    s.schedule.activateMinute = daily("schedule.activate", s.schedule.activateMinute);
+    s.schedule.expireMinute = daily("schedule.expire", s.schedule.expireMinute);
 
     try {
         s.plans = domain::PlanCatalogue(std::move(plans));

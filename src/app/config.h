@@ -66,6 +66,15 @@ struct ProcessSettings {
     std::string authservId;  ///< only trust Authentication-Results from this server (empty: the first header)
 };
 
+/// schedule.*: what `supportmail serve` runs when. An interval of 0 and an empty
+/// daily time switch the job off.
+struct ScheduleSettings {
+    int fetchProcessSeconds = 60;  ///< fetch, then process, every N seconds
+    int deliverSeconds = 30;       ///< deliver every N seconds
+    int activateMinute = 2 * 60 + 15;  ///< daily at this minute of the day (calendar.utc_offset); -1 = off
+    int expireMinute = 2 * 60 + 30;    ///< likewise for expire
+};
+
 struct Settings {
     std::string configFile;   ///< absolute path
     std::string baseDir;      ///< its directory
@@ -89,6 +98,7 @@ struct Settings {
     /// expiry.reminder_days: days before expiry a reminder goes to the primary
     /// contact, each once (DOMAIN.md flow 9); sorted descending, no duplicates.
     std::vector<int> expiryReminderDays = {30, 7};
+    ScheduleSettings schedule;
 };
 
 /// Checks and loads FILE. Credentials: the SMTP password comes from the
