@@ -14,8 +14,11 @@ std::int64_t JobRuns::start(const std::string& job, const std::string& holder) {
     std::int64_t at = Database::nowSeconds();
     db_.session() << db_.sql("INSERT INTO job_runs (job, started_at, holder) VALUES (?, ?, ?)"), use(j), use(at),
         use(h), now;
+    // The id this connection just inserted (not MAX(id): another process may insert
+    // a run of the same job in the same instant).
     std::int64_t id = 0;
-    db_.session() << db_.sql("SELECT MAX(id) FROM job_runs WHERE job = ?"), use(j), into(id), now;
+    db_.session() << (db_.dialect() == Dialect::SQLite ? "SELECT last_insert_rowid()" : "SELECT lastval()"),
+        into(id), now;
     return id;
 }
 
