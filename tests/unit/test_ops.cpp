@@ -283,6 +283,13 @@ TEST_CASE("a killed holder's lease is taken over; another machine's lease expire
 
     Background victim({"--config", s.conf, "deliver"});
     REQUIRE(waitForLease(*db, "deliver", 20));
+    // Killed once its run is recorded (the lease is taken a moment before the row is
+    // written; a slow build can stretch that moment).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (count(*db, "SELECT COUNT(*) FROM job_runs WHERE job = 'deliver'") == 0 &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(count(*db, "SELECT COUNT(*) FROM job_runs WHERE job = 'deliver'") == 1);
     auto lease = sm::store::Leases(*db).held("deliver");
     REQUIRE(lease);
     Poco::Process::kill(*victim.handle);  // SIGKILL: no release, no clean-up
