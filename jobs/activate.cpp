@@ -73,6 +73,7 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
     const std::string today = domain::isoDate(now);
     domain::IdDeliveryPolicy policy{settings.activation.regionalRule, &settings.regions};
 
+    if (options.progress) options.progress->begin(renewals.countPending(options.partnerId));
     std::int64_t afterId = 0;
     for (;;) {
         auto page = renewals.pending(afterId, settings.activation.batch, options.partnerId);
@@ -159,6 +160,7 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
                             c.displayName + " (" + plan->name + "), ID mail to " + describeRecipients(recipients));
         }
         if (tx) tx->commit();
+        progressAdvance(options.progress, static_cast<std::int64_t>(page.size()));
     }
     return report;
 }

@@ -13,6 +13,8 @@
 // reported as overdue.
 #pragma once
 
+#include "jobs/progress.h"
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +35,7 @@ struct ActivationOptions {
     std::string partnerId;  ///< non-empty: only this partner, Action Pack included
     std::optional<domain::Benefit> onlyBenefit;  ///< only renewals of this benefit
     bool ownTransactions = true;  ///< false: run inside the caller's transaction (one message's)
+    ProgressSink* progress = nullptr;  ///< told the pending count, then each committed group
 };
 
 struct ActivationProblem {

@@ -13,9 +13,13 @@ std::int64_t retryDelaySeconds(const app::DeliverySettings& s, int attempts) {
 }
 
 DeliveryReport deliver(store::Database& db, const app::DeliverySettings& settings, mail::Transport& transport,
-                       Poco::Logger& log, int limit) {
+                       Poco::Logger& log, int limit, ProgressSink* progress) {
     DeliveryReport report;
     store::Outbox outbox(db);
+    if (progress) {
+        const std::int64_t due = outbox.counts(store::Database::nowSeconds()).due;
+        progress->begin(limit > 0 ? std::min<std::int64_t>(due, limit) : due);
+    }
     std::int64_t afterId = 0;
     int handled = 0;
     for (;;) {
@@ -57,6 +61,7 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
                     break;
             }
             report.lastError = outcome.status == mail::DeliveryStatus::Sent ? report.lastError : outcome.reply;
+            progressAdvance(progress);
             if (outcome.serverUnavailable) {
                 report.serverUnavailable = true;
                 log.error("stopping delivery: " + transport.describe() + " is unavailable: " + outcome.reply);

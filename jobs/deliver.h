@@ -9,6 +9,8 @@
 // queued, untouched) and reports it, so the caller exits with "temporary".
 #pragma once
 
+#include "jobs/progress.h"
+
 #include <string>
 
 #include <Poco/Logger.h>
@@ -32,6 +34,6 @@ std::int64_t retryDelaySeconds(const app::DeliverySettings& settings, int attemp
 
 /// limit: stop after this many mails (0 = until no row is due).
 DeliveryReport deliver(store::Database& db, const app::DeliverySettings& settings, mail::Transport& transport,
-                       Poco::Logger& log, int limit = 0);
+                       Poco::Logger& log, int limit = 0, ProgressSink* progress = nullptr);
 
 }  // namespace sm::jobs

@@ -62,7 +62,7 @@ std::string ImportReport::summary() const {
 }
 
 ImportReport importPartners(store::Database& db, const app::Settings& settings, const std::string& path,
-                            bool skipBadLines) {
+                            bool skipBadLines, ProgressSink* progress) {
     auto records = app::readCsv(path,
                                 {"partner_id", "partner_name", "membership", "hq_country", "contact_email",
                                  "contact_name", "contact_role", "contact_country", "contact_language"},
@@ -178,6 +178,7 @@ ImportReport importPartners(store::Database& db, const app::Settings& settings, 
     store::ReferenceData ref(db);
     store::Transaction tx(db);
     std::set<std::string> partnersDone, locationsDone;
+    progressBegin(progress, static_cast<std::int64_t>(good.size()));
     for (const auto& row : good) {
         if (partnersDone.insert(row.partner.partnerId).second) {
             switch (ref.upsertPartner(row.partner, settings.regions.regionOf(row.partner.hqCountry))) {
@@ -194,13 +195,15 @@ ImportReport importPartners(store::Database& db, const app::Settings& settings, 
         auto r = ref.upsertContact(row.contact);
         report.contactsInserted += r == store::Upsert::Inserted;
         report.contactsUpdated += r == store::Upsert::Updated;
+        progressAdvance(progress);
     }
     tx.commit();
     report.loaded = true;
     return report;
 }
 
-ImportReport importRenewals(store::Database& db, const app::Settings&, const std::string& path, bool skipBadLines) {
+ImportReport importRenewals(store::Database& db, const app::Settings&, const std::string& path, bool skipBadLines,
+                            ProgressSink* progress) {
     auto records = app::readCsv(path, {"partner_id", "benefit", "renewal_date"}, {"location_id"});
     ImportReport report;
     report.lines = static_cast<int>(records.size());
@@ -248,9 +251,11 @@ ImportReport importRenewals(store::Database& db, const app::Settings&, const std
 
     store::Renewals renewals(db);
     store::Transaction tx(db);
+    progressBegin(progress, static_cast<std::int64_t>(good.size()));
     for (const auto& r : good) {
         if (renewals.addIfAbsent(r)) ++report.inserted;
         else ++report.unchanged;
+        progressAdvance(progress);
     }
     tx.commit();
     report.loaded = true;

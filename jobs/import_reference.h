@@ -5,6 +5,8 @@
 // lines. Loading the same file twice changes nothing (upserts compare first).
 #pragma once
 
+#include "jobs/progress.h"
+
 #include <string>
 #include <vector>
 
@@ -35,11 +37,11 @@ struct ImportReport {
 /// location_id, location_name, location_country. Throws app::CsvError /
 /// std::runtime_error for a file that cannot be read as CSV at all.
 ImportReport importPartners(store::Database& db, const app::Settings& settings, const std::string& path,
-                            bool skipBadLines);
+                            bool skipBadLines, ProgressSink* progress = nullptr);
 
 /// Columns: partner_id, benefit, renewal_date, and optionally location_id
 /// (required for competency_kit).
 ImportReport importRenewals(store::Database& db, const app::Settings& settings, const std::string& path,
-                            bool skipBadLines);
+                            bool skipBadLines, ProgressSink* progress = nullptr);
 
 }  // namespace sm::jobs

@@ -604,9 +604,10 @@ private:
 }  // namespace
 
 ProcessReport process(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
-                      Poco::Logger& log, const Poco::Timestamp& now) {
+                      Poco::Logger& log, const Poco::Timestamp& now, ProgressSink* progress) {
     ProcessReport report;
     store::Inbound inbound(db);
+    if (progress) progress->begin(inbound.counts().pending);
     std::int64_t afterId = 0;
     for (;;) {
         auto rows = inbound.pending(afterId, settings.process.batch);
@@ -618,6 +619,7 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
             handler.handle(row);
             crashPoint("process.before_commit");
             tx.commit();
+            progressAdvance(progress);
         }
     }
     return report;

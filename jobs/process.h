@@ -13,6 +13,8 @@
 // quarantined with the reason and the run goes on.
 #pragma once
 
+#include "jobs/progress.h"
+
 #include <Poco/Logger.h>
 #include <Poco/Timestamp.h>
 
@@ -35,6 +37,7 @@ struct ProcessReport {
 };
 
 ProcessReport process(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
-                      Poco::Logger& log, const Poco::Timestamp& now = Poco::Timestamp());
+                      Poco::Logger& log, const Poco::Timestamp& now = Poco::Timestamp(),
+                      ProgressSink* progress = nullptr);
 
 }  // namespace sm::jobs

@@ -11,12 +11,9 @@
 #include <vector>
 
 #include <Poco/AutoPtr.h>
-#include <Poco/ConsoleChannel.h>
 #include <Poco/DateTimeFormatter.h>
 #include <Poco/File.h>
-#include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
-#include <Poco/PatternFormatter.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionException.h>
@@ -28,6 +25,8 @@
 #include "app/config.h"
 #include "app/csv.h"
 #include "app/lease_guard.h"
+#include "app/logging.h"
+#include "app/progress.h"
 #include "mail/templates.h"
 #include "store/database.h"
 
@@ -56,20 +55,34 @@ public:
         return *db_;
     }
     Poco::Logger& log() override { return Poco::Logger::get("supportmail"); }
-    std::ostream& out() override { return std::cout; }
-    std::ostream& err() override { return std::cerr; }
-    void applyLogLevel() override {
-        if (!config().hasProperty("supportmail.verbose")) Poco::Logger::root().setLevel(settings().logLevel);
+    std::ostream& out() override {
+        if (quiet()) return discard_;
+        TerminalProgress::clearLine();
+        return std::cout;
     }
+    std::ostream& err() override {
+        TerminalProgress::clearLine();
+        return std::cerr;
+    }
+    void applyLogging() override {
+        const auto& s = settings().log;
+        const bool verbose = config().hasProperty("supportmail.verbose");
+        const std::string signature = s.level + '\n' + s.channel + '\n' + s.format + '\n' + s.file + '\n' + s.rotate +
+                                      '\n' + std::to_string(s.keep) + '\n' + s.syslogFacility + '\n' + s.syslogIdent +
+                                      '\n' + (verbose ? "v" : "");
+        if (signature == loggingSignature_) return;
+        configureLogging(s, verbose, settings().configFile);
+        loggingSignature_ = signature;
+    }
+    std::unique_ptr<TerminalProgress> progress(const std::string& label) override {
+        return std::make_unique<TerminalProgress>(label, !quiet() && TerminalProgress::stderrIsTerminal());
+    }
+    bool quiet() { return config().hasProperty("supportmail.quiet"); }
 
 protected:
     void initialize(Application& self) override {
         ServerApplication::initialize(self);
-        Poco::AutoPtr<Poco::PatternFormatter> fmt(new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S %p %s: %t"));
-        Poco::AutoPtr<Poco::ConsoleChannel> console(new Poco::ConsoleChannel(std::cerr));
-        Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(fmt, console));
-        Poco::Logger::root().setChannel(channel);
-        Poco::Logger::root().setLevel("notice");
+        configureDefaultLogging();
     }
 
     void defineOptions(OptionSet& options) override {
@@ -84,10 +97,15 @@ protected:
                               .repeatable(false)
                               .argument("FILE")
                               .binding("supportmail.config"));
-        options.addOption(Option("verbose", "v", "log each step (information level) to stderr")
+        options.addOption(Option("verbose", "v", "log each step (information level)")
                               .required(false)
                               .repeatable(false)
                               .binding("supportmail.verbose"));
+        options.addOption(Option("quiet", "q", "print nothing on stdout and draw no progress bar (for cron: "
+                                               "errors still go to stderr, the exit code tells)")
+                              .required(false)
+                              .repeatable(false)
+                              .binding("supportmail.quiet"));
     }
 
     void onHelp(const std::string&, const std::string&) {
@@ -137,7 +155,7 @@ protected:
                   << " (see supportmail " << name << " --help)\n";
             return kExitUsage;
         }
-        if (config().hasProperty("supportmail.verbose")) Poco::Logger::root().setLevel("information");
+        if (config().hasProperty("supportmail.verbose")) Poco::Logger::setLevel("", Poco::Message::PRIO_INFORMATION);
         return runCommandWithLease(*this, *cmd, args);
     }
 
@@ -198,6 +216,8 @@ private:
     bool helpRequested_ = false;
     std::unique_ptr<Settings> settings_;
     std::unique_ptr<store::Database> db_;
+    std::string loggingSignature_;
+    std::ostream discard_{nullptr};  // no buffer: every write is dropped
 };
 
 }  // namespace
@@ -212,12 +232,15 @@ std::string& leaseHolder() {
 void JobRunRecord::setLeaseHolder(const std::string& holder) { leaseHolder() = holder; }
 
 JobRunRecord::JobRunRecord(store::Database& db, const std::string& job)
-    : runs_(db), id_(runs_.start(job, leaseHolder())) {}
+    : runs_(db), job_(job), id_(runs_.start(job, leaseHolder())) {
+    setCurrentRun(id_, job_);
+}
 
 JobRunRecord::~JobRunRecord() {
     if (!finished_) {
         try {
             runs_.finish(id_, "failed", counts, error.empty() ? "ended by an exception" : error);
+            Poco::Logger::get("supportmail").error(job_ + " failed: " + (error.empty() ? "ended by an exception" : error));
         } catch (...) {
         }
     }
@@ -226,6 +249,18 @@ JobRunRecord::~JobRunRecord() {
 void JobRunRecord::finish(const std::string& outcome) {
     runs_.finish(id_, outcome, counts, error);
     finished_ = true;
+    // The run's one log line: information when all went well (quiet under cron at
+    // the default level), a warning otherwise.
+    std::string line = job_ + " finished: " + outcome;
+    std::string sep = "; ";
+    for (const auto& [k, v] : counts) {
+        line += sep + k + " " + std::to_string(v);
+        sep = ", ";
+    }
+    if (!error.empty()) line += "; " + error;
+    auto& log = Poco::Logger::get("supportmail");
+    if (outcome == "ok") log.information(line);
+    else log.warning(line);
 }
 
 namespace {
@@ -254,9 +289,17 @@ const std::vector<Command>& allCommands() {
 
 
 int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& args) {
+    // Log lines name the job from here until the lease is released (after the run).
+    struct RunScope {
+        explicit RunScope(const std::string& job) {
+            if (!job.empty()) setCurrentRun(0, job);
+        }
+        ~RunScope() { clearCurrentRun(); }
+    } scope(cmd.lease);
     try {
         std::unique_ptr<LeaseGuard> lease;
         if (!cmd.lease.empty()) {
+            app.applyLogging();  // the configured log gets the lease's lines too
             app.database();  // configuration, then the schema with the leases table, first
             lease = std::make_unique<LeaseGuard>(app.settings().databaseUrl, cmd.lease, app.log());
             if (!lease->acquired()) {
@@ -308,7 +351,7 @@ int runApplication(int argc, char** argv) {
             globalArgs.push_back(a);
             if (i + 1 < argc) globalArgs.push_back(argv[++i]);
         } else if (!a.empty() && a[0] == '-') {
-            static const char* known[] = {"-h", "--help", "-v", "--verbose", "--daemon", "--umask", "--pidfile"};
+            static const char* known[] = {"-h", "--help", "-v", "--verbose", "-q", "--quiet", "--daemon", "--umask", "--pidfile"};
             bool ok = a.rfind("--config=", 0) == 0 || a.rfind("--umask=", 0) == 0 || a.rfind("--pidfile=", 0) == 0;
             for (const char* k : known) ok = ok || a == k;
             if (!ok) {

@@ -18,6 +18,7 @@
 
 #include "app/application.h"
 #include "app/config.h"
+#include "app/progress.h"
 #include "store/database.h"
 #include "store/job_runs.h"
 
@@ -52,8 +53,13 @@ public:
     virtual Poco::Logger& log() = 0;
     virtual std::ostream& out() = 0;
     virtual std::ostream& err() = 0;
-    /// Sets the log level from the configuration unless --verbose was given.
-    virtual void applyLogLevel() = 0;
+    /// Installs the log channel, format and level the configuration names
+    /// (logging.*; --verbose raises the level to information). Cheap when nothing
+    /// changed since the last call.
+    virtual void applyLogging() = 0;
+    /// A progress bar for a long run (import, activate, process, deliver): drawn on
+    /// stderr only when it is a terminal and --quiet was not given.
+    virtual std::unique_ptr<TerminalProgress> progress(const std::string& label) = 0;
     /// Loads the configuration file again and, if it is valid, replaces settings()
     /// (and reopens database() if database.url changed). Throws ConfigError and keeps
     /// the old settings if the file is broken.
@@ -86,11 +92,13 @@ public:
     JobRunRecord(const JobRunRecord&) = delete;
     JobRunRecord& operator=(const JobRunRecord&) = delete;
     void finish(const std::string& outcome);
+    std::int64_t id() const { return id_; }
     std::map<std::string, std::int64_t> counts;
     std::string error;
 
 private:
     store::JobRuns runs_;
+    std::string job_;
     std::int64_t id_;
     bool finished_ = false;
 };

@@ -111,7 +111,7 @@ int caseClose(CommandContext& app, const Args& args) {
     if (args.positional.size() != 2) throw UsageError("expected: case close CASE --decrement|--non-decrement [--note TEXT]");
     const bool dec = args.has("decrement"), nondec = args.has("non-decrement");
     if (dec == nondec) throw UsageError("give exactly one of --decrement and --non-decrement");
-    app.applyLogLevel();
+    app.applyLogging();
     auto& settings = app.settings();
     mail::TemplateSet templates(settings.templatesDir);
     auto kind = nondec ? jobs::ClosureKind::NonDecrement : jobs::ClosureKind::Decrement;

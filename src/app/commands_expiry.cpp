@@ -13,7 +13,7 @@ namespace sm::app {
 namespace {
 
 int runExpire(CommandContext& app, const Args& args) {
-    app.applyLogLevel();
+    app.applyLogging();
     const bool dryRun = args.has("dry-run");
     auto& settings = app.settings();
     mail::TemplateSet templates(settings.templatesDir);

@@ -16,7 +16,7 @@ namespace sm::app {
 namespace {
 
 int runFetch(CommandContext& app, const Args&) {
-    app.applyLogLevel();
+    app.applyLogging();
     auto& settings = app.settings();
     if (settings.inbound.empty())
         throw ConfigError(settings.configFile + ": no inbound.NAME.url is configured: nothing to fetch from");
@@ -41,11 +41,13 @@ int runFetch(CommandContext& app, const Args&) {
 }
 
 int runProcess(CommandContext& app, const Args&) {
-    app.applyLogLevel();
+    app.applyLogging();
     auto& settings = app.settings();
     mail::TemplateSet templates(settings.templatesDir);
     JobRunRecord run(app.database(), "process");
-    auto r = jobs::process(app.database(), settings, templates, app.log());
+    auto bar = app.progress("process");
+    auto r = jobs::process(app.database(), settings, templates, app.log(), Poco::Timestamp(), bar.get());
+    bar->finish();
     run.counts = {{"processed", r.processed}, {"accepted", r.accepted},     {"refused", r.refused},
                   {"follow_ups", r.followUps}, {"bounces", r.bounces},      {"ignored", r.ignored},
                   {"quarantined", r.quarantined}, {"duplicates", r.duplicates}, {"rate_limited", r.rateLimited}};

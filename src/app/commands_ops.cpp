@@ -35,7 +35,7 @@ Poco::Dynamic::Var countsJson(const std::string& text) {
 }
 
 int runStatus(CommandContext& app, const Args& args) {
-    app.applyLogLevel();
+    app.applyLogging();
     auto& db = app.database();
     const std::int64_t nowAt = store::Database::nowSeconds();
     const auto in = store::Inbound(db).counts();

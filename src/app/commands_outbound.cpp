@@ -15,7 +15,7 @@ namespace sm::app {
 namespace {
 
 int runActivate(CommandContext& app, const Args& args) {
-    app.applyLogLevel();
+    app.applyLogging();
     jobs::ActivationOptions opts;
     opts.dryRun = args.has("dry-run");
     opts.partnerId = args.get("partner");
@@ -24,7 +24,10 @@ int runActivate(CommandContext& app, const Args& args) {
     domain::SystemRandom random;
     std::unique_ptr<JobRunRecord> run;
     if (!opts.dryRun) run = std::make_unique<JobRunRecord>(app.database(), "activate");
+    auto bar = app.progress("activate");
+    if (!opts.dryRun) opts.progress = bar.get();
     auto report = jobs::activate(app.database(), settings, templates, random, opts, app.log());
+    bar->finish();
     if (run) {
         run->counts = {{"activated", report.activated},
                        {"not_activated", static_cast<std::int64_t>(report.notActivated.size())},
@@ -46,7 +49,7 @@ int runActivate(CommandContext& app, const Args& args) {
 }
 
 int runDeliver(CommandContext& app, const Args& args) {
-    app.applyLogLevel();
+    app.applyLogging();
     auto& settings = app.settings();
     int limit = 0;
     if (args.has("limit")) {
@@ -64,7 +67,9 @@ int runDeliver(CommandContext& app, const Args& args) {
         throw ConfigError(settings.configFile + ": transport.url: " + e.what());
     }
     JobRunRecord run(app.database(), "deliver");
-    auto report = jobs::deliver(app.database(), settings.delivery, *transport, app.log(), limit);
+    auto bar = app.progress("deliver");
+    auto report = jobs::deliver(app.database(), settings.delivery, *transport, app.log(), limit, bar.get());
+    bar->finish();
     run.counts = {{"sent", report.sent}, {"retried", report.retried}, {"parked", report.parked}};
     if (report.serverUnavailable) run.error = report.lastError;
     run.finish(report.serverUnavailable ? "server_unavailable" : "ok");

@@ -18,7 +18,7 @@ void printProblems(std::ostream& err, const std::vector<jobs::LineProblem>& prob
 }
 
 int runImport(CommandContext& app, const Args& args, bool partners) {
-    app.applyLogLevel();
+    app.applyLogging();
     const std::string& file = args.positional.at(0);
     if (!Poco::File(file).exists()) {
         app.err() << "supportmail: " << file << ": no such file\n";
@@ -26,8 +26,10 @@ int runImport(CommandContext& app, const Args& args, bool partners) {
     }
     bool skip = args.has("skip-bad-lines");
     JobRunRecord run(app.database(), partners ? "import-partners" : "import-renewals");
-    auto report = partners ? jobs::importPartners(app.database(), app.settings(), file, skip)
-                           : jobs::importRenewals(app.database(), app.settings(), file, skip);
+    auto bar = app.progress(partners ? "import-partners" : "import-renewals");
+    auto report = partners ? jobs::importPartners(app.database(), app.settings(), file, skip, bar.get())
+                           : jobs::importRenewals(app.database(), app.settings(), file, skip, bar.get());
+    bar->finish();
     printProblems(app.err(), report.problems);
     app.out() << (partners ? "import-partners: " : "import-renewals: ") << file << ": " << report.summary() << "\n";
     run.counts = {{"lines", report.lines}, {"inserted", report.inserted}, {"updated", report.updated},

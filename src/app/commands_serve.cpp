@@ -39,7 +39,11 @@ public:
     Poco::Logger& log() override { return app_.log(); }
     std::ostream& out() override { return out_; }
     std::ostream& err() override { return err_; }
-    void applyLogLevel() override { app_.applyLogLevel(); }
+    void applyLogging() override { app_.applyLogging(); }
+    /// The daemon draws no bars: its stderr is the journal.
+    std::unique_ptr<TerminalProgress> progress(const std::string& label) override {
+        return std::make_unique<TerminalProgress>(label, false);
+    }
     void reloadSettings() override { app_.reloadSettings(); }
     std::string takeOut() { return take(out_); }
     std::string takeErr() { return take(err_); }
@@ -167,7 +171,7 @@ private:
                     lk.unlock();
                     try {
                         app_.reloadSettings();
-                        app_.applyLogLevel();
+                        app_.applyLogging();
                         plan(false);
                         log.notice("serve: configuration reloaded from " + app_.settings().configFile);
                     } catch (const ConfigError& e) {
@@ -220,7 +224,7 @@ private:
 };
 
 int runServe(CommandContext& app, const Args&) {
-    app.applyLogLevel();
+    app.applyLogging();
     app.settings();  // a broken configuration stops here (exit 78)
     app.database();  // likewise an unreachable database (69)
 

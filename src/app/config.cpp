@@ -12,6 +12,7 @@
 #include <Poco/File.h>
 #include <Poco/Path.h>
 #include <Poco/String.h>
+#include <Poco/RegularExpression.h>
 #include <Poco/StringTokenizer.h>
 #include <Poco/Util/PropertyFileConfiguration.h>
 
@@ -24,6 +25,13 @@ const std::set<std::string>& knownKeys() {
         "database.url",
         "templates.dir",
         "logging.level",
+        "logging.channel",
+        "logging.format",
+        "logging.file",
+        "logging.file_rotate",
+        "logging.file_keep",
+        "logging.syslog_facility",
+        "logging.syslog_ident",
         "mail.from",
         "mail.from_name",
         "mail.support_address",
@@ -254,9 +262,32 @@ Settings loadSettings(const std::string& fileArg) {
     else if (db.rfind("postgresql:", 0) != 0) r.fail("database.url", "'" + db + "' must start with sqlite: or postgresql:");
     s.databaseUrl = db;
     s.templatesDir = resolve(s.baseDir, r.str("templates.dir", "../templates"));
-    s.logLevel = r.str("logging.level", "notice");
+    s.log.level = r.str("logging.level", "notice");
     static const std::set<std::string> levels = {"fatal", "critical", "error", "warning", "notice", "information", "debug", "trace"};
-    if (!levels.count(s.logLevel)) r.fail("logging.level", "'" + s.logLevel + "' is not a POCO log level");
+    if (!levels.count(s.log.level)) r.fail("logging.level", "'" + s.log.level + "' is not a POCO log level");
+    s.log.channel = r.str("logging.channel", "stderr");
+    if (s.log.channel != "stderr" && s.log.channel != "file" && s.log.channel != "syslog")
+        r.fail("logging.channel", "'" + s.log.channel + "' is not one of stderr, file, syslog");
+    s.log.format = r.str("logging.format", "plain");
+    if (s.log.format != "plain" && s.log.format != "json")
+        r.fail("logging.format", "'" + s.log.format + "' is not one of plain, json");
+    if (r.has("logging.file")) s.log.file = resolve(s.baseDir, r.str("logging.file", ""));
+    if (s.log.channel == "file" && s.log.file.empty())
+        r.fail("logging.channel", "'file' needs logging.file (the log file's path)");
+    s.log.rotate = r.str("logging.file_rotate", "");
+    {
+        // POCO FileChannel's rotation: never, daily, weekly, monthly, or a size ("10 M", "500 K").
+        static const Poco::RegularExpression rotation("^(never|daily|weekly|monthly|[1-9][0-9]* ?[KM])$");
+        if (!s.log.rotate.empty() && !rotation.match(s.log.rotate))
+            r.fail("logging.file_rotate", "'" + s.log.rotate + "' is not never, daily, weekly, monthly or a size like 10 M");
+    }
+    s.log.keep = r.integer("logging.file_keep", 0, 0, 1000);
+    s.log.syslogFacility = Poco::toLower(r.str("logging.syslog_facility", "daemon"));
+    static const std::set<std::string> facilities = {"user", "mail", "daemon", "local0", "local1", "local2",
+                                                     "local3", "local4", "local5", "local6", "local7"};
+    if (!facilities.count(s.log.syslogFacility))
+        r.fail("logging.syslog_facility", "'" + s.log.syslogFacility + "' is not one of user, mail, daemon, local0..local7");
+    s.log.syslogIdent = r.str("logging.syslog_ident", "supportmail");
 
     s.from.email = r.required("mail.from");
     if (!validEmail(s.from.email)) r.fail("mail.from", "'" + s.from.email + "' is not an email address");
@@ -288,6 +319,7 @@ Settings loadSettings(const std::string& fileArg) {
     if (const char* pw = std::getenv("SUPPORTMAIL_SMTP_PASSWORD")) t.password = pw;
     else if (r.has("transport.password_file"))
         t.password = readPasswordFile(r, resolve(s.baseDir, r.str("transport.password_file", "")));
+    addSecret(t.password);  // never in a log line
 
     s.delivery.batch = r.integer("delivery.batch", 200, 1, 100000);
     s.delivery.retryInitialSeconds = r.integer("delivery.retry_initial", 60, 1, 86400);
@@ -358,6 +390,7 @@ Settings loadSettings(const std::string& fileArg) {
         else if (const char* pw2 = std::getenv("SUPPORTMAIL_IMAP_PASSWORD")) in.password = pw2;
         else if (r.has(p + "password_file"))
             in.password = readPasswordFile(r, resolve(s.baseDir, r.str(p + "password_file", "")), p + "password_file");
+        addSecret(in.password);  // never in a log line
         in.passwordHint = envName + ", SUPPORTMAIL_IMAP_PASSWORD or " + p + "password_file";
         s.inbound.push_back(in);
     }

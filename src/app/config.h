@@ -5,6 +5,8 @@
 // are relative to the file's own directory, so cron and the daemon agree.
 #pragma once
 
+#include "app/logging.h"
+
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -94,7 +96,7 @@ struct Settings {
     domain::ProductCatalogue products;
     domain::BusinessCalendar calendar;
     domain::SeverityTargets severities;
-    std::string logLevel = "notice";
+    LogSettings log;  ///< logging.*
     /// expiry.reminder_days: days before expiry a reminder goes to the primary
     /// contact, each once (DOMAIN.md flow 9); sorted descending, no duplicates.
     std::vector<int> expiryReminderDays = {30, 7};

@@ -18,7 +18,7 @@ LeaseGuard::LeaseGuard(const std::string& databaseUrl, const std::string& job, P
                                 e.displayText());
     }
     if (!acquired_) return;
-    log_.information("lease for %s taken by %s for %d s", job_, holder_, ttlSeconds_);
+    log_.debug("lease for %s taken by %s for %d s", job_, holder_, ttlSeconds_);
     thread_ = std::thread([this] { renewLoop(); });
 }
 
@@ -32,7 +32,7 @@ LeaseGuard::~LeaseGuard() {
     if (thread_.joinable()) thread_.join();
     try {
         store::Leases(*db_).release(job_, holder_);
-        log_.information("lease for %s released by %s", job_, holder_);
+        log_.debug("lease for %s released by %s", job_, holder_);
     } catch (const Poco::Exception& e) {
         // It expires on its own within the ttl.
         log_.warning("lease for %s not released (it expires within %d s): %s", job_, ttlSeconds_, e.displayText());

@@ -23,6 +23,17 @@ bool Renewals::addIfAbsent(const domain::Renewal& r) {
     return true;
 }
 
+std::int64_t Renewals::countPending(const std::string& partnerId) {
+    std::string pid = partnerId;
+    std::int64_t n = 0;
+    if (pid.empty())
+        db_.session() << "SELECT COUNT(*) FROM renewals WHERE state = 'pending'", into(n), now;
+    else
+        db_.session() << db_.sql("SELECT COUNT(*) FROM renewals WHERE state = 'pending' AND partner_id = ?"), use(pid),
+            into(n), now;
+    return n;
+}
+
 std::vector<domain::Renewal> Renewals::pending(std::int64_t afterId, int limit, const std::string& partnerId) {
     std::string pid = partnerId;
     Statement st(db_.session());

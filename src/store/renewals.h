@@ -22,6 +22,8 @@ public:
     /// partnerId empty = all partners.
     std::vector<domain::Renewal> pending(std::int64_t afterId, int limit, const std::string& partnerId = {});
 
+    /// How many are pending (for one partner if partnerId is given).
+    std::int64_t countPending(const std::string& partnerId = {});
     void markActivated(std::int64_t renewalId);
     std::int64_t count();
 
