@@ -57,6 +57,41 @@ private:
     std::mutex mutex_;
 };
 
+/// The one channel the loggers ever hold. Reconfiguring (SIGHUP in serve) swaps
+/// what is inside it under a lock instead of giving the loggers a new channel:
+/// POCO 1.11's Logger::log reads its channel pointer without a lock, so swapping
+/// that while another thread logs could use a channel already freed.
+class SwitchableChannel : public Poco::Channel {
+public:
+    void log(const Poco::Message& msg) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (inner_) inner_->log(msg);
+    }
+    void set(Poco::AutoPtr<Poco::Channel> inner) {
+        Poco::AutoPtr<Poco::Channel> old;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            old = inner_;
+            inner_ = std::move(inner);
+        }
+        // old is released here, after no log() can still be using it.
+    }
+
+private:
+    std::mutex mutex_;
+    Poco::AutoPtr<Poco::Channel> inner_;
+};
+
+SwitchableChannel& rootChannel() {
+    static Poco::AutoPtr<SwitchableChannel> channel = [] {
+        Poco::AutoPtr<SwitchableChannel> c(new SwitchableChannel);
+        Poco::Logger::root().setChannel(c);
+        Poco::Logger::setChannel("", c);
+        return c;
+    }();
+    return *channel;
+}
+
 }  // namespace
 
 void setCurrentRun(std::int64_t runId, const std::string& job) {
@@ -158,10 +193,8 @@ void configureLogging(const LogSettings& s, bool verbose, const std::string& con
     }
     Poco::AutoPtr<LogFormatter> formatter(new LogFormatter(json, s.channel != "syslog"));
     Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(formatter, sink));
-    Poco::Logger::root().setChannel(channel);
-    Poco::Logger::root().setLevel(verbose ? std::string("information") : s.level);
-    // Loggers created before (Logger::get copies the root's channel and level) follow.
-    Poco::Logger::setChannel("", channel);
+    rootChannel().set(channel);
+    // Loggers created before (Logger::get copies the root's level) follow.
     const int level = Poco::Logger::parseLevel(verbose ? std::string("information") : s.level);
     Poco::Logger::setLevel("", level);
     // POCO's own subsystem chatter ("Uninitializing subsystem ...") stays out of a debug log.

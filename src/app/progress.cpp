@@ -78,7 +78,8 @@ bool TerminalProgress::stderrIsTerminal() {
 }
 
 std::string TerminalProgress::formatDuration(double seconds) {
-    const long s = seconds < 0 ? 0 : std::lround(seconds);
+    // Anything beyond 99 days is shown as 99 days (a rate near zero).
+    const long s = seconds < 0 ? 0 : seconds > 99 * 86400.0 ? 99L * 86400 : std::lround(seconds);
     char buf[32];
     if (s >= 3600)
         std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
@@ -87,8 +88,9 @@ std::string TerminalProgress::formatDuration(double seconds) {
     return buf;
 }
 
-std::string TerminalProgress::render(const std::string& label, std::int64_t done, std::int64_t total, double seconds,
+std::string TerminalProgress::render(const std::string& label, std::int64_t doneIn, std::int64_t total, double seconds,
                                      int width) {
+    const std::int64_t done = std::max<std::int64_t>(doneIn, 0);
     const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
     const std::string rateText = std::to_string(std::llround(rate)) + "/s";
     if (total < 0) {
@@ -96,7 +98,9 @@ std::string TerminalProgress::render(const std::string& label, std::int64_t done
         return line.size() > static_cast<std::size_t>(width) ? line.substr(0, width) : line;
     }
     const std::int64_t shown = std::min(done, total);
-    const int percent = total > 0 ? static_cast<int>(shown * 100 / total) : 100;
+    // In double: no product of two counts overflows.
+    const double fraction = total > 0 ? static_cast<double>(shown) / static_cast<double>(total) : 1.0;
+    const int percent = static_cast<int>(fraction * 100);
     std::string eta = "ETA --:--";
     if (shown >= total)
         eta = "in " + formatDuration(seconds);
@@ -110,7 +114,7 @@ std::string TerminalProgress::render(const std::string& label, std::int64_t done
     const int barWidth = std::clamp(room, 0, 40);
     std::string line = label;
     if (barWidth >= 10) {
-        const int filled = total > 0 ? static_cast<int>(shown * barWidth / total) : barWidth;
+        const int filled = static_cast<int>(fraction * barWidth);
         line += " [" + std::string(filled, '#') + std::string(barWidth - filled, '.') + "] ";
     } else {
         line += "  ";

@@ -183,6 +183,12 @@ TEST_CASE("the progress line shows bar, percentage, counts, rate and ETA", "[pro
     CHECK(narrow.find('[') == std::string::npos);
     CHECK(narrow.find("5/10") != std::string::npos);
 
+    // Counts a caller should never give still render, within the width.
+    CHECK(TerminalProgress::render("x", -5, 10, 1.0, 80).find("  0%  0/10") != std::string::npos);
+    const std::string huge = TerminalProgress::render("x", 4'000'000'000'000'000'000, 8'000'000'000'000'000'000, 1.0, 200);
+    CHECK(huge.find(" 50%") != std::string::npos);
+    CHECK(TerminalProgress::render("x", 1, 1'000'000'000, 1e6, 80).find("ETA 2376:00:00") != std::string::npos);
+
     CHECK(TerminalProgress::formatDuration(4) == "0:04");
     CHECK(TerminalProgress::formatDuration(750) == "12:30");
     CHECK(TerminalProgress::formatDuration(3723) == "1:02:03");
