@@ -75,6 +75,15 @@ ClosureReport closeCase(store::Database& db, const app::Settings& settings, cons
             throw CaseError(CaseError::Reason::AlreadyCredited,
                             "case " + inc->caseNumber + " was already credited back: nothing changed");
         report.credited = true;
+        // An expired contract's remainder was written off: the credit goes with it
+        // (the ledger shows both; the balance of an expired contract stays 0).
+        if (contract && contract->state == domain::ContractState::Expired) {
+            contracts.appendLedger(inc->contractRef, -1,
+                                   "contract expired " + contract->expiresOn + ": credit of " + inc->caseNumber +
+                                       " written off",
+                                   "writeoff:credit:incident:" + std::to_string(inc->id));
+            report.creditWrittenOff = true;
+        }
     }
     if (!incidents.close(inc->id, kindName, cleanNote, now.epochTime()))
         throw CaseError(CaseError::Reason::AlreadyClosed,

@@ -41,6 +41,7 @@ struct ClosureReport {
     std::string caseNumber;
     std::string contractDisplay;  ///< masked display name
     bool credited = false;        ///< non-decrement: the incident went back to the contract
+    bool creditWrittenOff = false;///< ... and was written off again: the contract had expired
     int balance = 0;              ///< the contract's balance after the closure
     std::string recipient;        ///< the requester told, "" when no mail could be queued
     std::string messageId;        ///< of that mail

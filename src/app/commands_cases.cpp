@@ -124,6 +124,7 @@ int caseClose(CommandContext& app, const Args& args) {
     }
     app.out() << "case " << r.caseNumber << " closed as " << jobs::toString(kind) << " on " << r.contractDisplay;
     if (r.credited) app.out() << "; the incident was credited back";
+    if (r.creditWrittenOff) app.out() << " and written off again (the contract has expired)";
     app.out() << "; incidents left: " << r.balance << "\n";
     if (!r.recipient.empty()) app.out() << "the requester " << r.recipient << " is told (mail queued)\n";
     else app.err() << "the requester could not be told (see the log)\n";

@@ -262,6 +262,24 @@ TEST_CASE("closing cases: credit back once, tell the requester, refuse twice", "
         CHECK(d.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'case_closed'") == 1);
     }
 
+    SECTION("a non-decrement closure on an expired contract credits and writes the credit off") {
+        d.db->session() << "UPDATE contracts SET expires_on = '2020-01-01' WHERE id = " + std::to_string(d.goldRef),
+            now;
+        d.run({"expire"});
+        REQUIRE(d.balance(d.goldRef) == 0);  // the 18 left were written off
+        auto closed = d.run({"case", "close", first, "--non-decrement"});
+        CHECK(has(closed.out, "credited back and written off again (the contract has expired)"));
+        CHECK(has(closed.out, "incidents left: 0"));
+        CHECK(d.balance(d.goldRef) == 0);
+        CHECK(d.scalar("SELECT COUNT(*) FROM ledger WHERE delta = 1 AND entry_key LIKE 'credit:incident:%'") == 1);
+        CHECK(d.scalar("SELECT COUNT(*) FROM ledger WHERE delta = -1 AND entry_key LIKE 'writeoff:credit:incident:%'") ==
+              1);
+        CHECK(d.scalar("SELECT MIN(s) FROM (SELECT SUM(delta) OVER (ORDER BY id) AS s FROM ledger WHERE contract_ref = " +
+                       std::to_string(d.goldRef) + ")") >= 0);  // never negative along the way
+        // The other contract is untouched.
+        CHECK(d.balance(d.silverRef) == 9);
+    }
+
     SECTION("case show, case list, contract show and contract list mask the IDs") {
         d.run({"case", "close", first, "--non-decrement", "--note", "credited: defect"});
         const std::string goldMasked = sm::domain::maskAccessId(d.goldAccess);
