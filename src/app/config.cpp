@@ -250,6 +250,19 @@ std::map<std::string, ConfigLine> checkConfigFile(const std::string& file) {
     return out;
 }
 
+mail::ImapSettings imapSettings(const Settings& settings, const InboundSettings& in) {
+    mail::ImapSettings is;
+    is.url = in.url;
+    is.startTls = in.startTls;
+    is.verifyPeer = in.verifyPeer;
+    is.caFile = in.caFile;
+    is.username = in.username;
+    is.password = in.password;
+    // Download up to twice the limit; anything bigger is recorded without its body.
+    is.maxMessageBytes = static_cast<std::uint64_t>(settings.process.maxMessageBytes) * 2;
+    return is;
+}
+
 Settings loadSettings(const std::string& fileArg) {
     Poco::Path abs = Poco::Path(fileArg).absolute();
     std::string file = abs.toString();
