@@ -17,7 +17,7 @@ using smtest::runSupportmail;
 
 namespace {
 
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+using smtest::today;
 
 struct Servers {
     smtest::MailServerEnv env = smtest::loadMailServerEnv();

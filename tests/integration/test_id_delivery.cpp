@@ -8,7 +8,6 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
-#include "domain/dates.h"
 #include "store/database.h"
 #include "support/imap_reader.h"
 #include "support/test_support.h"
@@ -18,7 +17,7 @@ using smtest::runSupportmail;
 
 namespace {
 
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+using smtest::today;
 
 struct Servers {
     smtest::MailServerEnv env = smtest::loadMailServerEnv();

@@ -12,8 +12,8 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Timespan.h>
+#include <Poco/Timestamp.h>
 
-#include "domain/dates.h"
 #include "store/database.h"
 #include "support/imap_reader.h"
 #include "support/test_support.h"
@@ -48,7 +48,7 @@ public:
                 "\ninbound.support.username = support\nmail.admin = ops@example.test\n" + extraConfig);
         run({"import-partners", smtest::writeSamplePartners(dir)});
         std::string renewals = dir.file("renewals.csv");
-        std::string today = sm::domain::isoDate(Poco::Timestamp());
+        std::string today = smtest::today();
         smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n4648141,gold," + today + "\n4648141,scs," + today +
                                         "\n5102233,silver," + today + "\n");
         run({"import-renewals", renewals});
@@ -439,7 +439,7 @@ TEST_CASE("an Action Pack benefit is activated by a mail from the partner's cont
     Desk d;
     std::string renewals = d.dir.file("ap.csv");
     smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n7001234,action_pack," +
-                                    sm::domain::isoDate(Poco::Timestamp()) + "\n");
+                                    smtest::today() + "\n");
     d.run({"import-renewals", renewals});
     d.run({"activate"});
     CHECK(d.scalar("SELECT COUNT(*) FROM contracts WHERE plan_key = 'action_pack'") == 0);

@@ -15,7 +15,6 @@
 #include <Poco/Process.h>
 #include <Poco/Timestamp.h>
 
-#include "domain/dates.h"
 #include "store/database.h"
 #include "support/imap_reader.h"
 #include "support/test_support.h"
@@ -50,7 +49,7 @@ public:
         log = dir.file("serve.log");
         run({"import-partners", smtest::writeSamplePartners(dir)});
         std::string renewals = dir.file("renewals.csv");
-        std::string today = sm::domain::isoDate(Poco::Timestamp());
+        std::string today = smtest::today();
         smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n4648141,gold," + today + "\n");
         run({"import-renewals", renewals});
         run({"activate"});

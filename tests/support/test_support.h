@@ -45,6 +45,9 @@ std::vector<std::string> listFiles(const std::string& dir);
 std::string sourceDir();
 std::string sharedDir();
 
+/// Today as YYYY-MM-DD (UTC), the day the program under test takes for today.
+std::string today();
+
 /// A configuration file for tests: the project's plans and regions with the
 /// given database, transport and extra lines. Returns its path.
 std::string writeTestConfig(const TempDir& dir, const std::string& transportUrl, const std::string& extra = "");

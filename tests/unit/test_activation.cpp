@@ -57,7 +57,7 @@ struct Fixture {
     }
 };
 
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+using smtest::today;
 
 }  // namespace
 

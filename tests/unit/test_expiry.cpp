@@ -25,7 +25,7 @@ using namespace Poco::Data::Keywords;
 
 namespace {
 
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+using smtest::today;
 
 Poco::Timestamp daysFromNow(int days) { return Poco::Timestamp() + Poco::Timespan(days, 0, 0, 0, 0); }
 
