@@ -90,8 +90,7 @@ TEST_CASE("expiry: one reminder reaches the primary over two runs; then the cont
     const std::string& mail = alice[0];
     std::string file = dir.file("reminder.eml");
     smtest::writeFile(file, mail);
-    auto check = smtest::runProgram("/usr/bin/python3",
-                                    {smtest::sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+    auto check = smtest::checkEml(file);
     INFO(check.out << check.err);
     CHECK(check.exitCode == 0);
 

@@ -36,7 +36,7 @@ struct Servers {
 
 // The independent parse of ../shared/tools/validate_eml.py.
 Poco::JSON::Object::Ptr extract(const std::string& file) {
-    auto r = smtest::runProgram("/usr/bin/python3", {smtest::sharedDir() + "/tools/validate_eml.py", "extract", file});
+    auto r = smtest::extractEml(file);
     REQUIRE(r.exitCode == 0);
     return Poco::JSON::Parser().parse(r.out).extract<Poco::JSON::Object::Ptr>();
 }
@@ -88,8 +88,7 @@ TEST_CASE("ID mails reach the primary contact's mailbox over real SMTP and IMAP"
         const std::string& mail = alice[0];
         std::string file = dir.file("alice.eml");
         smtest::writeFile(file, mail);
-        auto check = smtest::runProgram("/usr/bin/python3",
-                                        {smtest::sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+        auto check = smtest::checkEml(file);
         INFO(check.out << check.err);
         CHECK(check.exitCode == 0);
 
@@ -118,8 +117,7 @@ TEST_CASE("ID mails reach the primary contact's mailbox over real SMTP and IMAP"
         REQUIRE(erin.size() == 1);
         std::string file = dir.file("erin.eml");
         smtest::writeFile(file, erin[0]);
-        auto check = smtest::runProgram("/usr/bin/python3",
-                                        {smtest::sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+        auto check = smtest::checkEml(file);
         INFO(check.out << check.err);
         CHECK(check.exitCode == 0);
         auto parsed = extract(file);

@@ -103,12 +103,10 @@ public:
         REQUIRE(mails.size() == count);
         std::string file = dir.file(user + std::to_string(count) + ".eml");
         smtest::writeFile(file, mails.back());
-        auto check = smtest::runProgram("/usr/bin/python3",
-                                        {smtest::sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+        auto check = smtest::checkEml(file);
         INFO(check.out);
         CHECK(check.exitCode == 0);
-        auto x = smtest::runProgram("/usr/bin/python3",
-                                    {smtest::sharedDir() + "/tools/validate_eml.py", "extract", file});
+        auto x = smtest::extractEml(file);
         auto obj = Poco::JSON::Parser().parse(x.out).extract<Poco::JSON::Object::Ptr>();
         return {obj->getValue<std::string>("subject"), obj->getValue<std::string>("text"), mails.back()};
     }

@@ -94,6 +94,14 @@ std::string sharedDir() { return SUPPORTMAIL_SHARED_DIR; }
 
 std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
 
+RunResult checkEml(const std::string& file) {
+    return runProgram("/usr/bin/python3", {sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+}
+
+RunResult extractEml(const std::string& file) {
+    return runProgram("/usr/bin/python3", {sharedDir() + "/tools/validate_eml.py", "extract", file});
+}
+
 std::string writeTestConfig(const TempDir& dir, const std::string& transportUrl, const std::string& extra) {
     // The project's own file with the database, templates and transport replaced.
     std::ifstream in(sourceDir() + "/config/supportmail.properties");

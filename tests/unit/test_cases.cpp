@@ -105,8 +105,7 @@ struct Desk {
         for (const auto& f : smtest::listFiles(spool + "/new")) {
             if (std::find(seen.begin(), seen.end(), f) != seen.end()) continue;
             seen.push_back(f);
-            auto x = smtest::runProgram("/usr/bin/python3",
-                                        {smtest::sharedDir() + "/tools/validate_eml.py", "extract", f});
+            auto x = smtest::extractEml(f);
             REQUIRE(x.exitCode == 0);
             auto obj = Poco::JSON::Parser().parse(x.out).extract<Poco::JSON::Object::Ptr>();
             out.push_back({obj->getValue<std::string>("subject"), obj->getValue<std::string>("text"),
