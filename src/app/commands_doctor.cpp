@@ -279,17 +279,9 @@ void checkInbound(Report& r, const Settings& s, const InboundSettings& in) {
         r.fail(what, "a user is set but no password: set " + in.passwordHint, Severity::Config);
         return;
     }
-    mail::ImapSettings is;
-    is.url = in.url;
-    is.startTls = in.startTls;
-    is.verifyPeer = in.verifyPeer;
-    is.caFile = in.caFile;
-    is.username = in.username;
-    is.password = in.password;
-    is.maxMessageBytes = static_cast<std::uint64_t>(s.process.maxMessageBytes) * 2;
     std::unique_ptr<mail::InboundSource> src;
     try {
-        src = mail::makeImapSource(is);
+        src = mail::makeImapSource(imapSettings(s, in));
     } catch (const std::exception& e) {
         r.fail(what, oneLine(e.what()), Severity::Config);
         return;

@@ -102,6 +102,15 @@ const std::set<std::string>& knownKeys() {
     return keys;
 }
 
+// The NAME of every `section.NAME.field` key in the file: the plans of plans.<key>.<field>, and so on.
+std::set<std::string> sectionNames(const std::map<std::string, ConfigLine>& lines, const std::string& section) {
+    const std::string prefix = section + ".";
+    std::set<std::string> names;
+    for (const auto& [key, line] : lines)
+        if (key.rfind(prefix, 0) == 0) names.insert(key.substr(prefix.size(), key.rfind('.') - prefix.size()));
+    return names;
+}
+
 bool isKnownKey(const std::string& key) {
     if (knownKeys().count(key)) return true;
     // plans.<name>.<field>
@@ -241,6 +250,19 @@ std::map<std::string, ConfigLine> checkConfigFile(const std::string& file) {
     return out;
 }
 
+mail::ImapSettings imapSettings(const Settings& settings, const InboundSettings& in) {
+    mail::ImapSettings is;
+    is.url = in.url;
+    is.startTls = in.startTls;
+    is.verifyPeer = in.verifyPeer;
+    is.caFile = in.caFile;
+    is.username = in.username;
+    is.password = in.password;
+    // Download up to twice the limit; anything bigger is recorded without its body.
+    is.maxMessageBytes = static_cast<std::uint64_t>(settings.process.maxMessageBytes) * 2;
+    return is;
+}
+
 Settings loadSettings(const std::string& fileArg) {
     Poco::Path abs = Poco::Path(fileArg).absolute();
     std::string file = abs.toString();
@@ -344,11 +366,8 @@ Settings loadSettings(const std::string& fileArg) {
     }
 
     // plans.<key>.<field>
-    std::set<std::string> planKeys;
-    for (const auto& [key, line] : lines)
-        if (key.rfind("plans.", 0) == 0) planKeys.insert(key.substr(6, key.rfind('.') - 6));
     std::vector<domain::Plan> plans;
-    for (const auto& k : planKeys) {
+    for (const auto& k : sectionNames(lines, "plans")) {
         const std::string p = "plans." + k + ".";
         domain::Plan plan;
         plan.key = k;
@@ -367,10 +386,7 @@ Settings loadSettings(const std::string& fileArg) {
         plans.push_back(plan);
     }
     // inbound.<name>.*
-    std::set<std::string> inboundNames;
-    for (const auto& [key, line] : lines)
-        if (key.rfind("inbound.", 0) == 0) inboundNames.insert(key.substr(8, key.rfind('.') - 8));
-    for (const auto& n : inboundNames) {
+    for (const auto& n : sectionNames(lines, "inbound")) {
         const std::string p = "inbound." + n + ".";
         InboundSettings in;
         in.name = n;
@@ -403,11 +419,8 @@ Settings loadSettings(const std::string& fileArg) {
     s.process.authservId = r.str("process.authserv_id", "");
 
     // products.<key>.*
-    std::set<std::string> productKeys;
-    for (const auto& [key, line] : lines)
-        if (key.rfind("products.", 0) == 0) productKeys.insert(key.substr(9, key.rfind('.') - 9));
     std::vector<domain::Product> products;
-    for (const auto& k : productKeys) {
+    for (const auto& k : sectionNames(lines, "products")) {
         const std::string p = "products." + k + ".";
         domain::Product prod;
         prod.key = k;

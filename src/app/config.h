@@ -19,6 +19,7 @@
 #include "domain/plans.h"
 #include "domain/requests.h"
 #include "domain/regions.h"
+#include "mail/inbound_source.h"
 #include "mail/message.h"
 #include "mail/transport.h"
 
@@ -111,6 +112,11 @@ struct Settings {
 void requireTransportPassword(const Settings& settings);
 void requireInboundPasswords(const Settings& settings);
 Settings loadSettings(const std::string& file);
+
+/// The IMAP source settings of one imap:// or imaps:// inbound.NAME: its URL, TLS
+/// and login, and a download limit of twice process.max_message_bytes (fetch
+/// records anything bigger without its body). For fetch and doctor alike.
+mail::ImapSettings imapSettings(const Settings& settings, const InboundSettings& in);
 
 /// The raw key → (value, line) view of a checked file, for messages and doctor.
 struct ConfigLine {

@@ -62,9 +62,11 @@ size_t utf8SeqLen(std::string_view in, size_t i) {
     return 0;
 }
 
-/// Valid UTF-8 sequences kept; stray bytes read as windows-1252 (the usual
-/// reason for invalid UTF-8 in mail is mislabelled Windows text).
-std::string utf8WithCp1252Repair(std::string_view in) {
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+/// Valid UTF-8 sequences kept; every byte that does not start one is handed
+/// to `invalidByte` to write in its place.
+std::string keepValidUtf8(std::string_view in, void (*invalidByte)(std::string& out, unsigned char c)) {
     std::string out;
     out.reserve(in.size() + 8);
     for (size_t i = 0; i < in.size();) {
@@ -73,12 +75,16 @@ std::string utf8WithCp1252Repair(std::string_view in) {
             out.append(in.data() + i, len);
             i += len;
         } else {
-            appendCp1252(out, static_cast<unsigned char>(in[i]));
+            invalidByte(out, static_cast<unsigned char>(in[i]));
             ++i;
         }
     }
     return out;
 }
+
+/// Valid UTF-8 sequences kept; stray bytes read as windows-1252 (the usual
+/// reason for invalid UTF-8 in mail is mislabelled Windows text).
+std::string utf8WithCp1252Repair(std::string_view in) { return keepValidUtf8(in, appendCp1252); }
 
 /// ISO-2022-JP (ASCII, JIS-Roman, JIS X 0208, JIS X 0212, half-width katakana)
 /// rewritten as EUC-JP bytes, so that an EUC-JP decoder with the Microsoft
@@ -127,8 +133,6 @@ bool iso2022JpToEucJp(std::string_view in, std::string& out) {
     }
     return true;
 }
-
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 size_t countReplacements(std::string_view utf8) {
     size_t count = 0;
@@ -214,19 +218,7 @@ bool isValidUtf8(std::string_view in) {
 }
 
 std::string repairUtf8(std::string_view in) {
-    std::string out;
-    out.reserve(in.size() + 8);
-    for (size_t i = 0; i < in.size();) {
-        size_t len = utf8SeqLen(in, i);
-        if (len) {
-            out.append(in.data() + i, len);
-            i += len;
-        } else {
-            out.append("\xEF\xBF\xBD");
-            ++i;
-        }
-    }
-    return out;
+    return keepValidUtf8(in, [](std::string& out, unsigned char) { out.append(kReplacement); });
 }
 
 /// Undeclared or Latin-labelled 8-bit text that is dense GB2312 (EUC-CN)

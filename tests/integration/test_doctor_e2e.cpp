@@ -5,8 +5,7 @@
 
 #include <filesystem>
 
-#include "support/imap_reader.h"
-#include "support/test_support.h"
+#include "support/mail_servers.h"
 
 using smtest::runSupportmail;
 
@@ -14,19 +13,10 @@ namespace {
 
 bool has(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-struct Doctor {
-    smtest::MailServerEnv env = smtest::loadMailServerEnv();
+struct Doctor : smtest::MailServers {
     smtest::TempDir dir;
 
-    std::string config(int smtpPort = 0) {
-        return smtest::writeTestConfig(
-            dir, "smtp://127.0.0.1:" + std::to_string(smtpPort ? smtpPort : env.smtpPort) + "/supportmail.test",
-            "transport.starttls = true\ntransport.ca_file = " + env.caCert +
-                "\ntransport.username = support\n"
-                "inbound.support.url = imap://127.0.0.1:" + std::to_string(env.imapPort) + "/INBOX\n"
-                "inbound.support.starttls = true\ninbound.support.ca_file = " + env.caCert +
-                "\ninbound.support.username = support\n");
-    }
+    std::string config(int smtpPort = 0) const { return smtpConfig(dir, supportInbound(), smtpPort); }
     smtest::RunResult run(const std::string& conf, const std::string& smtpPw, const std::string& imapPw) {
         return runSupportmail({"--config", conf, "doctor"},
                               {"SUPPORTMAIL_SMTP_PASSWORD=" + smtpPw, "SUPPORTMAIL_IMAP_PASSWORD=" + imapPw});

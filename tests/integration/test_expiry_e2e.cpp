@@ -9,36 +9,21 @@
 #include "domain/dates.h"
 #include "mail/mime_parser.h"
 #include "store/database.h"
-#include "support/imap_reader.h"
-#include "support/test_support.h"
+#include "support/mail_servers.h"
 
 using namespace Poco::Data::Keywords;
 using smtest::runSupportmail;
 
 namespace {
 
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
-
-struct Servers {
-    smtest::MailServerEnv env = smtest::loadMailServerEnv();
-
-    std::string smtpConfig(const smtest::TempDir& dir) const {
-        return smtest::writeTestConfig(dir, "smtp://127.0.0.1:" + std::to_string(env.smtpPort) + "/supportmail.test",
-                                       "transport.starttls = true\ntransport.ca_file = " + env.caCert +
-                                           "\ntransport.username = support\n");
-    }
-    std::vector<std::string> auth() const { return {"SUPPORTMAIL_SMTP_PASSWORD=support-pw"}; }
-    void reset(const std::vector<std::string>& users) const {
-        for (const auto& u : users) smtest::deleteAll(env, u, u + "-pw");
-    }
-};
+using smtest::today;
 
 }  // namespace
 
 TEST_CASE("expiry: one reminder reaches the primary over two runs; then the contract expires",
           "[integration][expiry]") {
     REQUIRE(smtest::fileExists(smtest::sharedDir() + "/tools/validate_eml.py"));
-    Servers s;
+    smtest::MailServers s;
     s.reset({"alice", "bob", "carol", "dave"});
     smtest::TempDir dir;
     std::string conf = s.smtpConfig(dir);
@@ -90,8 +75,7 @@ TEST_CASE("expiry: one reminder reaches the primary over two runs; then the cont
     const std::string& mail = alice[0];
     std::string file = dir.file("reminder.eml");
     smtest::writeFile(file, mail);
-    auto check = smtest::runProgram("/usr/bin/python3",
-                                    {smtest::sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+    auto check = smtest::checkEml(file);
     INFO(check.out << check.err);
     CHECK(check.exitCode == 0);
 

@@ -8,36 +8,22 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
-#include "domain/dates.h"
 #include "store/database.h"
-#include "support/imap_reader.h"
-#include "support/test_support.h"
+#include "support/mail_servers.h"
 
 using namespace Poco::Data::Keywords;
 using smtest::runSupportmail;
 
 namespace {
 
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+using smtest::today;
 
-struct Servers {
-    smtest::MailServerEnv env = smtest::loadMailServerEnv();
-
-    std::string smtpConfig(const smtest::TempDir& dir, int port = 0) const {
-        return smtest::writeTestConfig(
-            dir, "smtp://127.0.0.1:" + std::to_string(port ? port : env.smtpPort) + "/supportmail.test",
-            "transport.starttls = true\ntransport.ca_file = " + env.caCert +
-                "\ntransport.username = support\ndelivery.retry_initial = 300\n");
-    }
-    std::vector<std::string> auth() const { return {"SUPPORTMAIL_SMTP_PASSWORD=support-pw"}; }
-    void reset(const std::vector<std::string>& users) const {
-        for (const auto& u : users) smtest::deleteAll(env, u, u + "-pw");
-    }
-};
+// A mail to retry is not due again within a test (the 4xx case checks when it is).
+const std::string kRetryLater = "delivery.retry_initial = 300\n";
 
 // The independent parse of ../shared/tools/validate_eml.py.
 Poco::JSON::Object::Ptr extract(const std::string& file) {
-    auto r = smtest::runProgram("/usr/bin/python3", {smtest::sharedDir() + "/tools/validate_eml.py", "extract", file});
+    auto r = smtest::extractEml(file);
     REQUIRE(r.exitCode == 0);
     return Poco::JSON::Parser().parse(r.out).extract<Poco::JSON::Object::Ptr>();
 }
@@ -54,10 +40,10 @@ std::string header(const std::string& mail, const std::string& name) {
 
 TEST_CASE("ID mails reach the primary contact's mailbox over real SMTP and IMAP", "[integration][id-mail]") {
     REQUIRE(smtest::fileExists(smtest::sharedDir() + "/tools/validate_eml.py"));
-    Servers s;
+    smtest::MailServers s;
     s.reset({"alice", "bob", "carol", "dave", "erin", "frank"});
     smtest::TempDir dir;
-    std::string conf = s.smtpConfig(dir);
+    std::string conf = s.smtpConfig(dir, kRetryLater);
     REQUIRE(runSupportmail({"--config", conf, "import-partners", smtest::writeSamplePartners(dir)}).exitCode == 0);
     std::string renewals = dir.file("renewals.csv");
     smtest::writeFile(renewals,
@@ -89,8 +75,7 @@ TEST_CASE("ID mails reach the primary contact's mailbox over real SMTP and IMAP"
         const std::string& mail = alice[0];
         std::string file = dir.file("alice.eml");
         smtest::writeFile(file, mail);
-        auto check = smtest::runProgram("/usr/bin/python3",
-                                        {smtest::sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+        auto check = smtest::checkEml(file);
         INFO(check.out << check.err);
         CHECK(check.exitCode == 0);
 
@@ -119,8 +104,7 @@ TEST_CASE("ID mails reach the primary contact's mailbox over real SMTP and IMAP"
         REQUIRE(erin.size() == 1);
         std::string file = dir.file("erin.eml");
         smtest::writeFile(file, erin[0]);
-        auto check = smtest::runProgram("/usr/bin/python3",
-                                        {smtest::sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+        auto check = smtest::checkEml(file);
         INFO(check.out << check.err);
         CHECK(check.exitCode == 0);
         auto parsed = extract(file);
@@ -143,7 +127,7 @@ TEST_CASE("ID mails reach the primary contact's mailbox over real SMTP and IMAP"
 }
 
 TEST_CASE("delivery failure paths against the real server", "[integration][deliver]") {
-    Servers s;
+    smtest::MailServers s;
     smtest::TempDir dir;
     std::string partners = dir.file("partners.csv");
     smtest::writeFile(partners,
@@ -155,7 +139,7 @@ TEST_CASE("delivery failure paths against the real server", "[integration][deliv
     smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n100,gold," + today() + "\n200,gold," + today() + "\n");
 
     SECTION("server down: exit 75, everything stays queued") {
-        std::string conf = s.smtpConfig(dir, 1);
+        std::string conf = s.smtpConfig(dir, kRetryLater, 1);
         REQUIRE(runSupportmail({"--config", conf, "import-partners", partners}).exitCode == 0);
         REQUIRE(runSupportmail({"--config", conf, "import-renewals", renewals}).exitCode == 0);
         REQUIRE(runSupportmail({"--config", conf, "activate"}).exitCode == 0);
@@ -172,7 +156,7 @@ TEST_CASE("delivery failure paths against the real server", "[integration][deliv
         CHECK(parked == 0);
     }
     SECTION("5xx parks with the reply; 4xx is retried later with the same bytes") {
-        std::string conf = s.smtpConfig(dir);
+        std::string conf = s.smtpConfig(dir, kRetryLater);
         REQUIRE(runSupportmail({"--config", conf, "import-partners", partners}).exitCode == 0);
         REQUIRE(runSupportmail({"--config", conf, "import-renewals", renewals}).exitCode == 0);
         REQUIRE(runSupportmail({"--config", conf, "activate"}).exitCode == 0);

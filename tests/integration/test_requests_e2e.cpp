@@ -12,11 +12,10 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Timespan.h>
+#include <Poco/Timestamp.h>
 
-#include "domain/dates.h"
 #include "store/database.h"
-#include "support/imap_reader.h"
-#include "support/test_support.h"
+#include "support/mail_servers.h"
 
 using namespace Poco::Data::Keywords;
 using smtest::runSupportmail;
@@ -29,26 +28,19 @@ struct Parsed {
     std::string subject, text, raw;
 };
 
-class Desk {
+class Desk : public smtest::MailServers {
 public:
-    smtest::MailServerEnv env = smtest::loadMailServerEnv();
     smtest::TempDir dir;
     std::string conf;
     std::unique_ptr<sm::store::Database> db;
     std::string goldAccess, goldContract, scsAccess, scsContract, silverAccess, silverContract;
 
     explicit Desk(const std::string& extraConfig = "") {
-        for (const auto& u : kUsers) smtest::deleteAll(env, u, u + "-pw");
-        conf = smtest::writeTestConfig(
-            dir, "smtp://127.0.0.1:" + std::to_string(env.smtpPort) + "/supportmail.test",
-            "transport.starttls = true\ntransport.ca_file = " + env.caCert +
-                "\ntransport.username = support\n"
-                "inbound.support.url = imap://127.0.0.1:" + std::to_string(env.imapPort) + "/INBOX\n"
-                "inbound.support.starttls = true\ninbound.support.ca_file = " + env.caCert +
-                "\ninbound.support.username = support\nmail.admin = ops@example.test\n" + extraConfig);
+        reset(kUsers);
+        conf = smtpConfig(dir, supportInbound() + "mail.admin = ops@example.test\n" + extraConfig);
         run({"import-partners", smtest::writeSamplePartners(dir)});
         std::string renewals = dir.file("renewals.csv");
-        std::string today = sm::domain::isoDate(Poco::Timestamp());
+        std::string today = smtest::today();
         smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n4648141,gold," + today + "\n4648141,scs," + today +
                                         "\n5102233,silver," + today + "\n");
         run({"import-renewals", renewals});
@@ -68,7 +60,7 @@ public:
     smtest::RunResult run(const std::vector<std::string>& args, const std::vector<std::string>& extraEnv = {}) {
         std::vector<std::string> a = {"--config", conf};
         a.insert(a.end(), args.begin(), args.end());
-        std::vector<std::string> envv = {"SUPPORTMAIL_SMTP_PASSWORD=support-pw", "SUPPORTMAIL_IMAP_PASSWORD=support-pw"};
+        std::vector<std::string> envv = authSmtpAndImap();
         envv.insert(envv.end(), extraEnv.begin(), extraEnv.end());
         auto r = runSupportmail(a, envv);
         if (extraEnv.empty()) {
@@ -82,10 +74,7 @@ public:
     void send(const std::string& from, const std::string& raw, std::size_t expectInSupport) {
         std::string file = dir.file("msg" + std::to_string(++sent_) + ".eml");
         smtest::writeFile(file, raw);
-        auto r = smtest::runProgram("/usr/bin/swaks", {"--server", "127.0.0.1:" + std::to_string(env.smtpPort),
-                                                       "--auth-user", "support", "--auth-password", "support-pw",
-                                                       "--from", from, "--to", "support@example.test", "--data",
-                                                       "@" + file, "--silent", "2"});
+        auto r = sendToSupport(from, file);
         INFO(r.out << r.err);
         REQUIRE(r.exitCode == 0);
         REQUIRE(smtest::waitForMessages(env, "support", "support-pw", expectInSupport, 10000).size() ==
@@ -103,12 +92,10 @@ public:
         REQUIRE(mails.size() == count);
         std::string file = dir.file(user + std::to_string(count) + ".eml");
         smtest::writeFile(file, mails.back());
-        auto check = smtest::runProgram("/usr/bin/python3",
-                                        {smtest::sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+        auto check = smtest::checkEml(file);
         INFO(check.out);
         CHECK(check.exitCode == 0);
-        auto x = smtest::runProgram("/usr/bin/python3",
-                                    {smtest::sharedDir() + "/tools/validate_eml.py", "extract", file});
+        auto x = smtest::extractEml(file);
         auto obj = Poco::JSON::Parser().parse(x.out).extract<Poco::JSON::Object::Ptr>();
         return {obj->getValue<std::string>("subject"), obj->getValue<std::string>("text"), mails.back()};
     }
@@ -439,7 +426,7 @@ TEST_CASE("an Action Pack benefit is activated by a mail from the partner's cont
     Desk d;
     std::string renewals = d.dir.file("ap.csv");
     smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n7001234,action_pack," +
-                                    sm::domain::isoDate(Poco::Timestamp()) + "\n");
+                                    smtest::today() + "\n");
     d.run({"import-renewals", renewals});
     d.run({"activate"});
     CHECK(d.scalar("SELECT COUNT(*) FROM contracts WHERE plan_key = 'action_pack'") == 0);

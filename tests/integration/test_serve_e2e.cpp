@@ -15,22 +15,17 @@
 #include <Poco/Process.h>
 #include <Poco/Timestamp.h>
 
-#include "domain/dates.h"
 #include "store/database.h"
-#include "support/imap_reader.h"
-#include "support/test_support.h"
+#include "support/mail_servers.h"
 
 using namespace Poco::Data::Keywords;
 
 namespace {
 
 const std::vector<std::string> kUsers = {"support", "alice", "ops"};
-const std::vector<std::string> kPasswords = {"SUPPORTMAIL_SMTP_PASSWORD=support-pw",
-                                             "SUPPORTMAIL_IMAP_PASSWORD=support-pw"};
 
-class Daemon {
+class Daemon : public smtest::MailServers {
 public:
-    smtest::MailServerEnv env = smtest::loadMailServerEnv();
     smtest::TempDir dir;
     std::string conf, log;
     std::string goldAccess, goldContract;
@@ -38,19 +33,14 @@ public:
     int exitStatus = -1;
 
     Daemon() {
-        for (const auto& u : kUsers) smtest::deleteAll(env, u, u + "-pw");
-        conf = smtest::writeTestConfig(
-            dir, "smtp://127.0.0.1:" + std::to_string(env.smtpPort) + "/supportmail.test",
-            "transport.starttls = true\ntransport.ca_file = " + env.caCert +
-                "\ntransport.username = support\n"
-                "inbound.support.url = imap://127.0.0.1:" + std::to_string(env.imapPort) + "/INBOX\n"
-                "inbound.support.starttls = true\ninbound.support.ca_file = " + env.caCert +
-                "\ninbound.support.username = support\nmail.admin = ops@example.test\n"
-                "schedule.fetch_process = 1\nschedule.deliver = 1\nschedule.activate =\nschedule.expire =\n");
+        reset(kUsers);
+        conf = smtpConfig(dir, supportInbound() +
+                                   "mail.admin = ops@example.test\n"
+                                   "schedule.fetch_process = 1\nschedule.deliver = 1\nschedule.activate =\nschedule.expire =\n");
         log = dir.file("serve.log");
         run({"import-partners", smtest::writeSamplePartners(dir)});
         std::string renewals = dir.file("renewals.csv");
-        std::string today = sm::domain::isoDate(Poco::Timestamp());
+        std::string today = smtest::today();
         smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n4648141,gold," + today + "\n");
         run({"import-renewals", renewals});
         run({"activate"});
@@ -73,7 +63,7 @@ public:
     void run(const std::vector<std::string>& args) {
         std::vector<std::string> a = {"--config", conf};
         a.insert(a.end(), args.begin(), args.end());
-        auto r = smtest::runSupportmail(a, kPasswords);
+        auto r = smtest::runSupportmail(a, authSmtpAndImap());
         INFO(args[0] << ": " << r.out << r.err);
         REQUIRE(r.exitCode == 0);
     }
@@ -119,10 +109,7 @@ public:
     void send(const std::string& from, const std::string& raw) {
         std::string file = dir.file("msg.eml");
         smtest::writeFile(file, raw);
-        auto r = smtest::runProgram("/usr/bin/swaks", {"--server", "127.0.0.1:" + std::to_string(env.smtpPort),
-                                                       "--auth-user", "support", "--auth-password", "support-pw",
-                                                       "--from", from, "--to", "support@example.test", "--data",
-                                                       "@" + file, "--silent", "2"});
+        auto r = sendToSupport(from, file);
         INFO(r.out << r.err);
         REQUIRE(r.exitCode == 0);
     }

@@ -18,6 +18,9 @@
 #include <Poco/Process.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/TemporaryFile.h>
+#include <Poco/Timestamp.h>
+
+#include "domain/dates.h"
 
 namespace smtest {
 
@@ -88,6 +91,16 @@ std::vector<std::string> listFiles(const std::string& dir) {
 
 std::string sourceDir() { return SUPPORTMAIL_SOURCE_DIR; }
 std::string sharedDir() { return SUPPORTMAIL_SHARED_DIR; }
+
+std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+
+RunResult checkEml(const std::string& file) {
+    return runProgram("/usr/bin/python3", {sharedDir() + "/tools/validate_eml.py", "check", "--crlf", file});
+}
+
+RunResult extractEml(const std::string& file) {
+    return runProgram("/usr/bin/python3", {sharedDir() + "/tools/validate_eml.py", "extract", file});
+}
 
 std::string writeTestConfig(const TempDir& dir, const std::string& transportUrl, const std::string& extra) {
     // The project's own file with the database, templates and transport replaced.

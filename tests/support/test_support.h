@@ -45,6 +45,15 @@ std::vector<std::string> listFiles(const std::string& dir);
 std::string sourceDir();
 std::string sharedDir();
 
+/// Today as YYYY-MM-DD (UTC), the day the program under test takes for today.
+std::string today();
+
+/// ../shared/tools/validate_eml.py on a mail file: `check --crlf` (exit 0: the
+/// validator finds the mail well-formed) and `extract` (its parse as JSON:
+/// subject, text, to, has_html...).
+RunResult checkEml(const std::string& file);
+RunResult extractEml(const std::string& file);
+
 /// A configuration file for tests: the project's plans and regions with the
 /// given database, transport and extra lines. Returns its path.
 std::string writeTestConfig(const TempDir& dir, const std::string& transportUrl, const std::string& extra = "");

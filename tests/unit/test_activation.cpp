@@ -15,55 +15,25 @@
 #include "store/contracts.h"
 #include "store/outbox.h"
 #include "store/renewals.h"
-#include "support/test_support.h"
+#include "support/job_fixture.h"
 
 using namespace Poco::Data::Keywords;
 
 namespace {
 
-struct Fixture {
-    smtest::TempDir dir;
-    sm::app::Settings settings;
-    std::unique_ptr<sm::store::Database> db;
-    sm::mail::TemplateSet templates;
-    sm::domain::SystemRandom random;
-    Poco::Logger& log = Poco::Logger::get("test");
-
-    Fixture()
-        : settings(sm::app::loadSettings(smtest::writeTestConfig(dir, "maildir:" + dir.file("spool")))),
-          db(sm::store::Database::open(settings.databaseUrl)),
-          templates(settings.templatesDir) {
-        db->migrate();
-        auto report = sm::jobs::importPartners(*db, settings, smtest::writeSamplePartners(dir), false);
-        REQUIRE(report.problems.empty());
-    }
-
-    void renewals(const std::string& rows) {
-        std::string path = dir.file("renewals.csv");
-        smtest::writeFile(path, "partner_id,benefit,renewal_date,location_id\n" + rows);
-        auto report = sm::jobs::importRenewals(*db, settings, path, false);
-        for (const auto& p : report.problems) INFO(p.line << " " << p.field << " " << p.reason);
-        REQUIRE(report.problems.empty());
-    }
-
+struct Fixture : smtest::JobFixture {
     sm::jobs::ActivationReport run(sm::jobs::ActivationOptions opts = {}) {
         return sm::jobs::activate(*db, settings, templates, random, opts, log);
     }
-
-    int count(const std::string& sql) {
-        int n = 0;
-        db->session() << sql, into(n), now;
-        return n;
-    }
 };
 
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+using smtest::today;
 
 }  // namespace
 
 TEST_CASE("activation creates contract, ledger grant and ID mail together, and only once", "[activation]") {
     Fixture f;
-    f.renewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n");
+    f.importRenewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n");
     auto first = f.run();
     CHECK(first.activated == 2);
     CHECK(first.notActivated.empty());
@@ -100,7 +70,7 @@ TEST_CASE("activation creates contract, ledger grant and ID mail together, and o
 
 TEST_CASE("a dry run reports and changes nothing", "[activation]") {
     Fixture f;
-    f.renewals("4648141,gold," + today() + ",\n");
+    f.importRenewals("4648141,gold," + today() + ",\n");
     sm::jobs::ActivationOptions opts;
     opts.dryRun = true;
     auto report = f.run(opts);
@@ -114,7 +84,7 @@ TEST_CASE("a dry run reports and changes nothing", "[activation]") {
 
 TEST_CASE("Action Pack waits for a request; the administrator activates it by partner", "[activation]") {
     Fixture f;
-    f.renewals("7001234,action_pack," + today() + ",\n");
+    f.importRenewals("7001234,action_pack," + today() + ",\n");
     auto batch = f.run();
     CHECK(batch.activated == 0);
     CHECK(batch.waitingForRequest == 1);
@@ -129,7 +99,7 @@ TEST_CASE("Action Pack waits for a request; the administrator activates it by pa
 
 TEST_CASE("a kit is activated for its location and mailed to the location primary", "[activation]") {
     Fixture f;
-    f.renewals("4648141,competency_kit," + today() + ",CON-PAR\n");
+    f.importRenewals("4648141,competency_kit," + today() + ",CON-PAR\n");
     auto report = f.run();
     CHECK(report.activated == 1);
     sm::store::Outbox outbox(*f.db);
@@ -150,7 +120,7 @@ TEST_CASE("a renewal without a primary contact stays pending and is reported; an
                       "9,Nobody Primary,gold,DE,judy@example.test,Judy,member,DE,en\n");
     REQUIRE(sm::jobs::importPartners(*f.db, f.settings, path, false).problems.empty());
     std::string old = sm::domain::addDays(today(), -40);
-    f.renewals("9,gold," + old + ",\n");
+    f.importRenewals("9,gold," + old + ",\n");
     auto report = f.run();
     CHECK(report.activated == 0);
     REQUIRE(report.notActivated.size() == 1);
@@ -165,7 +135,7 @@ TEST_CASE("activation commits in groups and stays unique across many renewals", 
     f.settings.activation.batch = 7;
     std::string rows;
     for (int d = 0; d < 30; ++d) rows += "4648141,gold," + sm::domain::addDays(today(), -d) + ",\n";
-    f.renewals(rows);
+    f.importRenewals(rows);
     auto report = f.run();
     CHECK(report.activated == 30);
     CHECK(f.count("SELECT COUNT(DISTINCT access_id) FROM contracts") == 30);

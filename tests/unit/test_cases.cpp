@@ -10,9 +10,9 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Logger.h>
+#include <Poco/Timestamp.h>
 
 #include "app/config.h"
-#include "domain/dates.h"
 #include "domain/ids.h"
 #include "jobs/close_case.h"
 #include "mail/templates.h"
@@ -45,7 +45,7 @@ struct Desk {
         conf = smtest::writeTestConfig(dir, "maildir:" + spool, "inbound.support.url = maildir:" + inbox + "\n");
         run({"import-partners", smtest::writeSamplePartners(dir)});
         std::string renewals = dir.file("renewals.csv");
-        std::string today = sm::domain::isoDate(Poco::Timestamp());
+        std::string today = smtest::today();
         smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n4648141,gold," + today + "\n5102233,silver," +
                                         today + "\n");
         run({"import-renewals", renewals});
@@ -105,8 +105,7 @@ struct Desk {
         for (const auto& f : smtest::listFiles(spool + "/new")) {
             if (std::find(seen.begin(), seen.end(), f) != seen.end()) continue;
             seen.push_back(f);
-            auto x = smtest::runProgram("/usr/bin/python3",
-                                        {smtest::sharedDir() + "/tools/validate_eml.py", "extract", f});
+            auto x = smtest::extractEml(f);
             REQUIRE(x.exitCode == 0);
             auto obj = Poco::JSON::Parser().parse(x.out).extract<Poco::JSON::Object::Ptr>();
             out.push_back({obj->getValue<std::string>("subject"), obj->getValue<std::string>("text"),

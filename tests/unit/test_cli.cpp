@@ -7,7 +7,6 @@
 
 #include <Poco/Data/Session.h>
 
-#include "domain/dates.h"
 #include "store/database.h"
 #include "support/test_support.h"
 
@@ -15,7 +14,7 @@ using smtest::runSupportmail;
 using namespace Poco::Data::Keywords;
 
 namespace {
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+using smtest::today;
 }  // namespace
 
 TEST_CASE("help and usage errors", "[cli]") {

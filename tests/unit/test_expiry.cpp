@@ -14,45 +14,26 @@
 #include "domain/requests.h"
 #include "jobs/activate.h"
 #include "jobs/expire.h"
-#include "jobs/import_reference.h"
 #include "mail/mime_parser.h"
 #include "mail/templates.h"
 #include "store/contracts.h"
 #include "store/outbox.h"
-#include "support/test_support.h"
+#include "support/job_fixture.h"
 
 using namespace Poco::Data::Keywords;
 
 namespace {
 
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+using smtest::today;
 
 Poco::Timestamp daysFromNow(int days) { return Poco::Timestamp() + Poco::Timespan(days, 0, 0, 0, 0); }
 
-struct Fixture {
-    smtest::TempDir dir;
-    sm::app::Settings settings;
-    std::unique_ptr<sm::store::Database> db;
-    sm::mail::TemplateSet templates;
-    sm::domain::SystemRandom random;
-    Poco::Logger& log = Poco::Logger::get("test");
-
-    explicit Fixture(const std::string& extraConfig = "")
-        : settings(sm::app::loadSettings(
-              smtest::writeTestConfig(dir, "maildir:" + dir.file("spool"), extraConfig))),
-          db(sm::store::Database::open(settings.databaseUrl)),
-          templates(settings.templatesDir) {
-        db->migrate();
-        auto report = sm::jobs::importPartners(*db, settings, smtest::writeSamplePartners(dir), false);
-        REQUIRE(report.problems.empty());
-    }
+struct Fixture : smtest::JobFixture {
+    explicit Fixture(const std::string& extraConfig = "") : JobFixture(extraConfig) {}
 
     /// Imports and activates renewals (CSV rows); returns the contract ids in order.
     std::vector<std::int64_t> activate(const std::string& rows) {
-        std::string path = dir.file("renewals.csv");
-        smtest::writeFile(path, "partner_id,benefit,renewal_date,location_id\n" + rows);
-        auto imported = sm::jobs::importRenewals(*db, settings, path, false);
-        REQUIRE(imported.problems.empty());
+        importRenewals(rows);
         auto report = sm::jobs::activate(*db, settings, templates, random, {}, log);
         REQUIRE(report.notActivated.empty());
         std::vector<std::int64_t> ids;
@@ -67,12 +48,6 @@ struct Fixture {
 
     sm::jobs::ExpiryReport expire(const Poco::Timestamp& at = Poco::Timestamp(), bool dryRun = false) {
         return sm::jobs::expire(*db, settings, templates, log, at, dryRun);
-    }
-
-    int count(const std::string& sql) {
-        int n = 0;
-        db->session() << sql, into(n), now;
-        return n;
     }
 
     int ledgerSum(std::int64_t id) {

@@ -15,7 +15,6 @@
 #include "app/config.h"
 #include "app/logging.h"
 #include "app/progress.h"
-#include "domain/dates.h"
 #include "store/database.h"
 #include "support/test_support.h"
 
@@ -212,7 +211,7 @@ struct CliFixture {
     explicit CliFixture(const std::string& extra = "") {
         conf = smtest::writeTestConfig(dir, "maildir:" + dir.file("spool"), extra);
         renewals = dir.file("renewals.csv");
-        const std::string today = sm::domain::isoDate(Poco::Timestamp());
+        const std::string today = smtest::today();
         smtest::writeFile(renewals, "partner_id,benefit,renewal_date,location_id\n4648141,gold," + today +
                                         ",\n4648141,scs," + today + ",\n5102233,silver," + today + ",\n");
         REQUIRE(smtest::runSupportmail({"--config", conf, "import-partners", smtest::writeSamplePartners(dir)})

@@ -23,7 +23,6 @@
 #include <Poco/StreamCopier.h>
 
 #include "app/lease_guard.h"
-#include "domain/dates.h"
 #include "store/database.h"
 #include "store/leases.h"
 #include "support/test_support.h"
@@ -33,7 +32,7 @@ using namespace Poco::Data::Keywords;
 
 namespace {
 
-std::string today() { return sm::domain::isoDate(Poco::Timestamp()); }
+using smtest::today;
 
 /// A directory with a configuration (transport: transportUrl or the spool), the
 /// sample partners and a gold and a silver renewal due today, imported.
