@@ -79,15 +79,7 @@ void fetchMaildir(store::Database& db, const app::Settings& settings, const app:
 
 void fetchImap(store::Database& db, const app::Settings& settings, const app::InboundSettings& in,
                FetchReport& report, Poco::Logger& log) {
-    mail::ImapSettings is;
-    is.url = in.url;
-    is.startTls = in.startTls;
-    is.verifyPeer = in.verifyPeer;
-    is.caFile = in.caFile;
-    is.username = in.username;
-    is.password = in.password;
-    // Download up to twice the limit; anything bigger is recorded without its body.
-    is.maxMessageBytes = static_cast<std::uint64_t>(settings.process.maxMessageBytes) * 2;
+    const mail::ImapSettings is = app::imapSettings(settings, in);
     auto src = mail::makeImapSource(is);
     const std::string source = in.url;
     store::Inbound inbound(db);
