@@ -16,6 +16,11 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
                        Poco::Logger& log, int limit, ProgressSink* progress) {
     DeliveryReport report;
     store::Outbox outbox(db);
+    // Each outcome is committed as soon as it is known, without an fsync of its own:
+    // a crash of this process loses none, a power cut at worst a few "sent" marks
+    // (those mails go out again, same Message-ID); a queued mail is never lost. An
+    // fsync per mail was 30-40 % of the time of a run (bench_deliver).
+    store::RelaxedDurability relaxed(db);
     if (progress) {
         const std::int64_t due = outbox.counts(store::Database::nowSeconds()).due;
         progress->begin(limit > 0 ? std::min<std::int64_t>(due, limit) : due);

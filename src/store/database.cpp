@@ -160,4 +160,18 @@ void Transaction::commit() {
     open_ = false;
 }
 
+RelaxedDurability::RelaxedDurability(Database& db) : db_(db) {
+    if (db_.dialect() == Dialect::SQLite) db_.session() << "PRAGMA synchronous=NORMAL", Poco::Data::Keywords::now;
+    else db_.session() << "SET synchronous_commit = off", Poco::Data::Keywords::now;
+}
+
+RelaxedDurability::~RelaxedDurability() {
+    try {
+        if (db_.dialect() == Dialect::SQLite) db_.session() << "PRAGMA synchronous=FULL", Poco::Data::Keywords::now;
+        else db_.session() << "SET synchronous_commit = on", Poco::Data::Keywords::now;
+    } catch (...) {
+        // A connection that cannot be set back is closed by its owner soon; nothing to do.
+    }
+}
+
 }  // namespace sm::store

@@ -50,6 +50,22 @@ private:
     std::string description_;
 };
 
+/// While alive, commits on this connection survive a crash of the process but
+/// not necessarily one of the machine (SQLite: WAL with synchronous=NORMAL, no
+/// fsync per commit; PostgreSQL: synchronous_commit=off). Only for state whose
+/// loss costs a repetition and never data: deliver's outcome marks (a "sent"
+/// lost to a power cut sends that mail again; a mail is never lost).
+class RelaxedDurability {
+public:
+    explicit RelaxedDurability(Database& db);
+    ~RelaxedDurability();
+    RelaxedDurability(const RelaxedDurability&) = delete;
+    RelaxedDurability& operator=(const RelaxedDurability&) = delete;
+
+private:
+    Database& db_;
+};
+
 /// RAII transaction: rolls back unless commit() was called.
 class Transaction {
 public:

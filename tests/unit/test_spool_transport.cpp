@@ -18,6 +18,13 @@
 #include "mail/smtp_transport.h"
 #include "mail/spool_transport.h"
 #include "mail/transport.h"
+#include "jobs/deliver.h"
+#include "store/database.h"
+#include "store/outbox.h"
+#include "support/test_support.h"
+
+#include <Poco/Data/Session.h>
+#include <Poco/Logger.h>
 
 using namespace sm::mail;
 
@@ -247,4 +254,41 @@ TEST_CASE("makeTransport builds SMTP transports without connecting", "[spool][tr
     CHECK(t2->describe().find("EHLO helo.example.test") != std::string::npos);
     CHECK(t2->describe().find(", TLS") != std::string::npos);
     CHECK(dynamic_cast<SmtpTransport&>(*t2).connectionsOpened() == 0);
+}
+
+TEST_CASE("deliver commits its marks without an fsync each, then puts full durability back", "[spool][deliver]") {
+    smtest::TempDir dir;
+    auto db = sm::store::Database::open("sqlite:" + dir.file("d.db"));
+    db->migrate();
+    auto synchronous = [&] {
+        int v = -1;
+        db->session() << "PRAGMA synchronous", Poco::Data::Keywords::into(v), Poco::Data::Keywords::now;
+        return v;
+    };
+    REQUIRE(synchronous() == 2);  // FULL: every other job's commits
+    {
+        sm::store::RelaxedDurability relaxed(*db);
+        CHECK(synchronous() == 1);  // NORMAL
+    }
+    CHECK(synchronous() == 2);
+
+    sm::store::OutboxRow row;
+    row.messageId = "<d.1@example.test>";
+    row.kind = "test";
+    row.envelopeFrom = "support@example.test";
+    row.recipients = {"alice@example.test"};
+    row.bytes = "Subject: x\r\n\r\nx\r\n";
+    sm::store::Outbox(*db).enqueue(row);
+    sm::mail::TransportSettings ts;
+    ts.url = "maildir:" + dir.file("spool");
+    auto transport = sm::mail::makeTransport(ts);
+    auto report = sm::jobs::deliver(*db, sm::app::DeliverySettings{}, *transport, Poco::Logger::get("test"));
+    CHECK(report.sent == 1);
+    CHECK(synchronous() == 2);
+    // The mark is there, read through a fresh connection.
+    auto other = sm::store::Database::open("sqlite:" + dir.file("d.db"));
+    int sent = 0;
+    other->session() << "SELECT COUNT(*) FROM outbox WHERE state = 'sent'", Poco::Data::Keywords::into(sent),
+        Poco::Data::Keywords::now;
+    CHECK(sent == 1);
 }
