@@ -609,18 +609,36 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     store::Inbound inbound(db);
     if (progress) progress->begin(inbound.counts().pending);
     std::int64_t afterId = 0;
+    // A page of messages (process.batch) is one transaction, each message inside it
+    // its own savepoint: one fsync per page instead of one per message (about half
+    // of a run's time), and still all or nothing per message. A crash before the
+    // commit leaves the whole page pending: the next run does it again, and since
+    // everything a message causes (incident, debit, reply in the outbox, its own end
+    // state) is in that transaction, nothing is done twice. A message whose handling
+    // throws is rolled back alone; the page so far is committed, then the error goes up.
     for (;;) {
         auto rows = inbound.pending(afterId, settings.process.batch);
         if (rows.empty()) break;
+        store::Transaction tx(db);
+        std::int64_t inPage = 0;
         for (const auto& row : rows) {
             afterId = row.id;
-            store::Transaction tx(db);
-            MessageHandler handler(db, settings, templates, log, now, report);
-            handler.handle(row);
-            crashPoint("process.before_commit");
-            tx.commit();
-            progressAdvance(progress);
+            store::Savepoint message(db, "message");
+            try {
+                MessageHandler handler(db, settings, templates, log, now, report);
+                handler.handle(row);
+            } catch (...) {
+                message.rollback();  // this message's work only
+                tx.commit();
+                progressAdvance(progress, inPage);
+                throw;
+            }
+            message.release();
+            ++inPage;
         }
+        crashPoint("process.before_commit");
+        tx.commit();
+        progressAdvance(progress, inPage);
     }
     return report;
 }

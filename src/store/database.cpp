@@ -160,6 +160,30 @@ void Transaction::commit() {
     open_ = false;
 }
 
+Savepoint::Savepoint(Database& db, std::string name) : db_(db), name_(std::move(name)) {
+    db_.session() << "SAVEPOINT " + name_, Poco::Data::Keywords::now;
+}
+
+Savepoint::~Savepoint() {
+    if (!open_) return;
+    try {
+        rollback();
+    } catch (...) {
+        // The connection is gone: the whole transaction goes with it.
+    }
+}
+
+void Savepoint::rollback() {
+    open_ = false;
+    db_.session() << "ROLLBACK TO SAVEPOINT " + name_, Poco::Data::Keywords::now;
+    db_.session() << "RELEASE SAVEPOINT " + name_, Poco::Data::Keywords::now;
+}
+
+void Savepoint::release() {
+    open_ = false;
+    db_.session() << "RELEASE SAVEPOINT " + name_, Poco::Data::Keywords::now;
+}
+
 RelaxedDurability::RelaxedDurability(Database& db) : db_(db) {
     if (db_.dialect() == Dialect::SQLite) db_.session() << "PRAGMA synchronous=NORMAL", Poco::Data::Keywords::now;
     else db_.session() << "SET synchronous_commit = off", Poco::Data::Keywords::now;

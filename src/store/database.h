@@ -50,6 +50,26 @@ private:
     std::string description_;
 };
 
+/// A savepoint inside an open transaction (SQLite and PostgreSQL): rolls the
+/// work since it back unless release() was called. Lets one transaction hold a
+/// group of independent steps and drop just the step that failed.
+class Savepoint {
+public:
+    Savepoint(Database& db, std::string name);
+    ~Savepoint();
+    Savepoint(const Savepoint&) = delete;
+    Savepoint& operator=(const Savepoint&) = delete;
+    /// Keeps the work (it commits or not with the transaction).
+    void release();
+    /// Drops the work since the savepoint; the transaction goes on.
+    void rollback();
+
+private:
+    Database& db_;
+    std::string name_;
+    bool open_ = true;
+};
+
 /// While alive, commits on this connection survive a crash of the process but
 /// not necessarily one of the machine (SQLite: WAL with synchronous=NORMAL, no
 /// fsync per commit; PostgreSQL: synchronous_commit=off). Only for state whose
