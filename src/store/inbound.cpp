@@ -20,10 +20,14 @@ std::string sha256Hex(const std::string& bytes) {
 bool Inbound::known(const std::string& source, std::int64_t uidValidity, const std::string& key,
                     const std::string& sha256) {
     std::string s = source, k = key, h = sha256;
+    // Two lookups, each by its index (one query with OR read the whole table, raw
+    // mail included, for every message fetched).
     int n = 0;
-    db_.session() << db_.sql("SELECT COUNT(*) FROM inbound WHERE source = ? AND ((uid_validity = ? AND source_key = ?) "
-                             "OR sha256 = ?)"),
-        use(s), use(uidValidity), use(k), use(h), into(n), now;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM inbound WHERE source = ? AND uid_validity = ? AND source_key = ?"),
+        use(s), use(uidValidity), use(k), into(n), now;
+    if (n > 0) return true;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM inbound WHERE source = ? AND sha256 = ?"), use(s), use(h), into(n),
+        now;
     return n > 0;
 }
 

@@ -191,6 +191,9 @@ CREATE TABLE leases (
 ALTER TABLE incidents ADD COLUMN closure_note TEXT NOT NULL DEFAULT '';
 ALTER TABLE job_runs ADD COLUMN holder TEXT NOT NULL DEFAULT ''
 )SQL"},
+        {4, "fetch finds known bytes by index", R"SQL(
+CREATE INDEX inbound_sha256 ON inbound(source, sha256)
+)SQL"},
     };
     return all;
 }
