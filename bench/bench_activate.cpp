@@ -121,6 +121,18 @@ std::int64_t count(sm::store::Database& db, const std::string& sql) {
     return n;
 }
 
+// Bytes this process handed to write(2)/pwrite(2) so far (/proc/self/io wchar).
+double writtenMB() {
+    std::FILE* f = std::fopen("/proc/self/io", "r");
+    if (!f) return 0;
+    char line[128];
+    double mb = 0;
+    while (std::fgets(line, sizeof line, f))
+        if (std::strncmp(line, "wchar:", 6) == 0) mb = std::atof(line + 6) / 1e6;
+    std::fclose(f);
+    return mb;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -172,11 +184,13 @@ int main(int argc, char** argv) {
                 b = e + 1;
             }
         }
+        const double written0 = writtenMB();
         const auto cpu0 = cpuSeconds();
         t0 = std::chrono::steady_clock::now();
         sm::jobs::ActivationReport report = sm::jobs::activate(*db, settings, templates, random, {}, log);
         const double t = seconds(t0);
         const auto cpu1 = cpuSeconds();
+        const double written = writtenMB() - written0;
 
         struct rusage ru {};
         getrusage(RUSAGE_SELF, &ru);
@@ -187,6 +201,8 @@ int main(int argc, char** argv) {
                     cpu1.first - cpu0.first, cpu1.second - cpu0.second,
                     (cpu1.first - cpu0.first + cpu1.second - cpu0.second) * 1e6 / report.activated,
                     ru.ru_maxrss / 1024.0);
+        std::printf("written by activation: %.0f MB (%.1f KB per contract, WAL and checkpoints)\n", written,
+                    written * 1e3 / report.activated);
         std::fflush(stdout);
 
         // Check what was produced.

@@ -159,6 +159,15 @@ std::unique_ptr<Database> Database::open(const std::string& url) {
             s << "PRAGMA journal_mode=WAL", now;
             s << "PRAGMA synchronous=FULL", now;
             s << "PRAGMA foreign_keys=ON", now;
+            // Batch jobs write groups of several MB (activation: ~8 KB of mail per
+            // contract): a 64 MB page cache keeps a group's B-tree pages from being
+            // spilled to the WAL before the commit, and checkpointing every 64 MB
+            // instead of every 4 MB writes index pages touched by many groups back
+            // once. The WAL is truncated back to 64 MB after a checkpoint.
+            // Durability is unchanged (WAL, synchronous=FULL).
+            s << "PRAGMA cache_size=-65536", now;
+            s << "PRAGMA wal_autocheckpoint=16384", now;
+            s << "PRAGMA journal_size_limit=67108864", now;
             return std::unique_ptr<Database>(new Database(std::move(s), Dialect::SQLite, safe));
         }
         if (url.rfind("postgresql:", 0) == 0) {
