@@ -13,7 +13,9 @@
 // The membership renewals come first and the SCS/ASfP ones after, so a group
 // never sees the same partner twice (the per-group partner cache does not help).
 //
-// Usage: bench_activate [N] [--keep]   (--keep leaves the database file behind)
+// Usage: bench_activate [N] [--batch GROUP] [--keep]
+//   --batch overrides activation.batch; --keep leaves the database file behind.
+// BENCH_PRAGMAS="a=1;b=2" runs those PRAGMAs on the connection before timing.
 // Prints contracts/s, the time, the time extrapolated to 1M, peak RSS, the
 // database size, and checks the result (counts, unique IDs, balances).
 #include <sys/resource.h>
@@ -138,12 +140,14 @@ double writtenMB() {
 int main(int argc, char** argv) {
     int n = 1000000;
     bool keep = false;
+    int batch = 0;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--keep") == 0) keep = true;
+        else if (std::strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = std::atoi(argv[++i]);
         else n = std::atoi(argv[i]);
     }
     if (n <= 0) {
-        std::fprintf(stderr, "usage: bench_activate [N] [--keep]\n");
+        std::fprintf(stderr, "usage: bench_activate [N] [--batch GROUP] [--keep]\n");
         return 64;
     }
 
@@ -157,6 +161,7 @@ int main(int argc, char** argv) {
 
     sm::app::Settings settings = sm::app::loadSettings(std::string(SUPPORTMAIL_SOURCE_DIR) + "/config/supportmail.properties");
     settings.databaseUrl = "sqlite:" + dbFile;
+    if (batch > 0) settings.activation.batch = batch;  // what activation.batch in the file would do
     Poco::Logger::root().setLevel(settings.logLevel);  // as the application does (no channel: nothing printed)
     Poco::Logger& log = Poco::Logger::get("supportmail");
     sm::mail::TemplateSet templates(settings.templatesDir);
