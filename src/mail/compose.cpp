@@ -173,6 +173,15 @@ bool qLiteral(unsigned char c) {
 
 const char kHex[] = "0123456789ABCDEF";
 
+/// Bytes quoted-printable writes as themselves anywhere on a line: 33..126 but '='.
+struct QpSafeBytes {
+    bool byte[256];
+    constexpr QpSafeBytes() : byte{} {
+        for (int c = 33; c <= 126; ++c) byte[c] = c != '=';
+    }
+};
+constexpr QpSafeBytes kQpSafe;
+
 void appendBase64(std::string& out, std::string_view in) {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::size_t i = 0;
@@ -543,6 +552,13 @@ std::string encodeQuotedPrintable(std::string_view t) {
     std::size_t col = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const unsigned char c = static_cast<unsigned char>(t[i]);
+        // Most bytes: printable, room on the line, not a leading '.'; copied as the
+        // general case below would (one table lookup instead of its tests).
+        if (kQpSafe.byte[c] && col < 75 && (col != 0 || c != '.')) {
+            *o++ = static_cast<char>(c);
+            ++col;
+            continue;
+        }
         if (c == '\r' || c == '\n') {
             if (c == '\r' && i + 1 < n && t[i + 1] == '\n') ++i;
             *o++ = '\r';
@@ -551,7 +567,7 @@ std::string encodeQuotedPrintable(std::string_view t) {
             continue;
         }
         const bool lineEnd = i + 1 == n || t[i + 1] == '\r' || t[i + 1] == '\n';
-        bool literal = (c >= 33 && c <= 126 && c != '=') || (c == ' ' && !lineEnd);
+        bool literal = kQpSafe.byte[c] || (c == ' ' && !lineEnd);
         if (col + (literal ? 1 : 3) > 75) {  // 75 + the '=' of the soft break = 76
             *o++ = '=';
             *o++ = '\r';

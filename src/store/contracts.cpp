@@ -45,6 +45,10 @@ std::vector<domain::Contract> select(Database& db, const std::string& where, std
 }  // namespace
 
 bool Contracts::accessIdExists(const std::string& accessId) {
+    if (db_.dialect() == Dialect::SQLite) {
+        auto q = db_.cached("SELECT 1 FROM contracts WHERE access_id = ?");
+        return q.bind(1, accessId).step();
+    }
     std::string v = accessId;
     int n = 0;
     db_.session() << db_.sql("SELECT COUNT(*) FROM contracts WHERE access_id = ?"), use(v), into(n), now;
@@ -52,6 +56,10 @@ bool Contracts::accessIdExists(const std::string& accessId) {
 }
 
 bool Contracts::contractIdExists(const std::string& contractId) {
+    if (db_.dialect() == Dialect::SQLite) {
+        auto q = db_.cached("SELECT 1 FROM contracts WHERE contract_id = ?");
+        return q.bind(1, contractId).step();
+    }
     std::string v = contractId;
     int n = 0;
     db_.session() << db_.sql("SELECT COUNT(*) FROM contracts WHERE contract_id = ?"), use(v), into(n), now;
@@ -59,6 +67,19 @@ bool Contracts::contractIdExists(const std::string& contractId) {
 }
 
 std::int64_t Contracts::insert(const domain::Contract& c, const std::string& planName, domain::Benefit benefit) {
+    if (db_.dialect() == Dialect::SQLite) {
+        // The same statement, kept prepared; the id is the row id (no second lookup).
+        const std::string ben = domain::toString(benefit), scope = domain::toString(c.scope),
+                          state = domain::toString(c.state);
+        auto q = db_.cached("INSERT INTO contracts (access_id, contract_id, partner_id, location_id, renewal_id, "
+                            "plan_key, plan_name, display_name, benefit, scope, activated_on, expires_on, state, "
+                            "incidents_granted, hours_granted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        q.bind(1, c.accessId).bind(2, c.contractId).bind(3, c.partnerId).bind(4, c.locationId);
+        q.bind(5, c.renewalId).bind(6, c.planKey).bind(7, planName).bind(8, c.displayName).bind(9, ben);
+        q.bind(10, scope).bind(11, c.activatedOn).bind(12, c.expiresOn).bind(13, state);
+        q.bind(14, std::int64_t{c.incidentsGranted}).bind(15, std::int64_t{c.hoursGranted}).run();
+        return q.lastInsertId();
+    }
     std::string accessId = c.accessId, contractId = c.contractId, partnerId = c.partnerId, locationId = c.locationId,
                 planKey = c.planKey, plan = planName, display = c.displayName, ben = domain::toString(benefit),
                 scope = domain::toString(c.scope), activated = c.activatedOn, expires = c.expiresOn,
@@ -77,6 +98,17 @@ std::int64_t Contracts::insert(const domain::Contract& c, const std::string& pla
 
 bool Contracts::appendLedger(std::int64_t contractRef, int delta, const std::string& reason,
                              const std::string& entryKey) {
+    if (db_.dialect() == Dialect::SQLite) {
+        if (db_.cached("SELECT 1 FROM ledger WHERE entry_key = ?").bind(1, entryKey).step()) return false;
+        db_.cached("INSERT INTO ledger (contract_ref, delta, reason, entry_key, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(1, contractRef)
+            .bind(2, std::int64_t{delta})
+            .bind(3, reason)
+            .bind(4, entryKey)
+            .bind(5, Database::nowSeconds())
+            .run();
+        return true;
+    }
     std::string key = entryKey, why = reason;
     int n = 0;
     db_.session() << db_.sql("SELECT COUNT(*) FROM ledger WHERE entry_key = ?"), use(key), into(n), now;

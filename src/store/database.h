@@ -4,8 +4,11 @@
 // domain nor the jobs know which engine runs.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <Poco/Data/Session.h>
 
@@ -20,11 +23,50 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+class Database;
+
+/// One execution of a statement that the Database keeps prepared (SQLite only:
+/// POCO 1.11 prepares the SQL again on every execute, which costs more than
+/// running a small statement). Bind values (1-based, like '?'), then step();
+/// the statement is reset and its bindings cleared when this object goes away,
+/// so it never holds a read transaction open. Text is bound without a copy:
+/// the bound strings must outlive the last step(). Errors throw the POCO
+/// SQLite exceptions the rest of the store sees (ConstraintViolationException ...).
+class CachedQuery {
+public:
+    CachedQuery(const CachedQuery&) = delete;
+    CachedQuery& operator=(const CachedQuery&) = delete;
+    ~CachedQuery();
+
+    CachedQuery& bind(int index, std::string_view text);
+    CachedQuery& bind(int index, std::int64_t value);
+    CachedQuery& bindNull(int index);
+    /// Runs to the next row: true when a row is available, false when done.
+    bool step();
+    /// Runs a statement that returns no rows.
+    void run() { step(); }
+    std::int64_t int64(int column) const;
+    std::string text(int column) const;
+    /// Rows changed by the last run of this (INSERT/UPDATE/DELETE) statement.
+    int changes() const;
+    /// The row id of the last INSERT on this connection.
+    std::int64_t lastInsertId() const;
+
+private:
+    friend class Database;
+    CachedQuery(void* db, void* stmt) : db_(db), stmt_(stmt) {}
+    void* db_;    // sqlite3*
+    void* stmt_;  // sqlite3_stmt*
+};
+
 class Database {
 public:
     /// url: "sqlite:PATH" (PATH relative to the working directory unless absolute)
     /// or "postgresql:CONNINFO". Opens the connection; does not migrate.
     static std::unique_ptr<Database> open(const std::string& url);
+    ~Database();
+    Database(const Database&) = delete;
+    Database& operator=(const Database&) = delete;
 
     Poco::Data::Session& session() { return session_; }
     Dialect dialect() const { return dialect_; }
@@ -33,6 +75,11 @@ public:
 
     /// Adapts '?' placeholders to the engine ($1, $2 ... for PostgreSQL).
     std::string sql(const std::string& text) const;
+
+    /// SQLite only (check dialect()): `text` prepared once per connection and
+    /// kept, for statements a job runs for every row. One CachedQuery per
+    /// statement text at a time.
+    CachedQuery cached(const char* text);
 
     /// Applies the numbered migrations not yet applied, each in its own
     /// transaction. Returns how many were applied.
@@ -48,6 +95,9 @@ private:
     Poco::Data::Session session_;
     Dialect dialect_;
     std::string description_;
+    // Finalized before session_ closes the connection (declared after it).
+    struct StatementCache;
+    std::unique_ptr<StatementCache> statements_;
 };
 
 /// A savepoint inside an open transaction (SQLite and PostgreSQL): rolls the

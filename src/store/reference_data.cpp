@@ -25,6 +25,26 @@ domain::Contact contactFrom(RecordSet& rs) {
 }
 
 std::vector<domain::Contact> contactsWhere(Database& db, const std::string& column, std::string value) {
+    if (db.dialect() == Dialect::SQLite && column == "partner_id") {  // activation asks once per renewal
+        auto q = db.cached("SELECT id, partner_id, location_id, email, name, country, role, language, address_state "
+                           "FROM contacts WHERE partner_id = ? ORDER BY id");
+        q.bind(1, value);
+        std::vector<domain::Contact> out;
+        while (q.step()) {
+            domain::Contact c;
+            c.id = q.int64(0);
+            c.partnerId = q.text(1);
+            c.locationId = q.text(2);
+            c.email = q.text(3);
+            c.name = q.text(4);
+            c.country = q.text(5);
+            c.role = domain::parseContactRole(q.text(6)).value_or(domain::ContactRole::Member);
+            c.language = q.text(7);
+            c.addressState = domain::parseAddressState(q.text(8)).value_or(domain::AddressState::Ok);
+            out.push_back(std::move(c));
+        }
+        return out;
+    }
     Statement st(db.session());
     st << db.sql("SELECT id, partner_id, location_id, email, name, country, role, language, address_state "
                  "FROM contacts WHERE " + column + " = ? ORDER BY id"),
@@ -92,6 +112,16 @@ Upsert ReferenceData::upsertContact(const domain::Contact& c) {
 }
 
 std::optional<domain::Partner> ReferenceData::partner(const std::string& partnerId) {
+    if (db_.dialect() == Dialect::SQLite) {
+        auto q = db_.cached("SELECT partner_id, name, membership, hq_country FROM partners WHERE partner_id = ?");
+        if (!q.bind(1, partnerId).step()) return std::nullopt;
+        domain::Partner p;
+        p.partnerId = q.text(0);
+        p.name = q.text(1);
+        p.membership = domain::parseMembership(q.text(2)).value_or(domain::Membership::None);
+        p.hqCountry = q.text(3);
+        return p;
+    }
     std::string id = partnerId;
     Statement st(db_.session());
     st << db_.sql("SELECT partner_id, name, membership, hq_country FROM partners WHERE partner_id = ?"), use(id);

@@ -60,6 +60,13 @@ std::vector<domain::Renewal> Renewals::pending(std::int64_t afterId, int limit, 
 }
 
 void Renewals::markActivated(std::int64_t renewalId) {
+    if (db_.dialect() == Dialect::SQLite) {
+        db_.cached("UPDATE renewals SET state = 'activated', activated_at = ? WHERE id = ? AND state = 'pending'")
+            .bind(1, Database::nowSeconds())
+            .bind(2, renewalId)
+            .run();
+        return;
+    }
     std::int64_t at = Database::nowSeconds();
     db_.session() << db_.sql("UPDATE renewals SET state = 'activated', activated_at = ? WHERE id = ? AND state = 'pending'"),
         use(at), use(renewalId), now;

@@ -143,3 +143,18 @@ TEST_CASE("activation commits in groups and stays unique across many renewals", 
     CHECK(f.count("SELECT COUNT(DISTINCT message_id) FROM outbox") == 30);
     CHECK(f.count("SELECT COALESCE(SUM(delta), 0) FROM ledger") == 30 * 20);
 }
+
+TEST_CASE("a mail that cannot be built stops activation; its group rolls back and stays pending", "[activation]") {
+    Fixture f;
+    f.renewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n");
+    sm::mail::TemplateSet broken(f.dir.file("no-templates"));  // id_mail missing: TemplateError
+    CHECK_THROWS_AS(sm::jobs::activate(*f.db, f.settings, broken, f.random, {}, f.log), sm::mail::TemplateError);
+    CHECK(f.count("SELECT COUNT(*) FROM contracts") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM ledger") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM renewals WHERE state = 'pending'") == 2);
+
+    auto report = f.run();
+    CHECK(report.activated == 2);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE kind = 'id_mail'") == 2);
+}

@@ -529,3 +529,46 @@ TEST_CASE("templates: reply mails escape data in HTML only", "[templates]") {
         }
     }
 }
+
+TEST_CASE("templates: the direct substitution renders exactly what kainjow renders", "[templates]") {
+    // Every variable name used by any shipped template, with text that needs HTML
+    // escaping, non-ASCII, braces and line breaks; then the same with every value
+    // missing, and with non-string values (which print nothing).
+    std::vector<std::string> names;
+    for (const auto& entry : fs::recursive_directory_iterator(kTemplates)) {
+        if (!entry.is_regular_file()) continue;
+        std::ifstream in(entry.path());
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        for (std::size_t p = text.find("{{"); p != std::string::npos; p = text.find("{{", p + 2)) {
+            std::size_t e = text.find("}}", p);
+            std::string name = text.substr(p + 2, e - p - 2);
+            while (!name.empty() && std::string("{#^/&! ").find(name.front()) != std::string::npos) name.erase(0, 1);
+            while (!name.empty() && name.back() == ' ') name.pop_back();
+            if (!name.empty()) names.push_back(name);
+        }
+    }
+    REQUIRE(names.size() > 20);
+    TemplateData full, none, odd;
+    int i = 0;
+    for (const auto& n : names) {
+        full.set(n, "<b>" + n + "</b> & \"q\" 'a' Nguyễn {{x}} \r\n line " + std::to_string(i++));
+        if (i % 2) odd.set(n, TemplateData(TemplateData::type::bool_true));
+        else odd.set(n, TemplateData(TemplateData::type::list));
+    }
+    TemplateSet fast(kTemplates), slow(kTemplates);
+    slow.setFastPath(false);
+    int compared = 0;
+    for (const auto& name : fast.names()) {
+        for (const auto& lang : fast.languages(name)) {
+            for (const TemplateData* data : {&full, &none, &odd}) {
+                INFO(name << "/" << lang);
+                RenderedMail a = fast.render(name, lang, *data), b = slow.render(name, lang, *data);
+                CHECK(a.subject == b.subject);
+                CHECK(a.text == b.text);
+                CHECK(a.html == b.html);
+                ++compared;
+            }
+        }
+    }
+    CHECK(compared >= 60);
+}
