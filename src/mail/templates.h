@@ -63,17 +63,11 @@ public:
 
     const std::string& directory() const { return directory_; }
 
-    /// Templates made only of text and variable tags are rendered by direct
-    /// substitution, with kainjow's output (on by default). Off: everything goes
-    /// through kainjow, for tests that compare the two.
-    void setFastPath(bool on) { fastPath_ = on; }
-
 private:
     struct Compiled;
     Compiled& load(const std::string& name, const std::string& language) const;
 
     std::string directory_;
-    bool fastPath_ = true;
     // Key "name/language" as asked (a fallback maps to the "en" entry).
     mutable std::map<std::string, std::shared_ptr<Compiled>> cache_;
 };
