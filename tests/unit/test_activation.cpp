@@ -146,7 +146,7 @@ TEST_CASE("activation commits in groups and stays unique across many renewals", 
 
 TEST_CASE("a mail that cannot be built stops activation; its group rolls back and stays pending", "[activation]") {
     Fixture f;
-    f.renewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n");
+    f.importRenewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n");
     sm::mail::TemplateSet broken(f.dir.file("no-templates"));  // id_mail missing: TemplateError
     CHECK_THROWS_AS(sm::jobs::activate(*f.db, f.settings, broken, f.random, {}, f.log), sm::mail::TemplateError);
     CHECK(f.count("SELECT COUNT(*) FROM contracts") == 0);
