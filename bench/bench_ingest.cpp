@@ -6,11 +6,12 @@
 // inserted again by SQLite alone, in batches of the same size, into a fresh
 // database with the same schema and settings. Prints both rates and the ratio.
 //   bench_ingest [N=5000]   (run from the source tree: it reads config/, templates/, sample/)
-// Mails: 80 % requests from a gold contract's primary contact quoting its IDs
-// (accepted: incident, debit, confirmation), 20 % from strangers with wrong IDs
-// (refused with the reason). The plan's incidents are raised so none runs out.
+// Mails: 80 % requests from gold contracts' primary contacts quoting their IDs
+// (accepted: incident, debit, confirmation; one partner per 50 mails), 20 % from
+// strangers with wrong IDs (refused with the reason).
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -69,8 +70,8 @@ int main(int argc, char** argv) {
     set("templates.dir", cwd + "templates");
     set("transport.url", "maildir:" + dir + "/spool");
     set("inbound.support.url", "maildir:" + dir + "/inbox");
-    set("plans.gold.incidents", "100000");
-    set("process.replies_per_sender_per_hour", "100000");
+    set("plans.gold.incidents", "100");
+    set("process.replies_per_sender_per_hour", "100");
     std::ofstream(dir + "/bench.properties") << conf;
     auto settings = sm::app::loadSettings(dir + "/bench.properties");
     auto& log = Poco::Logger::get("bench");
@@ -78,14 +79,35 @@ int main(int argc, char** argv) {
 
     auto db = sm::store::Database::open(settings.databaseUrl);
     db->migrate();
-    sm::jobs::importPartners(*db, settings, "sample/partners.csv", false);
-    sm::jobs::importRenewals(*db, settings, "sample/renewals.csv", false);
+    // One gold partner (its HQ primary contact, in Germany) per 50 mails (40 of them
+    // its requests), as a busy month would spread them: each contract and sender sees
+    // a realistic number of incidents and replies (the plan's incidents and the
+    // hourly reply limit are raised to 100 so that all 40 are accepted and answered).
+    const int partners = std::max(1, count / 50);
+    {
+        std::ofstream p(dir + "/partners.csv"), r(dir + "/renewals.csv");
+        p << "partner_id,partner_name,membership,hq_country,contact_email,contact_name,contact_role,contact_country,"
+             "contact_language\n";
+        r << "partner_id,benefit,renewal_date\n";
+        for (int k = 0; k < partners; ++k) {
+            const std::string id = std::to_string(4000000 + k);
+            p << id << ",Partner " << k << ",gold,DE,primary@p" << k << ".example,Primary " << k
+              << ",hq_primary,DE,en\n";
+            r << id << ",gold,2026-11-02\n";
+        }
+    }
+    sm::jobs::importPartners(*db, settings, dir + "/partners.csv", false);
+    sm::jobs::importRenewals(*db, settings, dir + "/renewals.csv", false);
     sm::mail::TemplateSet templates(settings.templatesDir);
     sm::domain::SystemRandom random;
     sm::jobs::activate(*db, settings, templates, random, {}, log);
-    std::string accessId, contractId;
-    db->session() << "SELECT access_id, contract_id FROM contracts WHERE plan_key = 'gold'", into(accessId), into(contractId),
-        now;
+    std::vector<std::string> partnerIds, accessIds, contractIds;
+    db->session() << "SELECT partner_id, access_id, contract_id FROM contracts ORDER BY id", into(partnerIds),
+        into(accessIds), into(contractIds), now;
+    if (static_cast<int>(accessIds.size()) != partners) {
+        std::fprintf(stderr, "bench_ingest: %zu contracts for %d partners\n", accessIds.size(), partners);
+        return 1;
+    }
 
     // The baseline starts from this state (partners, contacts, contracts): a copy.
     db->session() << "PRAGMA wal_checkpoint(TRUNCATE)", now;
@@ -94,14 +116,19 @@ int main(int argc, char** argv) {
     for (const char* sub : {"/inbox", "/inbox/new", "/inbox/cur", "/inbox/tmp"}) Poco::File(dir + sub).createDirectory();
     for (int i = 0; i < count; ++i) {
         const bool stranger = i % 5 == 4;
-        std::ofstream(dir + "/inbox/new/" + std::to_string(i) + ".bench:2,") <<
-            "From: " << (stranger ? "Someone <someone" + std::to_string(i) + "@elsewhere.example>"
-                                  : std::string("Anna Schmidt <anna.schmidt@contoso.example>"))
+        const std::size_t k = static_cast<std::size_t>(i) % accessIds.size();
+        const std::string partner = std::to_string(std::stoi(partnerIds[k]) - 4000000);
+        std::ofstream(dir + "/inbox/new/" + std::to_string(i) + ".bench:2,")
+            << "From: "
+            << (stranger ? "Someone <someone" + std::to_string(i) + "@elsewhere.example>"
+                         : "Primary " + partner + " <primary@p" + partner + ".example>")
             << "\r\nTo: support@example.test\r\nSubject: SQL Server cluster fails over (" << i
-            << ")\r\nMessage-ID: <bench." << i << "@contoso.example>\r\nDate: Thu, 26 Nov 2026 04:00:00 +0000\r\n"
-            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-            "Access ID: " << (stranger ? std::string("0000000000") : accessId) << "\r\nContract ID: "
-            << (stranger ? std::string("C-AAAAAAAAAA") : contractId)
+            << ")\r\nMessage-ID: <bench." << i << "@p" << partner
+            << ".example>\r\nDate: Thu, 26 Nov 2026 04:00:00 +0000\r\n"
+               "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+               "Access ID: "
+            << (stranger ? std::string("0000000000") : accessIds[k])
+            << "\r\nContract ID: " << (stranger ? std::string("C-AAAAAAAAAA") : contractIds[k])
             << "\r\nProduct: SQL Server\r\nSeverity: B\r\nDescription: the cluster fails over every hour since "
                "the last update; logs attached on request.\r\n";
     }
