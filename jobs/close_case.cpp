@@ -1,4 +1,5 @@
 #include "jobs/close_case.h"
+#include "jobs/outgoing.h"
 
 #include <algorithm>
 
@@ -115,12 +116,8 @@ ClosureReport closeCase(store::Database& db, const app::Settings& settings, cons
     d.set("support_address", settings.supportAddress);
     auto rendered = templates.render("case_closed", language, d);
 
-    mail::OutgoingMessage msg;
-    msg.from = settings.from;
+    auto msg = messageFrom(settings, rendered, now);
     msg.to.push_back({name, to});
-    msg.subject = rendered.subject;
-    msg.text = rendered.text;
-    msg.html = rendered.html;
     const auto outs = incidents.threadMessageIds(inc->id, "out");
     const auto thread = incidents.threadMessageIds(inc->id, "");
     msg.inReplyTo = !outs.empty() ? outs.back() : (thread.empty() ? std::string() : thread.back());
@@ -132,18 +129,8 @@ ClosureReport closeCase(store::Database& db, const app::Settings& settings, cons
         if (refs.size() > 10) refs.erase(refs.begin() + 1, refs.end() - 9);  // the first and the last nine
         msg.references = refs;
     }
-    msg.autoSubmitted = "auto-generated";
-    msg.messageIdDomain = settings.messageIdDomain;
-    msg.date = now;
     try {
-        auto composed = mail::compose(msg);
-        store::OutboxRow out;
-        out.messageId = composed.messageId;
-        out.kind = "case_closed";
-        out.envelopeFrom = settings.from.email;
-        out.recipients = {to};
-        out.bytes = std::move(composed.bytes);
-        out.contractRef = inc->contractRef;
+        auto out = queuedRow(settings, msg, "case_closed", inc->contractRef);
         outbox.enqueue(out);
         incidents.addMessage(inc->id, "out", out.messageId, 0);
         report.recipient = to;

@@ -1,4 +1,5 @@
 #include "jobs/expire.h"
+#include "jobs/outgoing.h"
 
 #include <algorithm>
 #include <map>
@@ -83,25 +84,9 @@ store::OutboxRow buildReminder(const app::Settings& settings, const mail::Templa
     data.set("support_address", settings.supportAddress);
     auto rendered = templates.render("expiry_reminder", primary.language, data);
 
-    mail::OutgoingMessage msg;
-    msg.from = settings.from;
+    auto msg = messageFrom(settings, rendered, now);
     msg.to.push_back({primary.name, primary.email});
-    msg.subject = rendered.subject;
-    msg.text = rendered.text;
-    msg.html = rendered.html;
-    msg.autoSubmitted = "auto-generated";
-    msg.messageIdDomain = settings.messageIdDomain;
-    msg.date = now;
-    auto composed = mail::compose(msg);
-
-    store::OutboxRow row;
-    row.messageId = composed.messageId;
-    row.kind = "expiry_reminder";
-    row.envelopeFrom = settings.from.email;
-    row.recipients.push_back(primary.email);
-    row.bytes = std::move(composed.bytes);
-    row.contractRef = contract.id;
-    return row;
+    return queuedRow(settings, msg, "expiry_reminder", contract.id);
 }
 
 void expireContracts(store::Database& db, const std::string& today, bool dryRun, Poco::Logger& log,

@@ -1,4 +1,5 @@
 #include "jobs/id_mail.h"
+#include "jobs/outgoing.h"
 
 #include "mail/compose.h"
 
@@ -34,27 +35,10 @@ store::OutboxRow buildIdMail(const app::Settings& settings, const mail::Template
     data.set("scope_text", scopeText(plan.scope, primary.language));
     auto rendered = templates.render("id_mail", primary.language, data);
 
-    mail::OutgoingMessage msg;
-    msg.from = settings.from;
+    auto msg = messageFrom(settings, rendered, now);
     msg.to.push_back({primary.name, primary.email});
     for (const auto* c : recipients.others) msg.cc.push_back({c->name, c->email});
-    msg.subject = rendered.subject;
-    msg.text = rendered.text;
-    msg.html = rendered.html;
-    msg.autoSubmitted = "auto-generated";
-    msg.messageIdDomain = settings.messageIdDomain;
-    msg.date = now;
-    auto composed = mail::compose(msg);
-
-    store::OutboxRow row;
-    row.messageId = composed.messageId;
-    row.kind = "id_mail";
-    row.envelopeFrom = settings.from.email;
-    row.recipients.push_back(primary.email);
-    for (const auto* c : recipients.others) row.recipients.push_back(c->email);
-    row.bytes = std::move(composed.bytes);
-    row.contractRef = contract.id;
-    return row;
+    return queuedRow(settings, msg, "id_mail", contract.id);
 }
 
 }  // namespace sm::jobs

@@ -1,4 +1,5 @@
 #include "jobs/process.h"
+#include "jobs/outgoing.h"
 
 #include <algorithm>
 #include <set>
@@ -147,31 +148,19 @@ private:
         data.set("support_address", s_.supportAddress);
         data.set("original_subject", mail_.subject);
         auto rendered = templates_.render(templateName, language, data);
-        mail::OutgoingMessage msg;
-        msg.from = s_.from;
+        auto msg = messageFrom(s_, rendered, now_);
         msg.to.push_back({mail_.from.name, replyTo_});
-        msg.subject = rendered.subject;
-        msg.text = rendered.text;
-        msg.html = rendered.html;
         msg.inReplyTo = mail_.messageId;
         msg.references = mail_.references;
         if (!mail_.messageId.empty()) msg.references.push_back(mail_.messageId);
         msg.autoSubmitted = "auto-replied";
-        msg.messageIdDomain = s_.messageIdDomain;
-        msg.date = now_;
-        mail::ComposedMail composed;
+        store::OutboxRow out;
         try {
-            composed = mail::compose(msg);
+            out = queuedRow(s_, msg, "reply:" + kind);
         } catch (const std::invalid_argument& e) {
             log_.warning("inbound #" + std::to_string(row_->id) + ": cannot answer " + replyTo_ + ": " + e.what());
             return "";
         }
-        store::OutboxRow out;
-        out.messageId = composed.messageId;
-        out.kind = "reply:" + kind;
-        out.envelopeFrom = s_.from.email;
-        out.recipients = {replyTo_};
-        out.bytes = std::move(composed.bytes);
         outbox_.enqueue(out);
         return out.messageId;
     }
@@ -407,22 +396,9 @@ private:
                 d.set("contact_name", false);
                 d.set("support_address", s_.supportAddress);
                 auto rendered = templates_.render("admin_bounce", "en", d);
-                mail::OutgoingMessage msg;
-                msg.from = s_.from;
+                auto msg = messageFrom(s_, rendered, now_);
                 msg.to.push_back({"", s_.adminAddress});
-                msg.subject = rendered.subject;
-                msg.text = rendered.text;
-                msg.html = rendered.html;
-                msg.messageIdDomain = s_.messageIdDomain;
-                msg.date = now_;
-                auto composed = mail::compose(msg);
-                store::OutboxRow out;
-                out.messageId = composed.messageId;
-                out.kind = "admin_bounce";
-                out.envelopeFrom = s_.from.email;
-                out.recipients = {s_.adminAddress};
-                out.bytes = std::move(composed.bytes);
-                outbox_.enqueue(out);
+                outbox_.enqueue(queuedRow(s_, msg, "admin_bounce"));
             }
             log_.warning("bounce: " + addr + " marked bouncing");
         }
