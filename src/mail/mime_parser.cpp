@@ -1,5 +1,6 @@
 // parseMail: pre-scan (limits), mimetic (structure), our decoders (content).
 #include "mail/mime_parser.h"
+#include "mail/ascii.h"
 
 #include "mail/charset.h"
 #include "mail/html_text.h"
@@ -28,7 +29,7 @@ namespace {
 
 // ---------------------------------------------------------------- helpers
 
-char lowerc(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+char lowerc(char c) { return asciiLower(c); }
 
 bool istartsWith(std::string_view s, std::string_view prefix) {
     if (s.size() < prefix.size()) return false;
@@ -39,19 +40,8 @@ bool istartsWith(std::string_view s, std::string_view prefix) {
 
 bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && istartsWith(a, b); }
 
-std::string lower(std::string_view s) {
-    std::string r(s);
-    for (auto& c : r) c = lowerc(c);
-    return r;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-        s.remove_suffix(1);
-    return s;
-}
+std::string lower(std::string_view s) { return asciiLower(s); }
+std::string_view trim(std::string_view s) { return trimWhitespace(s); }
 
 /// CRLF and bare CR to LF.
 std::string normalizeNewlines(std::string s) {

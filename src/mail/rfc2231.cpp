@@ -1,5 +1,6 @@
 // Parameter parsing with RFC 2231 continuations and charsets.
 #include "mail/rfc2231.h"
+#include "mail/ascii.h"
 
 #include "mail/charset.h"
 #include "mail/rfc2047.h"
@@ -9,20 +10,8 @@
 namespace sm::mail {
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string r(s);
-    for (auto& c : r)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return r;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-        s.remove_suffix(1);
-    return s;
-}
+std::string lower(std::string_view s) { return asciiLower(s); }
+std::string_view trim(std::string_view s) { return trimWhitespace(s); }
 
 int hexValue(char c) {
     if (c >= '0' && c <= '9') return c - '0';
