@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -67,12 +68,9 @@ public:
     void applyLogging() override {
         const auto& s = settings().log;
         const bool verbose = config().hasProperty("supportmail.verbose");
-        const std::string signature = s.level + '\n' + s.channel + '\n' + s.format + '\n' + s.file + '\n' + s.rotate +
-                                      '\n' + std::to_string(s.keep) + '\n' + s.syslogFacility + '\n' + s.syslogIdent +
-                                      '\n' + (verbose ? "v" : "");
-        if (signature == loggingSignature_) return;
+        if (appliedLogging_ && appliedLogging_->first == s && appliedLogging_->second == verbose) return;
         configureLogging(s, verbose, settings().configFile);
-        loggingSignature_ = signature;
+        appliedLogging_ = std::make_pair(s, verbose);
     }
     std::unique_ptr<TerminalProgress> progress(const std::string& label) override {
         return std::make_unique<TerminalProgress>(label, !quiet() && TerminalProgress::stderrIsTerminal());
@@ -216,7 +214,7 @@ private:
     bool helpRequested_ = false;
     std::unique_ptr<Settings> settings_;
     std::unique_ptr<store::Database> db_;
-    std::string loggingSignature_;
+    std::optional<std::pair<LogSettings, bool>> appliedLogging_;  ///< what applyLogging() installed, with --verbose
     std::ostream discard_{nullptr};  // no buffer: every write is dropped
 };
 
@@ -239,8 +237,9 @@ JobRunRecord::JobRunRecord(store::Database& db, const std::string& job)
 JobRunRecord::~JobRunRecord() {
     if (!finished_) {
         try {
-            runs_.finish(id_, "failed", counts, error.empty() ? "ended by an exception" : error);
-            Poco::Logger::get("supportmail").error(job_ + " failed: " + (error.empty() ? "ended by an exception" : error));
+            const std::string why = error.empty() ? "ended by an exception" : error;
+            runs_.finish(id_, "failed", counts, why);
+            Poco::Logger::get("supportmail").error(job_ + " failed: " + why);
         } catch (...) {
         }
     }

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 
 #include <Poco/Formatter.h>
 #include <Poco/Message.h>
@@ -27,6 +28,11 @@ struct LogSettings {
     int keep = 0;                   ///< rotated files kept (0 = all)
     std::string syslogFacility = "daemon";
     std::string syslogIdent = "supportmail";
+
+    bool operator==(const LogSettings& o) const {
+        return std::tie(level, channel, format, file, rotate, keep, syslogFacility, syslogIdent) ==
+               std::tie(o.level, o.channel, o.format, o.file, o.rotate, o.keep, o.syslogFacility, o.syslogIdent);
+    }
 };
 
 /// The job run the current lines belong to (process-wide: one job runs at a time).
