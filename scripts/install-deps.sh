@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what supportmail needs from Debian's packages (Debian 12).
 #   scripts/install-deps.sh          build and run dependencies
-#   scripts/install-deps.sh --test   also the real servers the tests start (Postfix,
+#   scripts/install-deps.sh --test   also the real servers the tests start (PostgreSQL 15, Postfix,
 #                                    Dovecot), the independent mail clients, script(1)
 #   scripts/install-deps.sh --bench  also GMime, which bench_parse_gmime compares with
 set -euo pipefail
@@ -11,7 +11,7 @@ SUDO=""
 PKGS="build-essential cmake ninja-build pkg-config libpoco-dev libmimetic-dev libcurl4-openssl-dev
       libsqlite3-dev libpq-dev catch2 libkainjow-mustache-dev ca-certificates"
 if [ "${1:-}" = "--test" ]; then
-  PKGS="$PKGS postfix dovecot-imapd dovecot-lmtpd openssl swaks python3 procps iproute2 bsdutils"
+  PKGS="$PKGS postfix dovecot-imapd dovecot-lmtpd openssl swaks python3 procps iproute2 bsdutils postgresql"
 fi
 if [ "${1:-}" = "--bench" ]; then
   PKGS="$PKGS libgmime-3.0-dev"

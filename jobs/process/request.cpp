@@ -54,7 +54,7 @@ void MessageHandler::handleRequest() {
     }
     std::optional<domain::ContractFacts> facts;
     if (contract) {
-        facts = domain::ContractFacts{*contract, contracts_.balance(contract->id)};
+        facts = domain::ContractFacts{*contract, contracts_.lockedBalance(contract->id, store::LockWait::OnlyWhenHoldingNone)};
         d.set("contract_display", contract->displayName);
         d.set("expires_on", contract->expiresOn);
         d.set("scope_text", scopeText(contract->scope, languageOf(sender_)));

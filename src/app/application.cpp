@@ -287,6 +287,11 @@ const std::vector<Command>& allCommands() {
 }
 
 
+bool claimsItsRows(const std::string& job, store::Dialect dialect) {
+    return dialect == store::Dialect::PostgreSQL &&
+           (job == "process" || job == "deliver" || job == "activate" || job == "expire" || job == "fetch");
+}
+
 int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& args) {
     // Log lines name the job from here until the lease is released (after the run).
     struct RunScope {
@@ -300,7 +305,11 @@ int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& arg
         if (!cmd.lease.empty()) {
             app.applyLogging();  // the configured log gets the lease's lines too
             app.database();  // configuration, then the schema with the leases table, first
-            lease = std::make_unique<LeaseGuard>(app.settings().databaseUrl, cmd.lease, app.log());
+        }
+        if (!cmd.lease.empty() && !claimsItsRows(cmd.lease, app.database().dialect())) {
+            // A run that loses its lease is stopped: its open transaction is rolled back.
+            lease = std::make_unique<LeaseGuard>(app.settings().databaseUrl, cmd.lease, app.log(),
+                                                 LeaseGuard::kTtlSeconds, &app.database());
             if (!lease->acquired()) {
                 const auto& other = lease->heldBy();
                 app.err() << "supportmail " << cmd.lease << ": another run holds the lease (holder "
@@ -314,6 +323,10 @@ int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& arg
             JobRunRecord::setLeaseHolder(lease->holder());
         }
         return cmd.run(app, args);
+    } catch (const store::RunInterrupted& e) {
+        app.err() << "supportmail " << cmd.name << ": stopped, its open transaction rolled back: " << e.what()
+                  << "\n";
+        return kExitTempFail;
     } catch (const UsageError& e) {
         app.err() << "supportmail " << cmd.name << ": " << e.what() << "\n";
         return kExitUsage;

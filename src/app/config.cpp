@@ -50,6 +50,7 @@ const std::set<std::string>& knownKeys() {
         "delivery.retry_initial",
         "delivery.retry_max",
         "delivery.give_up_after",
+        "delivery.claim_seconds",
         "activation.batch",
         "activation.regional_rule",
         "activation.overdue_days",
@@ -347,6 +348,7 @@ Settings loadSettings(const std::string& fileArg) {
     s.delivery.retryInitialSeconds = r.integer("delivery.retry_initial", 60, 1, 86400);
     s.delivery.retryMaxSeconds = r.integer("delivery.retry_max", 3600, 1, 7 * 86400);
     s.delivery.giveUpAfterSeconds = r.integer("delivery.give_up_after", 5 * 86400, 60, 60 * 86400);
+    s.delivery.claimSeconds = r.integer("delivery.claim_seconds", 300, 2, 86400);
     s.activation.batch = r.integer("activation.batch", 500, 1, 100000);
     s.activation.regionalRule = r.boolean("activation.regional_rule", true);
     s.activation.overdueDays = r.integer("activation.overdue_days", 28, 1, 365);

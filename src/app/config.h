@@ -35,6 +35,7 @@ struct DeliverySettings {
     int retryInitialSeconds = 60;      ///< first back-off
     int retryMaxSeconds = 3600;        ///< back-off ceiling
     int giveUpAfterSeconds = 5 * 86400;  ///< park a mail still failing after this long
+    int claimSeconds = 300;            ///< a worker's claim on a page of mail; renewed while it sends
 };
 
 struct ActivationSettings {

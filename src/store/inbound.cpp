@@ -72,7 +72,8 @@ void Inbound::setSync(const std::string& source, const MailboxSync& sync) {
 std::vector<InboundRow> Inbound::pending(std::int64_t afterId, int limit) {
     Statement st(db_.session());
     st << db_.sql("SELECT id, source, uid_validity, source_key, message_id, sha256, size, 0, state, reason, "
-                  "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?"),
+                  "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?" +
+                  std::string(db_.claimClause())),
         use(afterId), use(limit);
     st.execute();
     RecordSet rs(st);

@@ -52,7 +52,9 @@ public:
     std::optional<MailboxSync> sync(const std::string& source);
     void setSync(const std::string& source, const MailboxSync& sync);
 
-    /// Pending rows in id order after afterId, raw included, at most limit.
+    /// Pending rows in id order after afterId, raw included, at most limit. On
+    /// PostgreSQL they are claimed for the caller's open transaction (rows another
+    /// worker holds are skipped; see Database::claimClause).
     std::vector<InboundRow> pending(std::int64_t afterId, int limit);
     /// Ends processing of a row: only a pending row changes (returns false otherwise).
     bool finish(std::int64_t id, const std::string& state, const std::string& classification,

@@ -194,6 +194,10 @@ ALTER TABLE job_runs ADD COLUMN holder TEXT NOT NULL DEFAULT ''
         {4, "fetch finds known bytes by index", R"SQL(
 CREATE INDEX inbound_sha256 ON inbound(source, sha256)
 )SQL"},
+        {5, "outbox claims: several deliver workers share the queue", R"SQL(
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0
+)SQL"},
     };
     return all;
 }
