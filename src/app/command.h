@@ -112,6 +112,7 @@ std::vector<Command> expiryCommands();         ///< commands_expiry.cpp
 std::vector<Command> caseCommands();           ///< commands_cases.cpp
 std::vector<Command> doctorCommands();         ///< commands_doctor.cpp
 std::vector<Command> serveCommands();          ///< commands_serve.cpp
+std::vector<Command> copyCommands();           ///< commands_copy.cpp
 
 /// True when the job needs no job lease on this engine: on PostgreSQL, process,
 /// deliver, activate and expire claim their rows (any number of workers at once) and
