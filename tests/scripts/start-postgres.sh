@@ -5,6 +5,7 @@
 #
 # usage: start-postgres.sh STATE_DIR
 # Environment: PG_PORT [15432]  PG_BIN [/usr/lib/postgresql/15/bin]
+#   PG_FSYNC [off]  on = durable commits, as in production (benchmarks)
 #
 # A stale STATE_DIR from a killed run is stopped and wiped first. On success
 # writes STATE_DIR/postgres.env (PG_CONNINFO=..., PG_PORT=...) and prints it;
@@ -32,8 +33,8 @@ cat >>"$STATE/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$STATE'
-fsync = off
-full_page_writes = off
+fsync = ${PG_FSYNC:-off}
+full_page_writes = ${PG_FSYNC:-off}
 max_connections = 100
 CONF
 if ! as_postgres "'$BIN/pg_ctl' -D '$STATE/data' -l '$STATE/server.log' -w -t 30 start >/dev/null"; then
