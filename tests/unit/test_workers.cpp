@@ -19,7 +19,9 @@
 
 #include "app/lease_guard.h"
 #include "jobs/activate.h"
+#include "domain/dates.h"
 #include "jobs/deliver.h"
+#include "jobs/expire.h"
 #include "jobs/process.h"
 #include "mail/transport.h"
 #include "store/contracts.h"
@@ -265,4 +267,48 @@ TEST_CASE("workers: a run that loses its lease is stopped and its open transacti
     CHECK_THROWS_AS(tx.commit(), sm::store::RunInterrupted);
     CHECK_THROWS_AS(sm::store::Transaction(*job), sm::store::RunInterrupted);
     CHECK(d.count("SELECT COUNT(*) FROM contracts WHERE state = 'expired'") == 0);
+}
+
+TEST_CASE("workers: 4 activate workers and 2 expire workers at once: each renewal and contract once",
+          "[.pg][workers]") {
+    smtest::JobFixture f("activation.batch = 10\n");
+    std::string rows;
+    const int n = 120;
+    for (int i = 0; i < n; ++i)  // distinct renewal dates: distinct renewals of two partners
+        rows += std::string(i % 2 ? "4648141,gold," : "5102233,silver,") +
+                sm::domain::addDays(smtest::today(), -(i / 2)) + ",\n";
+    f.importRenewals(rows);
+    std::vector<sm::jobs::ActivationReport> reports(4);
+    std::vector<std::thread> workers;
+    for (std::size_t w = 0; w < reports.size(); ++w)
+        workers.emplace_back([&, w] {
+            auto db = sm::store::Database::open(f.settings.databaseUrl);
+            sm::mail::TemplateSet templates(f.settings.templatesDir);
+            sm::domain::SystemRandom random;
+            reports[w] = sm::jobs::activate(*db, f.settings, templates, random, {}, f.log);
+        });
+    for (auto& t : workers) t.join();
+    int activated = 0;
+    for (const auto& r : reports) activated += r.activated;
+    CHECK(activated == n);
+    CHECK(f.count("SELECT COUNT(*) FROM contracts") == n);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE kind = 'id_mail'") == n);
+    CHECK(f.count("SELECT COUNT(*) FROM ledger") == n);
+    CHECK(f.count("SELECT COUNT(*) FROM renewals WHERE state = 'pending'") == 0);
+
+    // All of them past their date: two expire workers write each remainder off once.
+    f.db->session() << "UPDATE contracts SET expires_on = '2020-01-01'", now;
+    std::vector<sm::jobs::ExpiryReport> expiries(2);
+    workers.clear();
+    for (std::size_t w = 0; w < expiries.size(); ++w)
+        workers.emplace_back([&, w] {
+            auto db = sm::store::Database::open(f.settings.databaseUrl);
+            sm::mail::TemplateSet templates(f.settings.templatesDir);
+            expiries[w] = sm::jobs::expire(*db, f.settings, templates, f.log);
+        });
+    for (auto& t : workers) t.join();
+    CHECK(expiries[0].expired + expiries[1].expired == n);
+    CHECK(f.count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'writeoff:contract:%'") == n);
+    CHECK(f.count("SELECT COALESCE(SUM(delta), 0) FROM ledger") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM contracts WHERE state = 'expired'") == n);
 }
