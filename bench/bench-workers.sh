@@ -29,14 +29,14 @@ CSV
 printf 'partner_id,benefit,renewal_date,location_id\n4648141,gold,%s,\n' "$(date -u +%F)" >"$WORK/renewals.csv"
 
 config() {  # NAME DATABASE_URL
-  grep -v -e '^database.url' -e '^templates.dir' -e '^transport.url' -e '^plans.gold.incidents' \
+  grep -v -e '^database.url' -e '^templates.dir' -e '^transport.url' -e '^plans.gold.incidents' -e '^inbound.support.url' \
     "$ROOT/config/supportmail.properties" >"$WORK/$1.properties"
   cat >>"$WORK/$1.properties" <<CONF
 database.url = $2
 templates.dir = $ROOT/templates
 transport.url = maildir:$WORK/spool-$1
 inbound.support.url = maildir:$WORK/inbox-$1
-plans.gold.incidents = 1000000
+plans.gold.incidents = 100000
 delivery.batch = 50
 CONF
 }
