@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <string_view>
 
 #include "jobs/fetch.h"
 #include "jobs/process.h"
@@ -67,8 +68,12 @@ int runInspect(CommandContext& app, const Args& args) {
     std::int64_t limit = Settings().process.maxMessageBytes;
     try {
         limit = app.settings().process.maxMessageBytes;
-    } catch (const ConfigError&) {
-        // no (usable) configuration: the default limit
+    } catch (const ConfigError& e) {
+        // No configuration file: the default limit, quietly (inspect needs nothing
+        // else). A broken one is said, not ignored.
+        if (std::string_view(e.what()).rfind("no configuration file", 0) != 0)
+            app.err() << "supportmail inspect: " << e.what() << "; using the default limit of " << limit
+                      << " bytes\n";
     }
     std::ifstream in(file, std::ios::binary | std::ios::ate);
     if (!in) {
