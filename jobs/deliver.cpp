@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "jobs/crash_point.h"
 #include "store/leases.h"
 #include "store/outbox.h"
 
@@ -71,6 +72,7 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
             }
             mail::Envelope env{row.envelopeFrom, row.recipients};
             auto outcome = transport.send(env, row.messageId, row.bytes);
+            crashPoint("deliver.after_send");
             const int attempts = row.attempts + 1;
             const std::int64_t now = store::Database::nowSeconds();
             std::string to;

@@ -278,16 +278,24 @@ std::int64_t Database::nowSeconds() {
         .count();
 }
 
+// SQLite: BEGIN IMMEDIATE takes the write lock at once and waits for it with the
+// busy timeout. POCO's begin() is a deferred BEGIN, which takes the lock on the
+// first write: if another connection holds it by then, SQLite answers SQLITE_BUSY
+// at once without consulting the busy timeout (it cannot wait: the reader's
+// snapshot might be stale), and overlapping jobs failed with "database is locked".
+// PostgreSQL locks rows, not the database: POCO's begin() is right there.
 Transaction::Transaction(Database& db) : db_(db) {
     db_.checkInterrupted();
-    db_.session().begin();
+    if (db_.dialect() == Dialect::SQLite) db_.session() << "BEGIN IMMEDIATE", now;
+    else db_.session().begin();
     db_.balanceLocks_ = 0;
 }
 
 Transaction::~Transaction() {
     if (open_) {
         try {
-            db_.session().rollback();
+            if (db_.dialect() == Dialect::SQLite) db_.session() << "ROLLBACK", now;
+            else db_.session().rollback();
         } catch (...) {
             // The connection is gone; the engine rolls back on its own.
         }
@@ -296,7 +304,8 @@ Transaction::~Transaction() {
 
 void Transaction::commit() {
     db_.checkInterrupted();  // a run that lost its lease commits nothing more
-    db_.session().commit();
+    if (db_.dialect() == Dialect::SQLite) db_.session() << "COMMIT", now;
+    else db_.session().commit();
     open_ = false;
 }
 
