@@ -279,7 +279,7 @@ std::vector<Command> frameCommands() {
 const std::vector<Command>& allCommands() {
     static const std::vector<Command> all = [] {
         std::vector<Command> v;
-        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, expiryCommands, caseCommands, opsCommands, serveCommands, doctorCommands, frameCommands})
+        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, expiryCommands, caseCommands, queueCommands, opsCommands, serveCommands, doctorCommands, frameCommands})
             for (auto& c : group()) v.push_back(std::move(c));
         return v;
     }();

@@ -112,6 +112,7 @@ std::vector<Command> expiryCommands();         ///< commands_expiry.cpp
 std::vector<Command> caseCommands();           ///< commands_cases.cpp
 std::vector<Command> doctorCommands();         ///< commands_doctor.cpp
 std::vector<Command> serveCommands();          ///< commands_serve.cpp
+std::vector<Command> queueCommands();          ///< commands_queue.cpp
 
 /// Runs cmd as the frame does: takes its lease (if any; exit 73 when another run
 /// holds it), runs it, and maps what escapes to an exit code (printed to err()).

@@ -14,6 +14,7 @@
 #include <Poco/Util/OptionSet.h>
 
 #include "app/command.h"
+#include "app/listing.h"
 #include "domain/ids.h"
 #include "jobs/close_case.h"
 #include "mail/templates.h"
@@ -32,37 +33,6 @@ namespace {
 class NotFound : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
-};
-
-std::string utcTime(std::int64_t seconds) {
-    if (seconds <= 0) return "-";
-    return Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(static_cast<std::time_t>(seconds)),
-                                           "%Y-%m-%d %H:%M UTC");
-}
-
-std::string orDash(const std::string& s) { return s.empty() ? "-" : s; }
-
-/// Replaces every Access ID and Contract ID of the store that occurs in text by its
-/// masked form: descriptions and notes are free text and may quote them.
-class Scrubber {
-public:
-    explicit Scrubber(store::Database& db) {
-        std::vector<std::string> access, contract;
-        db.session() << "SELECT access_id, contract_id FROM contracts", into(access), into(contract), now;
-        for (const auto& a : access)
-            if (!a.empty()) pairs_.emplace_back(a, domain::maskAccessId(a));
-        for (const auto& c : contract)
-            if (!c.empty()) pairs_.emplace_back(c, domain::maskContractId(c));
-    }
-    std::string operator()(std::string text) const {
-        for (const auto& [clear, masked] : pairs_)
-            for (auto p = text.find(clear); p != std::string::npos; p = text.find(clear, p + masked.size()))
-                text.replace(p, clear.size(), masked);
-        return text;
-    }
-
-private:
-    std::vector<std::pair<std::string, std::string>> pairs_;
 };
 
 /// A contract by row id (digits) or by Contract ID.

@@ -1,0 +1,313 @@
+// The operator's queue tools through the real binary (issue 14): outbox
+// list/show/retry/cancel, inbound list/show/reprocess, contact list/show/unblock,
+// process --dry-run; each with its exit codes and JSON documents, on a real SQLite
+// store fed by fetch from a Maildir inbox.
+#include <catch2/catch.hpp>
+
+#include <Poco/Data/Session.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Timestamp.h>
+
+#include "store/database.h"
+#include "support/test_support.h"
+
+using namespace Poco::Data::Keywords;
+using smtest::runSupportmail;
+
+namespace {
+
+Poco::JSON::Object::Ptr json(const std::string& text) {
+    return Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+}
+
+struct Queue {
+    smtest::TempDir dir;
+    std::string spool = dir.file("spool");
+    std::string inbox = dir.file("inbox");
+    std::string conf;
+    std::unique_ptr<sm::store::Database> db;
+    std::string goldAccess, goldContract;
+
+    Queue() {
+        for (const char* sub : {"", "/new", "/cur", "/tmp"})
+            REQUIRE(smtest::runProgram("/bin/mkdir", {"-p", inbox + sub}).exitCode == 0);
+        conf = smtest::writeTestConfig(dir, "maildir:" + spool, "inbound.support.url = maildir:" + inbox + "\n");
+        run({"import-partners", smtest::writeSamplePartners(dir)});
+        std::string renewals = dir.file("renewals.csv");
+        smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n4648141,gold," + smtest::today() + "\n");
+        run({"import-renewals", renewals});
+        run({"activate"});
+        db = sm::store::Database::open("sqlite:" + dir.file("supportmail.db"));
+        db->session() << "SELECT access_id, contract_id FROM contracts", into(goldAccess), into(goldContract), now;
+        REQUIRE(!goldAccess.empty());
+    }
+
+    smtest::RunResult run(const std::vector<std::string>& args, int expectedExit = 0) {
+        std::vector<std::string> a = {"--config", conf};
+        a.insert(a.end(), args.begin(), args.end());
+        auto r = runSupportmail(a);
+        INFO(args[0] << ": " << r.out << r.err);
+        REQUIRE(r.exitCode == expectedExit);
+        return r;
+    }
+
+    void mail(const std::string& from, const std::string& headers, const std::string& body) {
+        static int n = 0;
+        ++n;
+        std::string raw = "From: " + from + "\r\nTo: support@example.test\r\nSubject: queue test " +
+                          std::to_string(n) + "\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <queue" +
+                          std::to_string(n) + "." + std::to_string(Poco::Timestamp().epochMicroseconds()) +
+                          "@partner.example>\r\n" + headers +
+                          "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body;
+        smtest::writeFile(inbox + "/new/17000000" + std::to_string(10 + n) + ".M" + std::to_string(n) + "P1.q", raw);
+    }
+
+    void request(const std::string& from) {
+        mail(from, "",
+             "Access ID: " + goldAccess + "\r\nContract ID: " + goldContract +
+                 "\r\nProduct: Windows Server 2019\r\nUsage type: IT Pro\r\nProblem type: Performance\r\n"
+                 "Category: Cluster\r\nSeverity: B\r\nDescription: the cluster stops\r\n");
+    }
+
+    std::int64_t scalar(const std::string& sql) {
+        std::int64_t v = 0;
+        db->session() << sql, into(v), now;
+        return v;
+    }
+    std::string text(const std::string& sql) {
+        std::string v;
+        db->session() << sql, into(v), now;
+        return v;
+    }
+    void noClearIds(const std::string& output) {
+        CHECK(output.find(goldAccess) == std::string::npos);
+        CHECK(output.find(goldContract) == std::string::npos);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("outbox list and show print the queue as a table or one JSON document, IDs masked", "[cli][queue]") {
+    Queue q;
+    const auto rows = q.scalar("SELECT COUNT(*) FROM outbox");
+    REQUIRE(rows >= 1);
+    const auto first = q.scalar("SELECT MIN(id) FROM outbox");
+
+    auto list = q.run({"outbox", "list", "--json"});
+    auto doc = json(list.out);
+    CHECK(doc->getValue<std::int64_t>("count") == rows);
+    auto items = doc->getArray("outbox");
+    REQUIRE(items->size() == static_cast<std::size_t>(rows));
+    auto item = items->getObject(0);
+    for (const char* key : {"id", "state", "kind", "message_id", "subject", "envelope_from", "recipients", "attempts",
+                            "created_at", "next_attempt_at", "last_reply"})
+        CHECK(item->has(key));
+    CHECK(item->getValue<std::string>("kind") == "id_mail");
+    CHECK(item->getValue<std::string>("state") == "queued");
+    CHECK(!item->getValue<std::string>("subject").empty());
+
+    auto table = q.run({"outbox", "list"});
+    CHECK(table.out.find("ID") == 0);
+    CHECK(table.out.find("#" + std::to_string(first) + " ") != std::string::npos);
+    CHECK(table.out.find(std::to_string(rows) + (rows == 1 ? " mail\n" : " mails\n")) != std::string::npos);
+    CHECK(json(q.run({"outbox", "list", "--state", "sent", "--json"}).out)->getValue<int>("count") == 0);
+    CHECK(json(q.run({"outbox", "list", "--kind", "no_such_kind", "--json"}).out)->getValue<int>("count") == 0);
+
+    // show: the ID mail carries the IDs in clear in its body; what show prints does not.
+    auto show = q.run({"outbox", "show", std::to_string(first)});
+    CHECK(show.out.find("Recipients:") != std::string::npos);
+    CHECK(show.out.find("Attempts:") != std::string::npos);
+    CHECK(show.out.find("Message-ID:") != std::string::npos);
+    CHECK(show.out.find("Subject: ") != std::string::npos);
+    q.noClearIds(show.out);
+    auto showJson = json(q.run({"outbox", "show", std::to_string(first), "--json"}).out);
+    CHECK(showJson->getValue<std::int64_t>("id") == first);
+    CHECK(showJson->getArray("headers")->size() > 3);
+    CHECK(!showJson->getValue<std::string>("text").empty());
+    q.noClearIds(q.run({"outbox", "show", std::to_string(first), "--json"}).out);
+
+    CHECK(q.run({"outbox", "show", "999999"}, 65).err.find("no outbox mail #999999") != std::string::npos);
+    CHECK(q.run({"outbox", "show", "abc"}, 64).err.find("supportmail outbox: outbox mail 'abc'") == 0);
+    CHECK(q.run({"outbox", "list", "--state", "bogus"}, 64).err.find("queued|sent|parked|cancelled") !=
+          std::string::npos);
+    q.run({"outbox", "frobnicate"}, 64);
+    q.run({"outbox", "list", "--parked"}, 64);  // an option of another subcommand
+}
+
+TEST_CASE("outbox retry queues parked mail again and cancel keeps mail from being sent", "[cli][queue]") {
+    Queue q;
+    auto id = q.scalar("SELECT MIN(id) FROM outbox");
+    q.db->session() << "UPDATE outbox SET state = 'parked', attempts = 3, last_reply = '550 5.1.1 no such user', "
+                       "next_attempt_at = 0 WHERE id = ?",
+        use(id), now;
+    auto parked = json(q.run({"outbox", "list", "--state", "parked", "--json"}).out);
+    REQUIRE(parked->getValue<int>("count") == 1);
+    CHECK(parked->getArray("outbox")->getObject(0)->getValue<std::string>("last_reply") == "550 5.1.1 no such user");
+
+    q.run({"outbox", "retry"}, 64);                        // neither ID nor --parked
+    q.run({"outbox", "retry", std::to_string(id), "--parked"}, 64);  // both
+    const auto before = sm::store::Database::nowSeconds();
+    auto r = q.run({"outbox", "retry", "--parked"});
+    CHECK(r.out.find("1 mail queued again") != std::string::npos);
+    CHECK(q.text("SELECT state FROM outbox WHERE id = " + std::to_string(id)) == "queued");
+    CHECK(q.scalar("SELECT attempts FROM outbox WHERE id = " + std::to_string(id)) == 3);  // kept for the record
+    CHECK(q.scalar("SELECT next_attempt_at FROM outbox WHERE id = " + std::to_string(id)) >= before);
+    // A queued mail is not parked: retry refuses it.
+    CHECK(q.run({"outbox", "retry", std::to_string(id)}, 65).err.find("only parked mail is retried") !=
+          std::string::npos);
+
+    // deliver sends it; a sent mail can be neither retried nor cancelled.
+    q.run({"deliver"});
+    CHECK(q.text("SELECT state FROM outbox WHERE id = " + std::to_string(id)) == "sent");
+    q.run({"outbox", "retry", std::to_string(id)}, 65);
+    CHECK(q.run({"outbox", "cancel", std::to_string(id)}, 65).err.find("is sent") != std::string::npos);
+
+    // cancel: a queued mail is never sent.
+    q.request("alice@example.test");
+    q.run({"fetch"});
+    q.run({"process"});
+    const auto reply = q.scalar("SELECT MAX(id) FROM outbox");
+    REQUIRE(q.text("SELECT state FROM outbox WHERE id = " + std::to_string(reply)) == "queued");
+    const auto spooled = smtest::listFiles(q.spool + "/new").size();
+    CHECK(q.run({"outbox", "cancel", std::to_string(reply)}).out.find("cancelled") != std::string::npos);
+    CHECK(q.text("SELECT state FROM outbox WHERE id = " + std::to_string(reply)) == "cancelled");
+    q.run({"deliver"});
+    CHECK(smtest::listFiles(q.spool + "/new").size() == spooled);
+    CHECK(json(q.run({"outbox", "list", "--state", "cancelled", "--json"}).out)->getValue<int>("count") == 1);
+    q.run({"outbox", "cancel", std::to_string(reply)}, 65);  // once only
+}
+
+TEST_CASE("process --dry-run tells what each pending mail would become and changes nothing", "[cli][queue]") {
+    Queue q;
+    q.request("alice@example.test");
+    q.mail("bob@example.test", "Auto-Submitted: auto-replied\r\n", "I am out of the office.\r\n");
+    q.run({"fetch"});
+    const auto outboxBefore = q.scalar("SELECT COUNT(*) FROM outbox");
+    const auto ledgerBefore = q.scalar("SELECT COUNT(*) FROM ledger");
+
+    auto dry = q.run({"process", "--dry-run", "--json"});
+    q.noClearIds(dry.out);
+    auto doc = json(dry.out);
+    CHECK(doc->getValue<bool>("dry_run"));
+    auto msgs = doc->getArray("messages");
+    REQUIRE(msgs->size() == 2);
+    auto req = msgs->getObject(0), auto_ = msgs->getObject(1);
+    CHECK(req->getValue<std::string>("sender") == "alice@example.test");
+    CHECK(req->getValue<std::string>("state") == "done");
+    CHECK(req->getValue<std::string>("classification") == "request");
+    REQUIRE(req->getArray("answers")->size() == 1);
+    auto answer = req->getArray("answers")->getObject(0);
+    CHECK(answer->getValue<std::string>("kind") == "reply:accepted");
+    CHECK(answer->getArray("recipients")->getElement<std::string>(0) == "alice@example.test");
+    CHECK(!answer->getValue<std::string>("subject").empty());
+    CHECK(auto_->getArray("answers")->size() == 0);
+    CHECK(auto_->getValue<std::string>("reason").find("never answered") != std::string::npos);
+
+    auto text = q.run({"process", "--dry-run"});
+    CHECK(text.out.find("would queue reply:accepted to alice@example.test") != std::string::npos);
+    CHECK(text.out.find("2 pending mails; nothing was changed") != std::string::npos);
+
+    // Nothing changed: both still pending, no incident, no debit, no reply, no run recorded.
+    CHECK(q.scalar("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 2);
+    CHECK(q.scalar("SELECT COUNT(*) FROM incidents") == 0);
+    CHECK(q.scalar("SELECT COUNT(*) FROM ledger") == ledgerBefore);
+    CHECK(q.scalar("SELECT COUNT(*) FROM outbox") == outboxBefore);
+    CHECK(q.scalar("SELECT COUNT(*) FROM job_runs WHERE job = 'process'") == 0);
+    q.run({"process", "--json"}, 64);  // --json without --dry-run
+
+    // The real run does what the dry run said.
+    q.run({"process"});
+    CHECK(q.scalar("SELECT COUNT(*) FROM incidents") == 1);
+    CHECK(q.scalar("SELECT COUNT(*) FROM outbox") == outboxBefore + 1);
+}
+
+TEST_CASE("inbound list, show and reprocess: ignored and quarantined mail is processed again once", "[cli][queue]") {
+    Queue q;
+    q.request("alice@example.test");
+    q.mail("bob@example.test", "Auto-Submitted: auto-replied\r\n", "I am out of the office.\r\n");
+    q.request("bob@example.test");
+    q.run({"fetch"});
+    // The third message as if the parser had failed on it (a bug fixed since).
+    auto third = q.scalar("SELECT MAX(id) FROM inbound");
+    q.db->session() << "UPDATE inbound SET state = 'quarantined', reason = 'parser failed: test' WHERE id = ?",
+        use(third), now;
+    q.run({"process"});
+    const auto requestId = q.scalar("SELECT MIN(id) FROM inbound");
+    const auto autoId = requestId + 1;
+
+    auto all = json(q.run({"inbound", "list", "--json"}).out);
+    CHECK(all->getValue<int>("count") == 3);
+    auto firstRow = all->getArray("inbound")->getObject(0);
+    for (const char* key : {"id", "state", "ignored", "classification", "reason", "sender", "message_id", "source",
+                            "size", "fetched_at"})
+        CHECK(firstRow->has(key));
+    auto ignored = json(q.run({"inbound", "list", "--state", "ignored", "--json"}).out);
+    REQUIRE(ignored->getValue<int>("count") == 1);
+    CHECK(ignored->getArray("inbound")->getObject(0)->getValue<std::int64_t>("id") == autoId);
+    auto quarantined = json(q.run({"inbound", "list", "--state", "quarantined", "--json"}).out);
+    REQUIRE(quarantined->getValue<int>("count") == 1);
+    CHECK(quarantined->getArray("inbound")->getObject(0)->getValue<std::string>("reason") == "parser failed: test");
+    auto table = q.run({"inbound", "list"}).out;
+    CHECK(table.find("ignored") != std::string::npos);
+    CHECK(table.find("quarantined") != std::string::npos);
+    q.run({"inbound", "list", "--state", "nonsense"}, 64);
+
+    auto show = q.run({"inbound", "show", std::to_string(requestId)}).out;
+    CHECK(show.find("Classification: request") != std::string::npos);
+    CHECK(show.find("Reason:         accepted:") != std::string::npos);
+    CHECK(show.find("Subject: queue test") != std::string::npos);
+    q.noClearIds(show);
+    auto showJson = json(q.run({"inbound", "show", std::to_string(autoId), "--json"}).out);
+    CHECK(showJson->getValue<bool>("ignored"));
+    CHECK(showJson->getArray("headers")->size() >= 5);
+    q.run({"inbound", "show", "424242"}, 65);
+
+    // A request that opened a case is never processed twice.
+    CHECK(q.run({"inbound", "reprocess", std::to_string(requestId)}, 65).err.find("only quarantined, rejected or ignored") !=
+          std::string::npos);
+    CHECK(q.text("SELECT state FROM inbound WHERE id = " + std::to_string(requestId)) == "done");
+    // The ignored one and the quarantined one go back to pending and through process once.
+    q.run({"inbound", "reprocess", std::to_string(autoId)});
+    auto r = q.run({"inbound", "reprocess", "--quarantined"});
+    CHECK(r.out.find("1 mail pending again") != std::string::npos);
+    CHECK(q.scalar("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 2);
+    q.run({"process"});
+    CHECK(q.scalar("SELECT COUNT(*) FROM incidents") == 2);  // alice's, then bob's once quarantine lifted
+    CHECK(q.scalar("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 0);
+    q.run({"inbound", "reprocess", std::to_string(third)}, 65);  // now a case: not again
+    q.run({"inbound", "reprocess"}, 64);
+}
+
+TEST_CASE("contact list, show and unblock", "[cli][queue]") {
+    Queue q;
+    const auto contacts = q.scalar("SELECT COUNT(*) FROM contacts");
+    auto list = json(q.run({"contact", "list", "--json"}).out);
+    CHECK(list->getValue<std::int64_t>("count") == contacts);
+    auto c = list->getArray("contacts")->getObject(0);
+    for (const char* key : {"id", "email", "name", "partner_id", "location_id", "role", "language", "country",
+                            "address_state"})
+        CHECK(c->has(key));
+    CHECK(json(q.run({"contact", "list", "--partner", "5102233", "--json"}).out)->getValue<int>("count") == 2);
+    auto table = q.run({"contact", "list"}).out;
+    CHECK(table.find("erin@example.test") != std::string::npos);
+    CHECK(table.find("Nguyễn Văn An") != std::string::npos);
+
+    q.db->session() << "UPDATE contacts SET address_state = 'bouncing' WHERE email = 'bob@example.test'", now;
+    auto bouncing = json(q.run({"contact", "list", "--state", "bouncing", "--json"}).out);
+    REQUIRE(bouncing->getValue<int>("count") == 1);
+    CHECK(bouncing->getArray("contacts")->getObject(0)->getValue<std::string>("email") == "bob@example.test");
+    auto show = q.run({"contact", "show", "Bob@Example.test"}).out;
+    CHECK(show.find("bouncing") != std::string::npos);
+    CHECK(show.find("Contoso Cloud Partners") != std::string::npos);
+    auto showJson = json(q.run({"contact", "show", "bob@example.test", "--json"}).out);
+    CHECK(showJson->getArray("contacts")->getObject(0)->getValue<std::string>("address_state") == "bouncing");
+
+    q.run({"contact", "unblock", "bob@example.test"});
+    CHECK(q.text("SELECT address_state FROM contacts WHERE email = 'bob@example.test'") == "ok");
+    CHECK(q.run({"contact", "unblock", "bob@example.test"}, 65).err.find("not marked bouncing") != std::string::npos);
+    CHECK(q.run({"contact", "show", "nobody@example.test"}, 65).err.find("no contact has the address") !=
+          std::string::npos);
+    q.run({"contact", "list", "--state", "gone"}, 64);
+}
