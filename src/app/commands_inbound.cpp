@@ -127,11 +127,9 @@ int runProcess(CommandContext& app, const Args& args) {
 
 int runInspect(CommandContext& app, const Args& args) {
     const std::string& file = args.positional.at(0);
+    requireReadableFile(file);
     std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        app.err() << "supportmail inspect: " << file << ": cannot read the file\n";
-        return kExitDataErr;
-    }
+    if (!in) throw InputError(file + ": cannot be read");
     std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (!mail::looksLikeMail(raw)) {
         app.err() << "supportmail inspect: " << file << ": not a mail message (no header fields at the top)\n";
@@ -169,8 +167,8 @@ std::vector<Command> inboundCommands() {
          },
          0, 0, runProcess, "process"},
         {"inspect", "FILE.eml", "print what the parser and the classifier make of one mail, as JSON",
-         "Exit 0 for any mail that could be read, broken or not (its defects are listed);\n"
-         "65 for a file that is not mail at all.",
+         "Exit 0 for any mail that could be read, broken or not (its defects are listed); "
+         "65 for a file that is not mail at all; 66 for a file that is missing, unreadable or a directory.",
          nullptr, 1, 1, runInspect},
     };
 }
