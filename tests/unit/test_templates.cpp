@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -597,6 +598,9 @@ TEST_CASE("templates: every mail in every language uses the shared layout and pa
                 m.messageIdDomain = "example.test";
                 const auto c = compose(m);
                 CHECK(contains(c.bytes, "\r\nX-Auto-Response-Suppress: All\r\n"));
+                // scripts/render-mails.sh asks for the HTML parts to photograph them.
+                if (const char* keep = std::getenv("SUPPORTMAIL_RENDER_DIR"))
+                    smtest::writeFile(std::string(keep) + "/" + name + "-" + lang + ".html", r.html);
                 const std::string file = out.file(name + "-" + lang + ".eml");
                 smtest::writeFile(file, c.bytes);
                 auto check = smtest::checkEml(file);
