@@ -87,6 +87,10 @@ TemplateData fullSample() {
     d.set("permanent", true);
     d.set("diagnostic", "smtp; 550 5.1.1 <bob@partner.example>: user unknown");
     d.set("partners", "4648141, 5550001");
+    d.set("received_access_id", "0037xxxxxx");
+    d.set("received_contract_id", "C-4Rxxxxxxxx");
+    d.set("received_product", "SQL Server 2022");
+    d.set("received_severity", "A");
     return d;
 }
 
@@ -97,7 +101,7 @@ const std::vector<std::string> kVariableNames = {
     "access_id_digits", "expires_on", "scope_text", "known_products", "unknown_pair", "no_incidents_left",
     "unknown_product", "out_of_scope", "product_without_ids", "missing_ids", "ambiguous_contract",
     "missing_severity", "limit_mb", "partner_name", "partner_id", "plan_name", "display_name", "access_id",
-    "contract_id", "activated_on"};
+    "contract_id", "activated_on", "received_access_id", "received_product"};
 
 /// No Mustache syntax nor variable name survives rendering, in any part.
 void checkClean(const RenderedMail& r) {
@@ -402,8 +406,13 @@ TEST_CASE("templates: request_refused has a specific text per reason, never echo
         CHECK(contains(vi.text, "Kính gửi Quý khách,\n"));
         for (const std::string* part : {&en.text, &en.html}) {
             CHECK(contains(*part, "nothing was deducted"));
-            CHECK(contains(*part, "Details: " + sentence));
+            // The reason is said once, by its own paragraph: the code's sentence is not repeated.
+            CHECK(!contains(*part, sentence));
+            CHECK(contains(withoutTags(*part), "0037xxxxxx"));  // what was received, masked
+            CHECK(contains(withoutTags(*part), "SQL Server 2022"));
         }
+        CHECK(contains(en.text, "What we received (IDs shown masked):"));
+        CHECK(contains(vi.text, "Thông tin chúng tôi đã nhận"));
         for (const std::string* part : {&vi.text, &vi.html}) {
             CHECK(contains(*part, "không có sự cố nào bị trừ"));
             CHECK(!contains(*part, "Sentence from the code"));
