@@ -4,6 +4,7 @@
 // store fed by fetch from a Maildir inbox.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -428,4 +429,33 @@ TEST_CASE("contract list over 20000 contracts is fast and its columns stay align
     auto doc = json(q.run({"contract", "list", "--json"}).out);
     CHECK(doc->getValue<int>("count") == 20001);
     CHECK(doc->getArray("contracts")->getObject(20000)->getValue<int>("incidents_left") == 10);
+}
+
+TEST_CASE("an ID mail sent again on request says who asked and when", "[cli][resend]") {
+    Queue q;
+    q.run({"deliver"});  // the first ID mail out of the way
+    const auto before = smtest::listFiles(q.spool + "/new");
+    // bob (a member, same country as the primary) asks; the primary gets the IDs again.
+    std::string raw = "From: bob@example.test\r\nTo: support@example.test\r\nSubject: resend IDs please\r\n"
+                      "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <resend." +
+                      std::to_string(Poco::Timestamp().epochMicroseconds()) +
+                      "@partner.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                      "Please resend our IDs.\r\n";
+    smtest::writeFile(q.inbox + "/new/1700000099.M99P1.q", raw);
+    q.run({"fetch"});
+    q.run({"process"});
+    q.run({"deliver"});
+    int resent = 0;
+    for (const auto& f : smtest::listFiles(q.spool + "/new")) {
+        if (std::find(before.begin(), before.end(), f) != before.end()) continue;
+        auto x = smtest::extractEml(f);
+        REQUIRE(x.exitCode == 0);
+        auto mail = json(x.out);
+        const std::string text = mail->getValue<std::string>("text");
+        if (text.find(q.goldAccess) == std::string::npos) continue;  // the acknowledgement
+        ++resent;
+        CHECK(text.find("Sent again on request: bob@example.test asked for these IDs on ") != std::string::npos);
+        CHECK(text.find(" UTC.") != std::string::npos);
+    }
+    CHECK(resent >= 1);
 }

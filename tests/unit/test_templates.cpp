@@ -556,6 +556,8 @@ TEST_CASE("templates: every mail in every language uses the shared layout and pa
     smtest::TempDir out;
     TemplateData data = fullSample();
     data.set("state_active", true);
+    data.set("decrement", true);  // both closure texts, for the word checks
+    data.set("non_decrement", true);
     const auto names = set.names();
     REQUIRE(names.size() >= 11);
     CHECK(std::find(names.begin(), names.end(), "_layout") == names.end());  // the layout is not a mail
@@ -638,4 +640,26 @@ TEST_CASE("templates: the case box shows case number, severity and due time when
     CHECK(!contains(id.html, ">Case number<"));
     CHECK(contains(id.html, "font-size:19px;font-weight:700;letter-spacing:1px;white-space:nowrap"));
     CHECK(contains(id.html, "user-select:all"));
+}
+
+TEST_CASE("templates: an ID mail sent again says who asked and when, a first one does not", "[templates][layout]") {
+    const TemplateSet set(kTemplates);
+    TemplateData first = idMailData();
+    first.set("resent", false);
+    TemplateData again = idMailData();
+    again.set("resent", true);
+    again.set("resent_by", "bob@partner.example");
+    again.set("resent_at", "2026-11-28 09:15 UTC");
+    for (const char* lang : {"en", "vi"}) {
+        CAPTURE(lang);
+        const RenderedMail a = set.render("id_mail", lang, first);
+        const RenderedMail b = set.render("id_mail", lang, again);
+        for (const std::string* part : {&b.text, &b.html}) {
+            CHECK(contains(withoutTags(*part), "bob@partner.example"));
+            CHECK(contains(withoutTags(*part), "2026-11-28 09:15 UTC"));
+        }
+        CHECK(!contains(a.text, "bob@partner.example"));
+        CHECK(!contains(a.text, std::string(lang) == "en" ? "Sent again on request" : "Gửi lại theo yêu cầu"));
+        CHECK(contains(b.text, std::string(lang) == "en" ? "Sent again on request" : "Gửi lại theo yêu cầu"));
+    }
 }
