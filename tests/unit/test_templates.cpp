@@ -142,7 +142,7 @@ struct ScratchDir {
 TEST_CASE("templates: id_mail renders in en and vi with every id and instruction", "[templates]") {
     const TemplateSet set(kTemplates);
     CHECK(set.languages("id_mail") == std::vector<std::string>{"en", "vi"});
-    CHECK(set.names() == std::vector<std::string>{"admin_bounce", "benefits", "case_closed", "expiry_reminder",
+    CHECK(set.names() == std::vector<std::string>{"admin_bounce", "benefits", "case_closed", "contract_expired", "expiry_reminder",
                                                   "follow_up_added", "follow_up_refused", "id_mail", "mail_too_large",
                                                   "request_accepted", "request_refused", "resend_ack"});
     const TemplateData data = idMailData();
