@@ -101,7 +101,20 @@ protected:
     }
 
     void defineOptions(OptionSet& options) override {
-        ServerApplication::defineOptions(options);
+        // ServerApplication's daemon options (its callbacks kept), described in our words.
+        OptionSet daemonOptions;
+        ServerApplication::defineOptions(daemonOptions);
+        static const std::map<std::string, std::string> ours = {
+            {"daemon", "detach and run in the background (serve; systemd needs no --daemon)"},
+            {"umask", "the daemon's umask, octal (027)"},
+            {"pidfile", "write the daemon's process id to this file"},
+        };
+        for (const auto& o : daemonOptions) {
+            Option copy(o);
+            auto it = ours.find(o.fullName());
+            if (it != ours.end()) copy.description(it->second);
+            options.addOption(copy);
+        }
         options.addOption(Option("help", "h", "show this help, or a command's help with COMMAND --help")
                               .required(false)
                               .repeatable(false)

@@ -63,6 +63,13 @@ TEST_CASE("every command's help is wrapped once: no line too long, no paragraph 
     }
 }
 
+TEST_CASE("the daemon options speak the style of the others", "[cli][style]") {
+    auto help = runSupportmail({"--help"});
+    CHECK(help.out.find("Run application as a daemon") == std::string::npos);
+    CHECK(help.out.find("--daemon               detach and run in the background") != std::string::npos);
+    CHECK(help.out.find("--pidfile=path         write the daemon's process id to this file") != std::string::npos);
+}
+
 TEST_CASE("one form for option errors, before and after the command", "[cli][style]") {
     auto before = runSupportmail({"--bogus"});
     auto after = runSupportmail({"activate", "--bogus"});
