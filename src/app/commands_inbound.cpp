@@ -1,7 +1,9 @@
 // fetch, process and inspect: inbound mail to incidents and replies.
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <string_view>
 
 #include "jobs/fetch.h"
 #include "jobs/process.h"
@@ -127,10 +129,34 @@ int runProcess(CommandContext& app, const Args& args) {
 
 int runInspect(CommandContext& app, const Args& args) {
     const std::string& file = args.positional.at(0);
-    requireReadableFile(file);
-    std::ifstream in(file, std::ios::binary);
+    // The same limit as fetch: a file over it is refused before it is read (a
+    // multi-GB file would otherwise be held whole). Without a configuration file
+    // inspect still works, with the default limit.
+    std::int64_t limit = Settings().process.maxMessageBytes;
+    try {
+        limit = app.settings().process.maxMessageBytes;
+    } catch (const ConfigError& e) {
+        // No configuration file: the default limit, quietly (inspect needs nothing
+        // else). A broken one is said, not ignored.
+        if (std::string_view(e.what()).rfind("no configuration file", 0) != 0)
+            app.err() << "supportmail inspect: " << e.what() << "; using the default limit of " << limit
+                      << " bytes\n";
+    }
+    requireReadableFile(file);  // exit 66: missing, a directory, unreadable
+    std::ifstream in(file, std::ios::binary | std::ios::ate);
     if (!in) throw InputError(file + ": cannot be read");
-    std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::streamoff size = in.tellg();
+    if (size > limit) {
+        app.err() << "supportmail inspect: " << file << ": " << size
+                  << " bytes, more than process.max_message_bytes (" << limit
+                  << "): fetch records such a mail from its header alone and answers its sender; not inspected\n";
+        return kExitDataErr;
+    }
+    in.seekg(0);
+    std::string raw;
+    raw.resize(static_cast<std::size_t>(std::max<std::streamoff>(size, 0)));
+    in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+    raw.resize(static_cast<std::size_t>(in.gcount()));
     if (!mail::looksLikeMail(raw)) {
         app.err() << "supportmail inspect: " << file << ": not a mail message (no header fields at the top)\n";
         return kExitDataErr;
@@ -168,7 +194,9 @@ std::vector<Command> inboundCommands() {
          0, 0, runProcess, "process"},
         {"inspect", "FILE.eml", "print what the parser and the classifier make of one mail, as JSON",
          "Exit 0 for any mail that could be read, broken or not (its defects are listed); "
-         "65 for a file that is not mail at all; 66 for a file that is missing, unreadable or a directory.",
+         "65 for a file that is not mail at all or is larger than process.max_message_bytes "
+         "(the configuration's, or the default 25 MB without one); 66 for a file that is missing, "
+         "unreadable or a directory.",
          nullptr, 1, 1, runInspect},
     };
 }
