@@ -407,7 +407,13 @@ def main():
                                   % r["twice"])
             if spool and r["spool_tmp"]:
                 c.problems.append("spool: %d files left in spool/tmp" % r["spool_tmp"])
-        for p in c.problems[:40]:
+        # One line per job for the "database is locked" exits (there can be dozens).
+        locked = [p for p in c.problems if "database is locked" in p]
+        for j in JOBS:
+            n = sum(1 for p in locked if (" %s exited 70" % j) in p)
+            if n:
+                print("FAIL %s: %s exited 70 \"database is locked\" %d times" % (name, j, n), flush=True)
+        for p in [p for p in c.problems if p not in locked][:40]:
             print("FAIL %s: %s" % (name, p), flush=True)
         if len(c.problems) > 40:
             print("FAIL %s: ... and %d more" % (name, len(c.problems) - 40))
