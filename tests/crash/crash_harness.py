@@ -413,10 +413,11 @@ def main():
             n = sum(1 for p in locked if (" %s exited 70" % j) in p)
             if n:
                 print("FAIL %s: %s exited 70 \"database is locked\" %d times" % (name, j, n), flush=True)
-        for p in [p for p in c.problems if p not in locked][:40]:
+        others = [p for p in c.problems if p not in locked]
+        for p in others[:40]:
             print("FAIL %s: %s" % (name, p), flush=True)
-        if len(c.problems) > 40:
-            print("FAIL %s: ... and %d more" % (name, len(c.problems) - 40))
+        if len(others) > 40:
+            print("FAIL %s: ... and %d more" % (name, len(others) - 40))
         failed = failed or bool(c.problems)
         if not args.keep and not c.problems:
             shutil.rmtree(c.work, ignore_errors=True)
