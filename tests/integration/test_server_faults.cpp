@@ -369,10 +369,13 @@ TEST_CASE("fetch: a connection cut inside a FETCH literal stores nothing half, s
         // The summary counts what was committed, nothing of a rolled-back group.
         CHECK(fetchedNew(t.r.out) == s.scalar("SELECT COUNT(*) FROM inbound"));
     }
-    // Nothing lost, nothing twice: the healthy server hands over the rest.
-    auto r = s.run(s.conf, {"fetch"});
+    // Nothing lost, nothing twice: the healthy server hands over the rest (through the same
+    // address: the mailbox's sync state belongs to its URL).
+    FaultProxy healthy(s.proxyPort, s.env.imapPort, {"--fault", "pass"});
+    auto r = s.run(viaProxy, {"fetch"});
     INFO(r.out << r.err);
     CHECK(r.exitCode == 0);
+    INFO(s.text("SELECT group_concat(message_id || ' ' || source_key, ', ') FROM inbound"));
     CHECK(s.scalar("SELECT COUNT(*) FROM inbound") == 3);
     CHECK(s.scalar("SELECT COUNT(DISTINCT message_id) FROM inbound") == 3);
 }
