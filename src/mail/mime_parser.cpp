@@ -4,6 +4,7 @@
 
 #include "mail/charset.h"
 #include "mail/html_text.h"
+#include "mail/unicode_text.h"
 #include "mail/rfc2047.h"
 #include "mail/rfc2231.h"
 
@@ -695,6 +696,7 @@ struct Walker {
             att.size = decodedSize(body, cte);
         }
         if (att.name.empty() && !inner.subject.empty()) att.name = inner.subject + ".eml";
+        if (m.forwardedText.empty()) m.forwardedText = inner.text;
         offerFallback(inner.text);
         m.attachments.push_back(std::move(att));
     }
@@ -1012,6 +1014,8 @@ ParsedMail parseMail(std::string_view raw, const ParseLimits& lim) {
     }
     w.finish();
     readTopHeaders(entity, m, w.textCharset);
+    // One normal form for everything read later (windows-1258 and Mac text come decomposed).
+    for (std::string* t : {&m.text, &m.html, &m.forwardedText, &m.subject, &m.from.name}) *t = nfc(*t);
     return m;
 }
 
