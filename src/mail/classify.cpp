@@ -3,6 +3,7 @@
 
 #include "mail/request_fields.h"
 #include "mail/html_text.h"
+#include "mail/mime_parser.h"
 #include "mail/unicode_text.h"
 
 #include <Poco/UTF8String.h>
@@ -184,12 +185,22 @@ bool isMailerDaemon(const Address& a) {
 void collectAddresses(const std::string& text, const ParsedMail& m, std::vector<std::string>& out) {
     static const std::regex re(R"(([A-Za-z0-9._%+=#&'/!-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+))");
     std::string_view body(text);
-    // Stop at the copy of the original message.
+    // Stop at the copy of the original message: a line that opens it ("----- Original
+    // message -----", "Received: ..."), not the words inside a sentence ("The original
+    // message was received at ...", sendmail's opening line).
     size_t cut = std::string::npos;
-    for (const char* marker : {"original message", "received:", "content-type: message/rfc822",
-                               "------ this is a copy", "--- below this line"}) {
-        size_t p = lowerUtf8(text).find(marker);
-        if (p != std::string::npos) cut = std::min(cut, p);
+    const std::string lowered = lowerUtf8(text);
+    for (size_t pos = 0; pos < lowered.size() && cut == std::string::npos;) {
+        size_t nl = lowered.find('\n', pos);
+        size_t end = nl == std::string::npos ? lowered.size() : nl;
+        size_t b = lowered.find_first_not_of("-= \t>", pos);
+        if (b != std::string::npos && b < end) {
+            std::string_view line(lowered.data() + b, end - b);
+            for (const char* marker : {"original message", "received:", "content-type: message/rfc822",
+                                       "this is a copy", "below this line"})
+                if (line.rfind(marker, 0) == 0) cut = pos;
+        }
+        pos = end + 1;
     }
     std::string head(body.substr(0, std::min<size_t>(cut == std::string::npos ? text.size() : cut, 20000)));
     auto skip = [&](const std::string& a) {
@@ -284,7 +295,12 @@ Classification classifyHygiene(const ParsedMail& m, BounceInfo* out) {
             if (sns == "delivery") {
                 out->permanent = false;  // a delivery report: nobody bounced
             } else if (m.deliveryStatus.empty() || out->recipients.empty()) {
-                collectAddresses(m.text, m, out->recipients);
+                // Named by the report or the MTA's own header before any guess from the text.
+                for (const auto& a : m.feedbackRecipients) out->recipients.push_back(lowerUtf8(a));
+                if (const std::string* failed = m.header("X-Failed-Recipients"))
+                    for (const auto& a : parseAddressList(*failed))
+                        if (a.email.find('@') != std::string::npos) out->recipients.push_back(lowerUtf8(a.email));
+                if (out->recipients.empty()) collectAddresses(m.text, m, out->recipients);
                 out->permanent = !containsAny(lowerUtf8(m.subject + "\n" + m.text.substr(0, 5000)), kTemporary);
             } else {
                 out->permanent = anyPermanent || (anyFailed && !anyStatus);

@@ -51,6 +51,7 @@ struct ParsedMail {
     bool hasFeedbackReport = false;         ///< a message/feedback-report part (ARF) was seen
     bool hasAttachedMessage = false;        ///< message/rfc822 or text/rfc822-headers part
     std::vector<DsnRecipient> deliveryStatus;
+    std::vector<std::string> feedbackRecipients;  ///< ARF Original-Rcpt-To / Removal-Recipient
     std::string reportingMta;
 
     /// First header value with this name (case-insensitive), or nullptr.
