@@ -98,6 +98,17 @@ void MessageHandler::handleRequest() {
     d.set("response_hours", std::to_string(target.hours));
     d.set("around_the_clock", target.aroundTheClock);
     d.set("due_local", domain::formatLocal(due, s_.calendar));
+    // Beside the support centre's time, the contact's own (by the contact's country).
+    std::string contactZone;
+    for (const auto& c : ref_.contactsByEmail(sender_))
+        if (auto z = s_.countryTimeZones.find(Poco::toUpper(c.country)); z != s_.countryTimeZones.end()) {
+            contactZone = z->second;
+            break;
+        }
+    if (!contactZone.empty() && contactZone != s_.calendar.timeZone)
+        d.set("due_contact", domain::formatInZone(due, contactZone));
+    else
+        d.set("due_contact", false);
     d.set("incidents_left", std::to_string(facts->balance - 1));
     std::string ours = reply("accepted", "request_accepted", d, languageOf(sender_));
     if (!ours.empty()) incidents_.addMessage(inc.id, "out", ours, 0);

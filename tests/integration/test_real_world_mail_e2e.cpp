@@ -300,3 +300,19 @@ TEST_CASE("the answer to a mail over the size limit is threaded", "[integration]
     CHECK(a.subject.find("Huge logs") != std::string::npos);
     requireThreaded(a, id);
 }
+
+TEST_CASE("the confirmation shows the due time in the contact's zone beside the centre's", "[integration][realworld]") {
+    RealWorldDesk d("calendar.time_zone = Europe/Berlin\ncountries.VN.time_zone = Asia/Ho_Chi_Minh\n");
+    std::string id = uniqueId("zone");
+    d.send("erin@example.test",
+           mail("erin@example.test", "Yeu cau", id,
+                "Content-Type: text/plain; charset=utf-8\r\n\r\nAccess ID: " + d.silverAccess + "\r\nContract ID: " +
+                    d.silverContract + "\r\nProduct: SQL Server 2022\r\nSeverity: B\r\n"),
+           1);
+    d.cycle();
+    auto a = d.answer("erin", 1);
+    CHECK(a.text.find("(Europe/Berlin, UTC+0") != std::string::npos);
+    CHECK(a.text.find("Giờ của bạn") != std::string::npos);
+    CHECK(a.text.find("(Asia/Ho_Chi_Minh, UTC+07:00)") != std::string::npos);
+    requireThreaded(a, id);
+}
