@@ -371,7 +371,7 @@ TEST_CASE("classification: follow-up, resend, benefits, junk, auto-reply, bounce
     CHECK(cls("From: a@b.c\nSubject: help\n\nPlease resend our IDs") == Classification::Resend);
     CHECK(cls("From: a@b.c\nSubject: =?UTF-8?Q?g=E1=BB=ADi_l=E1=BA=A1i?=\n\nxin") == Classification::Resend);
     CHECK(cls("From: a@b.c\nSubject: question\n\nWhat is our balance?") == Classification::Benefits);
-    CHECK(cls("From: a@b.c\nSubject: offer\n\nCheap watches") == Classification::Junk);
+    CHECK(cls("From: a@b.c\nSubject: offer\n\nCheap watches") == Classification::NoRequest);
     CHECK(cls("From: a@b.c\nAuto-Submitted: auto-replied\nSubject: Out\n\naway") == Classification::AutoReply);
     CHECK(cls("From: a@b.c\nPrecedence: bulk\nSubject: news\n\nx") == Classification::Junk);
     CHECK(cls("From: a@b.c\nList-Id: <l.example.com>\nSubject: Access ID: 1\n\nx") == Classification::Junk);
