@@ -1,0 +1,48 @@
+// process: DOMAIN.md flow 7: a reply to a case joins its thread; it debits nothing.
+#include "jobs/process/message_handler.h"
+
+#include "domain/requests.h"
+
+namespace sm::jobs::processing {
+
+std::optional<store::IncidentRow> MessageHandler::threadIncident() {
+    if (auto cn = domain::findCaseNumber(mail_.subject))
+        if (auto inc = incidents_.byCaseNumber(*cn)) return inc;
+    if (auto inc = incidents_.byThreadMessageId(mail_.inReplyTo)) return inc;
+    for (auto it = mail_.references.rbegin(); it != mail_.references.rend(); ++it)
+        if (auto inc = incidents_.byThreadMessageId(*it)) return inc;
+    return std::nullopt;
+}
+
+void MessageHandler::handleFollowUp() {
+    auto inc = threadIncident();
+    if (!inc) {
+        // A reply to something that is not a case: read it as a request if it is one.
+        if (!mail::extractRequestFields(mail_.text).empty()) return handleRequest();
+        return ignore("follow_up", "reply to no known case");
+    }
+    mail::TemplateData d;
+    d.set("case_number", inc->caseNumber);
+    if (!mayAddTo(*inc) || !authenticated()) {
+        reply("follow_up_refused", "follow_up_refused", d, languageOf(sender_));
+        ++report_.refused;
+        return finish("done", "follow_up", sender_, "not the requester nor a contact of the partner of " + inc->caseNumber);
+    }
+    incidents_.addMessage(inc->id, "in", mail_.messageId, row_->id);
+    std::string ours = reply("follow_up", "follow_up_added", d, languageOf(sender_));
+    if (!ours.empty()) incidents_.addMessage(inc->id, "out", ours, 0);
+    ++report_.followUps;
+    log_.information("inbound #" + std::to_string(row_->id) + " added to " + inc->caseNumber);
+    finish("done", "follow_up", sender_, "added to " + inc->caseNumber);
+}
+
+bool MessageHandler::mayAddTo(const store::IncidentRow& inc) {
+    if (sender_ == lower(inc.requesterEmail)) return true;
+    auto contract = contracts_.byId(inc.contractRef);
+    if (!contract) return false;
+    for (const auto& c : ref_.contactsByEmail(sender_))
+        if (c.partnerId == contract->partnerId) return true;
+    return false;
+}
+
+}  // namespace sm::jobs::processing

@@ -1,0 +1,112 @@
+// process, one message: everything one inbound mail's handling needs, for the length
+// of its savepoint. process.cpp claims a page of pending rows and hands each to a
+// MessageHandler; each kind of mail has its own file beside this one (request,
+// follow_up, resend, benefits, bounce, too_large), message_handler.cpp dispatches.
+//
+// Not safe from two threads; one handler per message. The references given to the
+// constructor must outlive it. Errors from the store and the templates propagate as
+// exceptions: process() rolls back that message's savepoint alone.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <Poco/Logger.h>
+#include <Poco/String.h>
+#include <Poco/Timestamp.h>
+
+#include "app/config.h"
+#include "domain/requests.h"
+#include "jobs/process.h"
+#include "mail/classify.h"
+#include "mail/parsed_mail.h"
+#include "mail/request_fields.h"
+#include "mail/templates.h"
+#include "store/contracts.h"
+#include "store/database.h"
+#include "store/inbound.h"
+#include "store/incidents.h"
+#include "store/outbox.h"
+#include "store/reference_data.h"
+
+namespace sm::jobs::processing {
+
+inline std::string lower(std::string s) { return Poco::toLower(s); }
+
+inline std::string field(const mail::RequestFields& f, const std::string& key) {
+    auto it = f.find(key);
+    return it == f.end() ? std::string() : Poco::trim(it->second);
+}
+
+inline std::string digitsOnly(const std::string& s) {
+    std::string out;
+    for (char c : s)
+        if (c >= '0' && c <= '9') out += c;
+    return out;
+}
+
+class MessageHandler {
+public:
+    MessageHandler(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+                   Poco::Logger& log, const Poco::Timestamp& now, ProcessReport& report)
+        : db_(db), s_(settings), templates_(templates), log_(log), now_(now), report_(report), outbox_(db),
+          inbound_(db), incidents_(db), contracts_(db), ref_(db) {}
+
+    /// Handles one pending inbound row: classifies it, applies the rules of its kind,
+    /// queues the answer and sets the row's end state (done, quarantined, duplicate,
+    /// rejected), all on the caller's open transaction.
+    void handle(const store::InboundRow& row);
+
+private:
+    bool isOurOwn() const;
+    void finish(const std::string& state, const std::string& cls, const std::string& sender, const std::string& reason);
+    void ignore(const std::string& cls, const std::string& why);
+    bool rateLimited(const std::string& to);
+    /// Queues a reply to the sender, threaded to the inbound mail. Returns its Message-ID,
+    /// or "" when the rate limit held it back.
+    std::string reply(const std::string& kind, const std::string& templateName, mail::TemplateData data,
+                      const std::string& language);
+    /// The language of the sender if they are a known contact, else English.
+    std::string languageOf(const std::string& email);
+    void tooLarge(const store::InboundRow& row);
+    bool isListMail() const;
+    /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
+    bool authenticated() const;
+    /// An Action Pack partner's contact asking for the benefit to be activated.
+    bool asksForActivation() const;
+    int countSince(const std::string& column, const std::string& value, std::int64_t since);
+    void recordResend(const std::string& partnerId, const std::string& outcome);
+    /// DOMAIN.md flow 4: the IDs go to the primary on record (and, by the regional
+    /// rule, to the asking contact in the benefit's country); the sender always gets
+    /// the same neutral answer, so a stranger learns nothing.
+    void handleResend();
+    /// DOMAIN.md flow 2: an Action Pack benefit is activated when a known contact asks.
+    void handleActivationRequest();
+    /// DOMAIN.md flow 10: balance and cases of the contracts this address may see:
+    /// the ones it is linked to, and all of its partner's for a primary contact.
+    void handleBenefits();
+    void handleBounce(const mail::BounceInfo& bounce);
+    std::optional<store::IncidentRow> threadIncident();
+    void handleFollowUp();
+    bool mayAddTo(const store::IncidentRow& inc);
+    void refuse(domain::RequestOutcome outcome, const std::string& reason, mail::TemplateData d);
+    void handleRequest();
+
+    store::Database& db_;
+    const app::Settings& s_;
+    const mail::TemplateSet& templates_;
+    Poco::Logger& log_;
+    Poco::Timestamp now_;
+    ProcessReport& report_;
+    store::Outbox outbox_;
+    store::Inbound inbound_;
+    store::Incidents incidents_;
+    store::Contracts contracts_;
+    store::ReferenceData ref_;
+    const store::InboundRow* row_ = nullptr;
+    mail::ParsedMail mail_;
+    std::string sender_, replyTo_;
+};
+
+}  // namespace sm::jobs::processing

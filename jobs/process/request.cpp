@@ -1,0 +1,128 @@
+// process: DOMAIN.md flow 5 (and 6, linking): a request mail becomes a case and a debit, or a
+// refusal that names its reason.
+#include "jobs/process/message_handler.h"
+
+#include <Poco/DateTimeFormatter.h>
+
+#include "domain/dates.h"
+#include "domain/ids.h"
+#include "jobs/id_mail.h"
+
+namespace sm::jobs::processing {
+
+void MessageHandler::handleRequest() {
+    auto fields = mail::extractRequestFields(mail_.text);
+    if (fields.empty() && !mail_.html.empty()) fields = mail::extractRequestFields(mail_.html);
+    const std::string accessId = digitsOnly(field(fields, "access_id")).size() == field(fields, "access_id").size()
+                                     ? field(fields, "access_id")
+                                     : Poco::trim(field(fields, "access_id"));
+    const std::string contractId = domain::normalizeContractId(field(fields, "contract_id"));
+    const std::string productText = field(fields, "product");
+    mail::TemplateData d;
+    d.set("access_id_digits", std::to_string(digitsOnly(accessId).size()));
+    d.set("product", productText);
+    d.set("contract_display", "");
+    d.set("expires_on", "");
+    d.set("portal", "");
+    d.set("scope_text", "");
+
+    std::optional<domain::Contract> contract;
+    if (!accessId.empty() || !contractId.empty()) {
+        contract = contracts_.byPair(accessId, contractId);
+    } else {
+        const domain::Product* product = s_.products.find(productText);
+        if (product && !product->usesIds) {
+            d.set("portal", product->portal);
+            d.set("product", product->name);
+            return refuse(domain::RequestOutcome::ProductWithoutIds,
+                          product->name + " does not use Access IDs and Contract IDs: open the request at " +
+                              product->portal + ". Nothing was deducted.",
+                          d);
+        }
+        auto linked = authenticated() ? incidents_.linkedContracts(sender_) : std::vector<std::int64_t>{};
+        if (linked.empty())
+            return refuse(domain::RequestOutcome::MissingIds,
+                          "The request carries no Access ID and Contract ID, and your address is not linked to a "
+                          "contract yet.",
+                          d);
+        if (linked.size() > 1)
+            return refuse(domain::RequestOutcome::AmbiguousContract,
+                          "Your address is linked to several contracts: give the Access ID and Contract ID of the "
+                          "one this request is for.",
+                          d);
+        contract = contracts_.byId(linked.front());
+    }
+    std::optional<domain::ContractFacts> facts;
+    if (contract) {
+        facts = domain::ContractFacts{*contract, contracts_.balance(contract->id)};
+        d.set("contract_display", contract->displayName);
+        d.set("expires_on", contract->expiresOn);
+        d.set("scope_text", scopeText(contract->scope, languageOf(sender_)));
+    }
+    auto decision = domain::decideRequest(facts, accessId, productText, field(fields, "severity"), s_.products,
+                                          domain::isoDate(now_));
+    if (decision.product) {
+        d.set("product", decision.product->name);
+        d.set("portal", decision.product->portal);
+    }
+    if (decision.outcome != domain::RequestOutcome::Accepted) return refuse(decision.outcome, decision.reason, d);
+
+    // Accepted: the case, the debit (keyed by this inbound row: at most once), the link, the confirmation.
+    const auto& target = s_.severities.of(*decision.severity);
+    Poco::Timestamp due = domain::responseDue(now_, target, s_.calendar);
+    store::IncidentRow inc;
+    inc.contractRef = contract->id;
+    inc.inboundRef = row_->id;
+    inc.requesterEmail = sender_;
+    inc.product = decision.product->name;
+    inc.usageType = field(fields, "usage_type");
+    inc.problemType = field(fields, "problem_type");
+    inc.category = field(fields, "category");
+    inc.severity = domain::toString(*decision.severity);
+    inc.description = field(fields, "description");
+    for (const auto& a : mail_.attachments)
+        if (!a.name.empty()) inc.attachments += (inc.attachments.empty() ? "" : ", ") + a.name;
+    inc.responseHours = target.hours;
+    inc.dueAt = due.epochTime();
+    inc = incidents_.create(inc, Poco::DateTimeFormatter::format(now_, "%Y"));
+    contracts_.appendLedger(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
+    if (authenticated()) incidents_.link(sender_, contract->id);
+    incidents_.addMessage(inc.id, "in", mail_.messageId, row_->id);
+
+    d.set("case_number", inc.caseNumber);
+    d.set("severity", inc.severity);
+    d.set("severity_a", *decision.severity == domain::Severity::A);
+    d.set("severity_b", *decision.severity == domain::Severity::B);
+    d.set("severity_c", *decision.severity == domain::Severity::C);
+    d.set("response_hours", std::to_string(target.hours));
+    d.set("around_the_clock", target.aroundTheClock);
+    d.set("due_local", domain::formatLocal(due, s_.calendar));
+    d.set("incidents_left", std::to_string(facts->balance - 1));
+    std::string ours = reply("accepted", "request_accepted", d, languageOf(sender_));
+    if (!ours.empty()) incidents_.addMessage(inc.id, "out", ours, 0);
+    ++report_.accepted;
+    log_.information("inbound #" + std::to_string(row_->id) + " from " + sender_ + " → " + inc.caseNumber +
+                     " on " + contract->displayName + ", severity " + inc.severity);
+    finish("done", "request", sender_, "accepted: " + inc.caseNumber);
+}
+
+void MessageHandler::refuse(domain::RequestOutcome outcome, const std::string& reason, mail::TemplateData d) {
+    for (auto o : {domain::RequestOutcome::UnknownPair, domain::RequestOutcome::Expired,
+                   domain::RequestOutcome::NoIncidentsLeft, domain::RequestOutcome::UnknownProduct,
+                   domain::RequestOutcome::OutOfScope, domain::RequestOutcome::ProductWithoutIds,
+                   domain::RequestOutcome::MissingIds, domain::RequestOutcome::AmbiguousContract,
+                   domain::RequestOutcome::MissingSeverity})
+        d.set(domain::toString(o), o == outcome);
+    d.set("reason", reason);
+    std::string known;
+    for (const auto& p : s_.products.all())
+        if (p.usesIds) known += (known.empty() ? "" : ", ") + p.name;
+    d.set("known_products", known);
+    reply("refused", "request_refused", d, languageOf(sender_));
+    ++report_.refused;
+    log_.information("inbound #" + std::to_string(row_->id) + " from " + sender_ + " refused: " +
+                     domain::toString(outcome));
+    finish("done", "request", sender_, "refused: " + domain::toString(outcome));
+}
+
+}  // namespace sm::jobs::processing
