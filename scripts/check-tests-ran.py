@@ -105,7 +105,8 @@ def main():
             case = results.get(test["name"])
             if case is None or case.get("status") != "run":
                 status = "absent" if case is None else case.get("status")
-                problems.append(f"ctest entry '{test['name']}' did not run (JUnit: {status})")
+                what = "failed" if status == "fail" else f"did not run (JUnit: {status})"
+                problems.append(f"ctest entry '{test['name']}' {what}")
                 continue
             if test["name"] not in catch_entries:
                 continue
