@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "jobs/crash_point.h"
 #include "store/outbox.h"
 
 namespace sm::jobs {
@@ -35,6 +36,7 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
             afterId = row.id;
             mail::Envelope env{row.envelopeFrom, row.recipients};
             auto outcome = transport.send(env, row.messageId, row.bytes);
+            crashPoint("deliver.after_send");
             const int attempts = row.attempts + 1;
             const std::int64_t now = store::Database::nowSeconds();
             std::string to;

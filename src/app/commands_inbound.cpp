@@ -1,6 +1,8 @@
 // fetch, process and inspect: inbound mail to incidents and replies.
+#include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <string_view>
 
 #include "jobs/fetch.h"
 #include "jobs/process.h"
@@ -60,12 +62,36 @@ int runProcess(CommandContext& app, const Args&) {
 
 int runInspect(CommandContext& app, const Args& args) {
     const std::string& file = args.positional.at(0);
-    std::ifstream in(file, std::ios::binary);
+    // The same limit as fetch: a file over it is refused before it is read (a
+    // multi-GB file would otherwise be held whole). Without a configuration file
+    // inspect still works, with the default limit.
+    std::int64_t limit = Settings().process.maxMessageBytes;
+    try {
+        limit = app.settings().process.maxMessageBytes;
+    } catch (const ConfigError& e) {
+        // No configuration file: the default limit, quietly (inspect needs nothing
+        // else). A broken one is said, not ignored.
+        if (std::string_view(e.what()).rfind("no configuration file", 0) != 0)
+            app.err() << "supportmail inspect: " << e.what() << "; using the default limit of " << limit
+                      << " bytes\n";
+    }
+    std::ifstream in(file, std::ios::binary | std::ios::ate);
     if (!in) {
         app.err() << "supportmail inspect: " << file << ": cannot read the file\n";
         return kExitDataErr;
     }
-    std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::streamoff size = in.tellg();
+    if (size > limit) {
+        app.err() << "supportmail inspect: " << file << ": " << size
+                  << " bytes, more than process.max_message_bytes (" << limit
+                  << "): fetch records such a mail from its header alone and answers its sender; not inspected\n";
+        return kExitDataErr;
+    }
+    in.seekg(0);
+    std::string raw;
+    raw.resize(static_cast<std::size_t>(std::max<std::streamoff>(size, 0)));
+    in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+    raw.resize(static_cast<std::size_t>(in.gcount()));
     if (!mail::looksLikeMail(raw)) {
         app.err() << "supportmail inspect: " << file << ": not a mail message (no header fields at the top)\n";
         return kExitDataErr;
@@ -96,7 +122,8 @@ std::vector<Command> inboundCommands() {
          nullptr, 0, 0, runProcess, "process"},
         {"inspect", "FILE.eml", "print what the parser and the classifier make of one mail, as JSON",
          "Exit 0 for any mail that could be read, broken or not (its defects are listed);\n"
-         "65 for a file that is not mail at all.",
+         "65 for a file that is not mail at all or is larger than process.max_message_bytes\n"
+         "(the configuration's, or the default 25 MB without one).",
          nullptr, 1, 1, runInspect},
     };
 }
