@@ -260,7 +260,7 @@ TEST_CASE("enormous header line and many parts are bounded", "[parser]") {
     CHECK_THROWS_AS(parseMail(raw, small), MailRejected);
 }
 
-TEST_CASE("HTML-only mail becomes text; alternatives prefer text/plain", "[parser]") {
+TEST_CASE("HTML-only mail becomes text, alternatives prefer text/plain", "[parser]") {
     ParsedMail h = parseMail(
         "From: a@b.c\nContent-Type: text/html; charset=iso-8859-1\n\n<p>Gr\xFC\xDF" "e</p><p>zwei</p>");
     CHECK(h.text == "Grüße\n\nzwei");
@@ -273,7 +273,7 @@ TEST_CASE("HTML-only mail becomes text; alternatives prefer text/plain", "[parse
     CHECK(alt.attachments.empty());
 }
 
-TEST_CASE("attached messages do not give the main text; attachment names are decoded", "[parser]") {
+TEST_CASE("attached messages do not give the main text, attachment names are decoded", "[parser]") {
     ParsedMail m = parseMail(
         "From: a@b.c\nContent-Type: multipart/mixed; boundary=M\n\n--M\nContent-Type: text/plain\n\nmine\n"
         "--M\nContent-Type: message/rfc822\n\nFrom: x@y.z\nSubject: old\n\ntheirs\n"
