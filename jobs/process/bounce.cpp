@@ -37,8 +37,9 @@ void MessageHandler::handleBounce(const mail::BounceInfo& bounce) {
         }
         log_.warning("bounce: " + addr + " marked bouncing");
     }
-    std::string why = bounce.recipients.empty() ? "bounce without a recipient we know" : "bounce";
-    finish("done", "bounce", sender_, why);
+    unanswered("bounce", bounce.recipients.empty() ? "a bounce without a failed address"
+                                                   : "a bounce for " + std::to_string(bounce.recipients.size()) +
+                                                         " address(es)");
 }
 
 }  // namespace sm::jobs::processing

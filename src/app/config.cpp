@@ -87,6 +87,8 @@ const std::set<std::string>& knownKeys() {
         "calendar.working_days",
         "calendar.hours",
         "calendar.utc_offset",
+        "calendar.time_zone",
+        "countries.*.time_zone",
         "calendar.holidays",
         "severity.a.hours",
         "severity.a.around_the_clock",
@@ -468,6 +470,18 @@ Settings loadSettings(const std::string& fileArg) {
         auto off = domain::parseUtcOffset(r.str("calendar.utc_offset", ""));
         if (!off) r.fail("calendar.utc_offset", "'" + r.str("calendar.utc_offset", "") + "' is not an offset like +07:00");
         s.calendar.utcOffsetMinutes = *off;
+    }
+    if (r.has("calendar.time_zone")) {
+        std::string zone = r.str("calendar.time_zone", "");
+        if (!domain::isKnownTimeZone(zone))
+            r.fail("calendar.time_zone", "'" + zone + "' is not an IANA time zone like Asia/Ho_Chi_Minh (tzdata)");
+        s.calendar.timeZone = zone;
+    }
+    for (const auto& country : sectionNames(lines, "countries")) {
+        const std::string key = "countries." + country + ".time_zone";
+        std::string zone = r.str(key, "");
+        if (!domain::isKnownTimeZone(zone)) r.fail(key, "'" + zone + "' is not an IANA time zone like Europe/Berlin");
+        s.countryTimeZones[Poco::toUpper(country)] = zone;
     }
     {
         Poco::StringTokenizer tok(r.str("calendar.holidays", ""), ",",

@@ -97,6 +97,8 @@ struct Settings {
     ProcessSettings process;
     domain::ProductCatalogue products;
     domain::BusinessCalendar calendar;
+    /// countries.<ISO code>.time_zone: a contact's zone by the contact's country, for due times.
+    std::map<std::string, std::string> countryTimeZones;
     domain::SeverityTargets severities;
     LogSettings log;  ///< logging.*
     /// expiry.reminder_days: days before expiry a reminder goes to the primary

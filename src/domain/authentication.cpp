@@ -66,4 +66,22 @@ bool senderAuthenticated(const std::vector<std::string>& headers, const std::str
     return false;
 }
 
+bool dmarcFailed(const std::vector<std::string>& headers, const std::string& authservId) {
+    for (const auto& raw : headers) {
+        std::string h = withoutComments(raw);
+        Poco::StringTokenizer parts(h, ";", Poco::StringTokenizer::TOK_TRIM | Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+        if (parts.count() == 0) continue;
+        std::string id = Poco::toLower(Poco::trim(parts[0]));
+        auto sp = id.find_first_of(" \t");
+        if (sp != std::string::npos) id = id.substr(0, sp);
+        if (!authservId.empty() && id != Poco::toLower(authservId)) continue;
+        for (std::size_t i = 1; i < parts.count(); ++i) {
+            Poco::StringTokenizer words(parts[i], " \t", Poco::StringTokenizer::TOK_TRIM | Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+            if (words.count() > 0 && Poco::toLower(words[0]) == "dmarc=fail") return true;
+        }
+        return false;  // only the first matching header speaks for our server
+    }
+    return false;
+}
+
 }  // namespace sm::domain

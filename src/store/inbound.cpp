@@ -138,6 +138,18 @@ InboundCounts Inbound::counts() {
     return c;
 }
 
+std::vector<std::pair<std::string, std::int64_t>> Inbound::unansweredCounts() {
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    Statement st(db_.session());
+    st << "SELECT classification, COUNT(*) FROM inbound WHERE state = 'done' AND reason LIKE 'unanswered:%' "
+          "GROUP BY classification ORDER BY classification";
+    st.execute();
+    RecordSet rs(st);
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext())
+        out.emplace_back(rs[0].convert<std::string>(), rs[1].convert<std::int64_t>());
+    return out;
+}
+
 std::optional<InboundRow> Inbound::byId(std::int64_t id) {
     Statement st(db_.session());
     st << db_.sql("SELECT source, source_key, message_id, state, reason, classification, sender, size, fetched_at "

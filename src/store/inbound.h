@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/database.h"
@@ -63,6 +64,9 @@ public:
     std::optional<std::int64_t> processedWithMessageId(const std::string& messageId, std::int64_t exceptId);
 
     InboundCounts counts();
+    /// Mail deliberately left unanswered (reason "unanswered: OUTCOME: ..."), per outcome
+    /// (auto_reply, bounce, list_mail, own_mail, no_return_path, spam, dmarc_fail, rate_limited).
+    std::vector<std::pair<std::string, std::int64_t>> unansweredCounts();
     std::optional<InboundRow> byId(std::int64_t id);
 
     /// The operator's view (`supportmail inbound list`): rows in id order without

@@ -20,7 +20,7 @@ using smtest::today;
 
 }  // namespace
 
-TEST_CASE("expiry: one reminder reaches the primary over two runs; then the contract expires",
+TEST_CASE("expiry: one reminder reaches the primary over two runs, then the contract expires",
           "[integration][expiry]") {
     REQUIRE(smtest::fileExists(smtest::sharedDir() + "/tools/validate_eml.py"));
     smtest::MailServers s;

@@ -282,7 +282,7 @@ TEST_CASE("expiry: when several reminders are due at once only the most urgent i
     f.checkLedger(silver);
 }
 
-TEST_CASE("expiry: a reminder shows the masked display name, never the IDs; in the contact's language",
+TEST_CASE("expiry: a reminder shows the masked display name, never the IDs, in the contact's language",
           "[expiry]") {
     Fixture f;
     auto ids = f.activate("5102233,silver," + today() + ",\n4648141,competency_kit," + today() + ",CON-PAR\n");

@@ -274,7 +274,7 @@ TEST_CASE("two overlapping deliver processes: one runs, the other exits 73", "[o
     CHECK(count(*db, "SELECT COUNT(*) FROM job_runs WHERE job = 'deliver'") == 2);
 }
 
-TEST_CASE("a killed holder's lease is taken over; another machine's lease expires", "[ops][lease]") {
+TEST_CASE("a killed holder's lease is taken over, another machine's lease expires", "[ops][lease]") {
     SilentServer server;
     Setup s(server.url(), "transport.connect_timeout = 30\ntransport.timeout = 30\n");
     REQUIRE(runSupportmail({"--config", s.conf, "activate"}).exitCode == 0);

@@ -316,7 +316,7 @@ TEST_CASE("contact list, show and unblock", "[cli][queue]") {
     q.run({"contact", "list", "--state", "gone"}, 64);
 }
 
-TEST_CASE("case show has subject, due time and thread, case list --overdue finds the late ones", "[cli][cases]") {
+TEST_CASE("case show has subject, due time and thread, case list --overdue finds the late ones", "[cli][case_commands]") {
     Queue q;
     q.request("alice@example.test");
     q.run({"fetch"});
@@ -360,7 +360,7 @@ TEST_CASE("case show has subject, due time and thread, case list --overdue finds
     CHECK(json(q.run({"case", "list", "--state", "closed", "--json"}).out)->getValue<int>("count") == 1);
 }
 
-TEST_CASE("contract show finds a contract by display name or masked Access ID, never by the clear one", "[cli][cases]") {
+TEST_CASE("contract show finds a contract by display name or masked Access ID, never by the clear one", "[cli][case_commands]") {
     Queue q;
     const std::string display = q.text("SELECT display_name FROM contracts");
     const std::string masked = q.goldAccess.substr(0, 4) + "xxxxxx";
@@ -386,7 +386,7 @@ TEST_CASE("contract show finds a contract by display name or masked Access ID, n
           std::string::npos);
 }
 
-TEST_CASE("contract list over 20000 contracts is fast and its columns stay aligned", "[cli][cases]") {
+TEST_CASE("contract list over 20000 contracts is fast and its columns stay aligned", "[cli][case_commands]") {
     Queue q;
     // 20,000 contracts of the one sample partner, written straight into the store.
     q.db->session() << "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
