@@ -13,7 +13,7 @@ namespace {
 int runCopyDatabase(CommandContext& app, const Args& args) {
     app.applyLogging();
     const std::string to = args.get("to");
-    if (to.rfind("postgresql:", 0) != 0) throw UsageError("--to needs a postgresql:CONNINFO URL");
+    if (to.rfind("postgresql:", 0) != 0) throw UsageError("--to postgresql:CONNINFO is required");
     auto& from = app.database();
     auto target = store::Database::open(to);
     try {
@@ -39,13 +39,13 @@ int runCopyDatabase(CommandContext& app, const Args& args) {
 std::vector<Command> copyCommands() {
     return {
         {"copy-database", "", "copy everything from the configured database into an empty PostgreSQL one",
-         "For a site moving from SQLite to PostgreSQL: migrates the target, then copies every\n"
-         "table (ids kept, job leases left behind) in one transaction and compares each table's\n"
-         "row count. Safe to run again: rows already there are kept, only missing ones are added.\n"
-         "Stop every job (cron, serve) while it runs; afterwards point database.url at the target.\n"
+         "For a site moving from SQLite to PostgreSQL: migrates the target, then copies every "
+         "table (ids kept, job leases left behind) in one transaction and compares each table's "
+         "row count. Safe to run again: rows already there are kept, only missing ones are added. "
+         "Stop every job (cron, serve) while it runs; afterwards point database.url at the target. "
          "Exit 65 when a count differs (nothing is copied), 69 when a database is unavailable.",
          [](Poco::Util::OptionSet& s) {
-             s.addOption(Option("to", "", "the target, postgresql:CONNINFO").required(true).argument("URL"));
+             s.addOption(Option("to", "", "the target, postgresql:CONNINFO").argument("URL"));
          },
          0, 0, runCopyDatabase},
     };
