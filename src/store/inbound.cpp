@@ -223,13 +223,9 @@ bool Inbound::reprocess(std::int64_t id) {
 }
 
 bool isIgnored(const InboundRow& row) {
-    if (row.state != "done") return false;
-    // What process answers or acts on; every other done row was left unanswered for
-    // what it is (jobs/process/message_handler.cpp, ignore()).
-    static const char* acted[] = {"request", "follow_up", "resend", "benefits", "bounce"};
-    for (const char* c : acted)
-        if (row.classification == c) return row.classification == "follow_up" && row.reason == "reply to no known case";
-    return true;
+    // process marks every mail it decided not to answer with an "unanswered: OUTCOME: why"
+    // reason (jobs/process/message_handler.cpp, unanswered()); everything else it answered.
+    return row.state == "done" && row.reason.rfind("unanswered: ", 0) == 0;
 }
 
 }  // namespace sm::store

@@ -71,8 +71,8 @@ public:
 
     /// The operator's view (`supportmail inbound list`): rows in id order without
     /// their raw bytes, of one state ("" = any). "ignored" is not a stored state but
-    /// the done rows that got no answer because of their kind (auto-replies, junk,
-    /// list mail, our own mail, replies to no known case): see isIgnored().
+    /// the done rows process left unanswered ("unanswered: OUTCOME: why" reasons:
+    /// auto-replies, list mail, spam, our own mail, rate limits): see isIgnored().
     std::vector<InboundRow> list(const std::string& state);
     /// The raw bytes of one row ("" when there is no such row).
     std::string raw(std::int64_t id);

@@ -312,7 +312,7 @@ TEST_CASE("the confirmation shows the due time in the contact's zone beside the 
     d.cycle();
     auto a = d.answer("erin", 1);
     CHECK(a.text.find("(Europe/Berlin, UTC+0") != std::string::npos);
-    CHECK(a.text.find("Giờ của bạn") != std::string::npos);
+    CHECK(a.text.find("Giờ của Quý khách") != std::string::npos);
     CHECK(a.text.find("(Asia/Ho_Chi_Minh, UTC+07:00)") != std::string::npos);
     requireThreaded(a, id);
 }

@@ -207,7 +207,7 @@ TEST_CASE("process --dry-run tells what each pending mail would become and chang
     CHECK(answer->getArray("recipients")->getElement<std::string>(0) == "alice@example.test");
     CHECK(!answer->getValue<std::string>("subject").empty());
     CHECK(auto_->getArray("answers")->size() == 0);
-    CHECK(auto_->getValue<std::string>("reason").find("never answered") != std::string::npos);
+    CHECK(auto_->getValue<std::string>("reason").find("unanswered: auto_reply") != std::string::npos);
 
     auto text = q.run({"process", "--dry-run"});
     CHECK(text.out.find("would queue reply:accepted to alice@example.test") != std::string::npos);
