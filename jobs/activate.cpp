@@ -1,12 +1,7 @@
 #include "jobs/activate.h"
 
-#include <condition_variable>
-#include <deque>
-#include <exception>
 #include <map>
-#include <mutex>
 #include <set>
-#include <thread>
 
 #include "domain/dates.h"
 #include "domain/id_delivery.h"
@@ -58,101 +53,6 @@ private:
     std::set<std::string> usedAccess_, usedContract_;
 };
 
-// Builds the ID mails (render + compose, ~40 % of an activation's CPU) on a
-// second thread while this one writes the group's contracts, ledger rows and
-// renewal states; the rows come back in order and are inserted before the
-// group commits, so the transaction holds exactly what it held before. Only
-// the builder thread touches the TemplateSet (not thread-safe) during a run.
-// A job carries copies of what the mail needs, so nothing it points to can go
-// away under the builder. An exception on the builder (TemplateError, an
-// invalid address) is rethrown by take(): the group rolls back as before.
-class MailBuilder {
-public:
-    struct Job {
-        domain::Partner partner;
-        domain::Contract contract;
-        const domain::Plan* plan = nullptr;       // owned by settings
-        std::vector<domain::Contact> recipients;  // primary first, then the others
-    };
-
-    MailBuilder(const app::Settings& settings, const mail::TemplateSet& templates, const Poco::Timestamp& now)
-        : settings_(settings), templates_(templates), now_(now) {}
-
-    ~MailBuilder() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            stop_ = true;
-        }
-        wake_.notify_all();
-        if (thread_.joinable()) thread_.join();
-    }
-
-    /// Queues a mail; its row is take(n) for the n-th add() since clear().
-    void add(Job job) {
-        if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            jobs_.push_back(std::move(job));
-        }
-        wake_.notify_all();
-    }
-
-    /// Waits for the n-th mail of the group; rethrows the builder's exception.
-    store::OutboxRow take(std::size_t n) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [&] { return error_ || rows_.size() > n; });
-        if (error_) std::rethrow_exception(error_);
-        return std::move(rows_[n]);
-    }
-
-    /// Next group: every queued mail has been taken.
-    void clear() {
-        std::lock_guard<std::mutex> lock(mutex_);
-        rows_.clear();
-    }
-
-private:
-    void run() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        for (;;) {
-            wake_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
-            if (stop_) return;
-            Job job = std::move(jobs_.front());
-            jobs_.pop_front();
-            lock.unlock();
-            store::OutboxRow row;
-            std::exception_ptr error;
-            try {
-                domain::IdRecipients recipients;
-                recipients.primary = &job.recipients.front();
-                for (std::size_t i = 1; i < job.recipients.size(); ++i) recipients.others.push_back(&job.recipients[i]);
-                row = buildIdMail(settings_, templates_, job.partner, job.contract, *job.plan, recipients, now_);
-            } catch (...) {
-                error = std::current_exception();
-            }
-            lock.lock();
-            if (error) {
-                error_ = error;
-                jobs_.clear();
-            } else {
-                rows_.push_back(std::move(row));
-            }
-            done_.notify_all();
-        }
-    }
-
-    const app::Settings& settings_;
-    const mail::TemplateSet& templates_;
-    const Poco::Timestamp now_;
-    std::mutex mutex_;
-    std::condition_variable wake_, done_;
-    std::deque<Job> jobs_;
-    std::vector<store::OutboxRow> rows_;
-    std::exception_ptr error_;
-    bool stop_ = false;
-    std::thread thread_;
-};
-
 std::string describeRecipients(const domain::IdRecipients& r) {
     std::string s = r.primary->email;
     for (const auto* c : r.others) s += ", " + c->email;
@@ -172,8 +72,10 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
     IdGenerator ids(contracts, random);
     const std::string today = domain::isoDate(now);
     domain::IdDeliveryPolicy policy{settings.activation.regionalRule, &settings.regions};
-    MailBuilder mails(settings, templates, now);
 
+    // The ID mails are rendered when deliver sends them: a template that cannot
+    // render stops the run here, before any contract is written.
+    if (!options.dryRun) checkIdMailRenders(settings, templates);
     if (options.progress) options.progress->begin(renewals.countPending(options.partnerId));
     std::int64_t afterId = 0;
     for (;;) {
@@ -187,12 +89,6 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
         afterId = page.back().id;
         std::map<std::string, std::optional<PartnerView>> partners;
         ids.newGroup();
-        struct Activated {
-            std::int64_t renewalId;
-            std::string partnerId, displayName, planName, recipients;
-        };
-        std::vector<Activated> activated;  // this group's, in order; their mails are being built
-
         for (const auto& r : page) {
             if (options.onlyBenefit && r.benefit != *options.onlyBenefit) continue;
             const std::string benefit = domain::toString(r.benefit);
@@ -262,21 +158,13 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
             c.id = contracts.insert(c, plan->name, r.benefit);
             contracts.appendLedger(c.id, plan->incidents, "activation: " + plan->name,
                                    "grant:contract:" + std::to_string(c.id));
-            MailBuilder::Job job{view->partner, c, plan, {*recipients.primary}};
-            for (const auto* other : recipients.others) job.recipients.push_back(*other);
-            mails.add(std::move(job));
+            // The mail is queued without its bytes: deliver renders it from the contract.
+            outbox.enqueue(queuedIdMail(settings, c, recipients));
             renewals.markActivated(r.id);
-            activated.push_back({r.id, r.partnerId, c.displayName, plan->name, describeRecipients(recipients)});
-        }
-        // The group's ID mails, in renewal order, into the same transaction.
-        for (std::size_t i = 0; i < activated.size(); ++i) {
-            outbox.enqueue(mails.take(i));
-            const Activated& a = activated[i];
             ++report.activated;
-            log.information("activated renewal " + std::to_string(a.renewalId) + " of partner " + a.partnerId +
-                            " as " + a.displayName + " (" + a.planName + "), ID mail to " + a.recipients);
+            log.information("activated renewal " + std::to_string(r.id) + " of partner " + r.partnerId + " as " +
+                            c.displayName + " (" + plan->name + "), ID mail to " + describeRecipients(recipients));
         }
-        mails.clear();
         if (tx) tx->commit();
         progressAdvance(options.progress, static_cast<std::int64_t>(page.size()));
     }

@@ -4,7 +4,8 @@
 // Action Pack renewals wait for a request and are activated here only when an
 // administrator names the partner (--partner). Each activation writes, in one
 // transaction with the renewal's state change: the contract with fresh Access and
-// Contract IDs, the ledger grant (+N), and the ID mail in the outbox. Renewals
+// Contract IDs, the ledger grant (+N), and the ID mail's outbox row (without its
+// bytes: deliver renders the mail from the contract, jobs/id_mail.h). Renewals
 // are committed in groups (settings.activation.batch) for speed; a crash loses at
 // most the uncommitted group, which the next run activates (nothing twice: the
 // renewal is pending until its contract commits).

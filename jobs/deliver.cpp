@@ -15,7 +15,7 @@ std::int64_t retryDelaySeconds(const app::DeliverySettings& s, int attempts) {
 }
 
 DeliveryReport deliver(store::Database& db, const app::DeliverySettings& settings, mail::Transport& transport,
-                       Poco::Logger& log, int limit, ProgressSink* progress) {
+                       Poco::Logger& log, int limit, ProgressSink* progress, const OutboxRenderer* renderer) {
     DeliveryReport report;
     store::Outbox outbox(db);
     // Each outcome is committed as soon as it is known, without an fsync of its own:
@@ -55,7 +55,7 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
         std::int64_t claimUntil = startedAt + ttl;
         auto rows = outbox.claim(startedAt, settings.batch, afterId, claimer, claimUntil);
         if (rows.empty()) break;
-        for (const auto& row : rows) {
+        for (auto& row : rows) {
             afterId = row.id;
             db.checkInterrupted();  // a run that lost its job lease stops before the next mail
             const std::int64_t before = store::Database::nowSeconds();
@@ -69,6 +69,20 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
                     log.warning("not sending " + row.messageId + ": its claim lapsed and another worker took it");
                     continue;
                 }
+            }
+            // An ID mail queued without its bytes is rendered now (same Message-ID on every
+            // attempt); one that cannot be is parked with the reason.
+            try {
+                if (row.bytes.empty()) {
+                    if (!renderer) throw RenderError("outbox mail #" + std::to_string(row.id) + " holds no bytes");
+                    row.bytes = renderer->bytesOf(row);
+                }
+            } catch (const RenderError& e) {
+                outbox.markParked(row.id, row.attempts, e.what());
+                ++report.parked;
+                log.error("parked " + row.messageId + ": " + e.what());
+                progressAdvance(progress);
+                continue;
             }
             mail::Envelope env{row.envelopeFrom, row.recipients};
             auto outcome = transport.send(env, row.messageId, row.bytes);

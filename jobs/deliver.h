@@ -16,6 +16,7 @@
 #include <Poco/Logger.h>
 
 #include "app/config.h"
+#include "jobs/id_mail.h"
 #include "mail/transport.h"
 #include "store/database.h"
 
@@ -32,8 +33,12 @@ struct DeliveryReport {
 /// Seconds to wait before attempt number `attempts + 1`, given `attempts` so far.
 std::int64_t retryDelaySeconds(const app::DeliverySettings& settings, int attempts);
 
-/// limit: stop after this many mails (0 = until no row is due).
+/// limit: stop after this many mails (0 = until no row is due). renderer gives the
+/// bytes of a row queued without them (an activation's ID mail, jobs/id_mail.h);
+/// nullptr: such a row is parked with the reason. A row that cannot be rendered is
+/// parked with the reason.
 DeliveryReport deliver(store::Database& db, const app::DeliverySettings& settings, mail::Transport& transport,
-                       Poco::Logger& log, int limit = 0, ProgressSink* progress = nullptr);
+                       Poco::Logger& log, int limit = 0, ProgressSink* progress = nullptr,
+                       const OutboxRenderer* renderer = nullptr);
 
 }  // namespace sm::jobs

@@ -1,7 +1,12 @@
 // The mail that carries a contract's Access ID and Contract ID (DOMAIN.md flow
-// 3): rendered from templates/id_mail in the primary recipient's language,
-// composed once, and queued as an outbox row. Used by activation now and by
-// resends later, so both say the same thing.
+// 3): rendered from templates/id_mail in the primary recipient's language.
+// Used by activation and by resends, so both say the same thing.
+//
+// Activation queues the mail without its bytes (queuedIdMail): the outbox row
+// names the contract, its recipients and a Message-ID, and OutboxRenderer
+// renders it when deliver sends it. So the IDs live only in `contracts`, never
+// at rest in the outbox, and activation writes each mail's few hundred bytes of
+// row instead of ~12 KB through the WAL and again at the checkpoint.
 #pragma once
 
 #include "app/config.h"
@@ -9,6 +14,7 @@
 #include "domain/model.h"
 #include "domain/plans.h"
 #include "mail/templates.h"
+#include "store/database.h"
 #include "store/outbox.h"
 
 namespace sm::jobs {
@@ -30,5 +36,45 @@ store::OutboxRow buildIdMail(const app::Settings& settings, const mail::Template
                              const domain::Partner& partner, const domain::Contract& contract,
                              const domain::Plan& plan, const domain::IdRecipients& recipients,
                              const Poco::Timestamp& now, const ResendRequest* resent = nullptr);
+
+/// The outbox row of a contract's ID mail without its bytes (kind id_mail, a fresh
+/// Message-ID, envelope from our address to the primary then the others): what
+/// activation queues. Throws std::invalid_argument for a bad messageIdDomain.
+store::OutboxRow queuedIdMail(const app::Settings& settings, const domain::Contract& contract,
+                              const domain::IdRecipients& recipients);
+
+/// Renders and composes a sample ID mail in every language templates/id_mail has
+/// (English at least), so that a run which queues mails without bytes stops before
+/// it writes anything when they could not be rendered at delivery. Throws
+/// mail::TemplateError (or std::invalid_argument from the composer).
+void checkIdMailRenders(const app::Settings& settings, const mail::TemplateSet& templates);
+
+/// Raised by OutboxRenderer when a mail queued without bytes cannot be rendered
+/// (its contract, partner or plan is gone, a template fails); the message says why.
+class RenderError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// The bytes an outbox row sends. Used by deliver and by the operator's `outbox`
+/// tools on one thread (TemplateSet is not thread-safe); db, settings and
+/// templates must outlive it.
+class OutboxRenderer {
+public:
+    OutboxRenderer(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates)
+        : db_(db), settings_(settings), templates_(templates) {}
+
+    /// row.bytes when the row holds them. A row queued by queuedIdMail (kind
+    /// id_mail, no bytes) is rendered from its contract, partner and plan, with
+    /// the names and language the recipients' contact records have now, the row's
+    /// Message-ID and created_at as the Date: the same bytes on every call (a
+    /// retry) while those records are unchanged. Throws RenderError.
+    std::string bytesOf(const store::OutboxRow& row) const;
+
+private:
+    store::Database& db_;
+    const app::Settings& settings_;
+    const mail::TemplateSet& templates_;
+};
 
 }  // namespace sm::jobs

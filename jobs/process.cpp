@@ -3,6 +3,7 @@
 #include "jobs/process.h"
 
 #include "jobs/crash_point.h"
+#include "jobs/id_mail.h"
 #include "jobs/process/message_handler.h"
 #include "store/contracts.h"
 #include "store/database.h"
@@ -98,9 +99,10 @@ std::vector<DryRunOutcome> processDryRun(store::Database& db, const app::Setting
                     o.classification = end->classification;
                     o.reason = end->reason;
                 }
+                const OutboxRenderer renderer(db, settings, templates);
                 for (const auto& q : outbox.after(lastOutbox)) {
                     lastOutbox = q.id;
-                    o.answers.push_back({q.kind, q.recipients, mail::parseMail(q.bytes).subject});
+                    o.answers.push_back({q.kind, q.recipients, mail::parseMail(renderer.bytesOf(q)).subject});
                 }
                 // Kept until the end (as a real run keeps it) so the next message sees
                 // it: a follow-up to a case this run would open, a sender's reply limit.

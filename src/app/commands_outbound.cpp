@@ -68,7 +68,10 @@ int runDeliver(CommandContext& app, const Args& args) {
     }
     JobRunRecord run(app.database(), "deliver");
     auto bar = app.progress("deliver");
-    auto report = jobs::deliver(app.database(), settings.delivery, *transport, app.log(), limit, bar.get());
+    mail::TemplateSet templates(settings.templatesDir);
+    const jobs::OutboxRenderer renderer(app.database(), settings, templates);
+    auto report =
+        jobs::deliver(app.database(), settings.delivery, *transport, app.log(), limit, bar.get(), &renderer);
     bar->finish();
     run.counts = {{"sent", report.sent}, {"retried", report.retried}, {"parked", report.parked}};
     if (report.serverUnavailable) run.error = report.lastError;

@@ -2,7 +2,8 @@
 // Postfix's postqueue -p (list), postcat (show) and postsuper -r/-d (retry,
 // cancel). Every list and show prints a table or text by default and, with
 // --json, one JSON document whose keys the README documents. IDs are bearer
-// secrets: mail bodies and headers are shown through the Scrubber (masked).
+// secrets: mail bodies and headers are shown through the Scrubber (masked). An
+// ID mail queued without its bytes is shown as deliver will render it.
 #include <algorithm>
 #include <cctype>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "app/command.h"
 #include "app/listing.h"
 #include "domain/model.h"
+#include "jobs/id_mail.h"
 #include "mail/mime_parser.h"
 #include "store/inbound.h"
 #include "store/outbox.h"
@@ -87,16 +89,30 @@ Poco::JSON::Object::Ptr outboxJson(const store::OutboxRow& r, const mail::Parsed
     return o;
 }
 
+/// The mail as deliver sends it: an ID mail queued without its bytes is rendered
+/// (jobs/id_mail.h); one that cannot be shows why in place of its subject.
+mail::ParsedMail mailOf(const jobs::OutboxRenderer& renderer, const store::OutboxRow& r) {
+    try {
+        return mail::parseMail(renderer.bytesOf(r));
+    } catch (const jobs::RenderError& e) {
+        mail::ParsedMail m;
+        m.subject = std::string("(cannot be rendered: ") + e.what() + ")";
+        return m;
+    }
+}
+
 int outboxList(CommandContext& app, const Args& args) {
     requireOnly(args, "list", {"state", "kind", "json"});
     const std::string state = choice(args, "state", kOutboxStates);
     auto& db = app.database();
     auto rows = store::Outbox(db).list(state, Poco::trim(args.get("kind")));
     Scrubber scrub(db);
+    const mail::TemplateSet templates(app.settings().templatesDir);
+    const jobs::OutboxRenderer renderer(db, app.settings(), templates);
     if (args.has("json")) {
         auto root = jsonObject();
         Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
-        for (const auto& r : rows) list->add(outboxJson(r, mail::parseMail(r.bytes), scrub));
+        for (const auto& r : rows) list->add(outboxJson(r, mailOf(renderer, r), scrub));
         root->set("outbox", list);
         root->set("count", rows.size());
         printJson(app.out(), root);
@@ -105,7 +121,7 @@ int outboxList(CommandContext& app, const Args& args) {
     Table t({"ID", "STATE", "KIND", "TRIES", "CREATED", "TO", "SUBJECT"});
     for (const auto& r : rows)
         t.add({"#" + std::to_string(r.id), r.state, r.kind, std::to_string(r.attempts), utcTime(r.createdAt),
-               joined(r.recipients), scrub(mail::parseMail(r.bytes).subject)});
+               joined(r.recipients), scrub(mailOf(renderer, r).subject)});
     std::ostringstream o;
     t.print(o);
     o << rows.size() << (rows.size() == 1 ? " mail" : " mails") << "\n";
@@ -125,7 +141,8 @@ int outboxShow(CommandContext& app, const Args& args) {
     if (args.positional.size() != 2) throw UsageError("expected: outbox show ID");
     auto& db = app.database();
     const auto r = outboxRow(db, args.positional[1]);
-    const auto m = mail::parseMail(r.bytes);
+    const mail::TemplateSet templates(app.settings().templatesDir);
+    const auto m = mailOf(jobs::OutboxRenderer(db, app.settings(), templates), r);
     Scrubber scrub(db);
     if (args.has("json")) {
         auto o = outboxJson(r, m, scrub);

@@ -22,6 +22,7 @@
 
 #include <sys/random.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <memory>
@@ -476,6 +477,18 @@ std::string makeMessageId(const std::string& domain, const std::string& token) {
     return "<" + base36(micros) + "." + token + "@" + domain + ">";
 }
 
+/// "=_sm_" and the last 20 letters and digits of the Message-ID's left part (its
+/// random token): a mail rendered again with its Message-ID gets the same bytes.
+std::string boundaryOf(const std::string& messageId) {
+    std::string tail;
+    const auto at = messageId.rfind('@');
+    for (std::size_t i = at == std::string::npos ? messageId.size() : at; i > 0 && tail.size() < 20; --i) {
+        const unsigned char c = static_cast<unsigned char>(messageId[i - 1]);
+        if (std::isalnum(c)) tail.insert(tail.begin(), static_cast<char>(c));
+    }
+    return "=_sm_" + tail;
+}
+
 // ---- bodies ----------------------------------------------------------------------
 
 void setTextPart(mimetic::MimeEntity& entity, const char* subtype, std::string_view utf8) {
@@ -599,9 +612,8 @@ ComposedMail compose(const OutgoingMessage& m) {
     checkDomain(m.messageIdDomain);
     for (const auto& [name, value] : m.extraHeaders) checkExtraHeaderName(name);
 
-    const std::string token = randomToken();
     ComposedMail result;
-    result.messageId = makeMessageId(m.messageIdDomain, token);
+    result.messageId = m.messageId.empty() ? makeMessageId(m.messageIdDomain, randomToken()) : m.messageId;
 
     std::string head;
     head.reserve(1024);
@@ -643,7 +655,7 @@ ComposedMail compose(const OutgoingMessage& m) {
         mimetic::ContentType& type = root.header().contentType();
         type.set("multipart", "alternative");
         // "=_" cannot occur in quoted-printable text, so the boundary cannot either.
-        type.param("boundary", "=_sm_" + token.substr(0, 20));
+        type.param("boundary", boundaryOf(result.messageId));
         auto text = std::make_unique<mimetic::MimeEntity>();
         setTextPart(*text, "plain", m.text);
         root.body().parts().push_back(text.release());

@@ -16,7 +16,9 @@
 
 namespace sm::mail {
 
-/// Builds the whole mail: From, To, Cc (if any), Subject, Date, Message-ID,
+/// Builds the whole mail: From, To, Cc (if any), Subject, Date, Message-ID
+/// (message.messageId, else a fresh one; the MIME boundary is derived from it, so
+/// the same message with the same Message-ID composes to the same bytes),
 /// In-Reply-To / References (when given and well formed; malformed ids from
 /// inbound mail are dropped, not fatal), Auto-Submitted (when non-empty),
 /// extraHeaders, MIME-Version, then a text/plain part or a multipart/alternative

@@ -29,6 +29,9 @@ struct OutgoingMessage {
     std::string autoSubmitted = "auto-generated";  ///< RFC 3834 value; empty = header omitted
     std::vector<std::pair<std::string, std::string>> extraHeaders;  ///< name, UTF-8 value
     std::string messageIdDomain = "supportmail.invalid";  ///< right-hand side of Message-ID
+    /// "<...>" from newMessageId(): the Message-ID of a mail queued earlier and rendered
+    /// now (a retry carries the same one); empty = a fresh one.
+    std::string messageId;
     Poco::Timestamp date;         ///< the Date header
 };
 

@@ -1,6 +1,8 @@
-// The outbox: composed mail waiting for the SMTP server. A row is written in the
-// same transaction as the change that caused it, holds the final bytes (a retry
-// sends the same bytes with the same Message-ID), and ends as sent or parked.
+// The outbox: mail waiting for the SMTP server. A row is written in the same
+// transaction as the change that caused it, holds the final bytes (a retry sends
+// the same bytes with the same Message-ID) or, for an activation's ID mail, none:
+// the row names the contract and deliver renders the mail when it sends it
+// (jobs/id_mail.h), so the IDs are not copied here. A row ends as sent or parked.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +20,7 @@ struct OutboxRow {
     std::string kind;          ///< "id_mail", "confirmation", ...
     std::string envelopeFrom;
     std::vector<std::string> recipients;
-    std::string bytes;
+    std::string bytes;             ///< empty: an ID mail rendered at delivery from contractRef
     std::string state = "queued";  ///< queued | sent | parked | cancelled
     int attempts = 0;
     std::int64_t nextAttemptAt = 0;

@@ -3,6 +3,10 @@
 // dry runs, Action Pack on request, renewals that cannot be activated.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include <Poco/Logger.h>
 #include <Poco/Data/Session.h>
 
@@ -10,8 +14,11 @@
 #include "domain/dates.h"
 #include "domain/ids.h"
 #include "jobs/activate.h"
+#include "jobs/deliver.h"
+#include "jobs/id_mail.h"
 #include "jobs/import_reference.h"
 #include "mail/templates.h"
+#include "mail/transport.h"
 #include "store/contracts.h"
 #include "store/outbox.h"
 #include "store/renewals.h"
@@ -157,4 +164,66 @@ TEST_CASE("a mail that cannot be built stops activation, its group rolls back an
     auto report = f.run();
     CHECK(report.activated == 2);
     CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE kind = 'id_mail'") == 2);
+}
+
+TEST_CASE("an ID mail is queued without its bytes and rendered at delivery, the same bytes on every attempt",
+          "[activation]") {
+    Fixture f;
+    f.importRenewals("4648141,gold," + today() + ",\n");
+    REQUIRE(f.run().activated == 1);
+    auto gold = sm::store::Contracts(*f.db).ofPartner("4648141");
+    REQUIRE(gold.size() == 1);
+    // At rest the outbox holds neither ID: only `contracts` does.
+    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE bytes <> ''") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE bytes LIKE '%" + gold[0].accessId + "%' OR bytes LIKE '%" +
+                  gold[0].contractId + "%'") == 0);
+
+    auto rows = sm::store::Outbox(*f.db).all();
+    REQUIRE(rows.size() == 1);
+    const sm::jobs::OutboxRenderer renderer(*f.db, f.settings, f.templates);
+    const std::string bytes = renderer.bytesOf(rows[0]);
+    CHECK(bytes == renderer.bytesOf(rows[0]));  // a retry sends what the first attempt sent
+    CHECK(bytes.find("Message-ID: " + rows[0].messageId + "\r\n") != std::string::npos);
+    CHECK(bytes.find("To: Alice") != std::string::npos);
+    CHECK(bytes.find("Cc: ") != std::string::npos);
+    CHECK(bytes.find(gold[0].accessId) != std::string::npos);    // the body is quoted-printable,
+    CHECK(bytes.find(gold[0].contractId) != std::string::npos);  // the IDs are plain ASCII in it
+
+    // A row whose contract is gone cannot be rendered: RenderError names it.
+    auto orphan = rows[0];
+    orphan.contractRef = gold[0].id + 1000;
+    CHECK_THROWS_AS(renderer.bytesOf(orphan), sm::jobs::RenderError);
+    // A row that holds bytes is sent as it is.
+    orphan.bytes = "Subject: x\r\n\r\nx\r\n";
+    CHECK(renderer.bytesOf(orphan) == orphan.bytes);
+}
+
+TEST_CASE("deliver renders queued ID mails into the spool and parks one that cannot be rendered", "[activation]") {
+    Fixture f;
+    f.importRenewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n");
+    REQUIRE(f.run().activated == 2);
+    auto silver = sm::store::Contracts(*f.db).ofPartner("5102233");
+    REQUIRE(silver.size() == 1);
+    f.db->session() << f.db->sql("UPDATE contracts SET plan_key = 'no_such_plan' WHERE id = ?"), use(silver[0].id), now;
+
+    sm::mail::TransportSettings ts;
+    ts.url = "maildir:" + f.dir.file("spool");
+    auto transport = sm::mail::makeTransport(ts);
+    const sm::jobs::OutboxRenderer renderer(*f.db, f.settings, f.templates);
+    auto report = sm::jobs::deliver(*f.db, f.settings.delivery, *transport, f.log, 0, nullptr, &renderer);
+    CHECK(report.sent == 1);
+    CHECK(report.parked == 1);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE state = 'parked' AND last_reply LIKE '%no_such_plan%'") == 1);
+
+    auto gold = sm::store::Contracts(*f.db).ofPartner("4648141");
+    REQUIRE(gold.size() == 1);
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(f.dir.file("spool") + "/new")) {
+        ++files;
+        std::ifstream in(e.path(), std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        CHECK(bytes.find(gold[0].accessId) != std::string::npos);
+        CHECK(bytes.find(gold[0].contractId) != std::string::npos);
+    }
+    CHECK(files == 1);
 }
