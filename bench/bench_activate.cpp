@@ -17,7 +17,8 @@
 //   --batch overrides activation.batch; --keep leaves the database file behind.
 // BENCH_PRAGMAS="a=1;b=2" runs those PRAGMAs on the connection before timing.
 // Prints contracts/s, the time, the time extrapolated to 1M, peak RSS, the
-// database size, and checks the result (counts, unique IDs, balances).
+// database size, the cost of rendering a sample of the queued ID mails (what
+// deliver does), and checks the result (counts, unique IDs, balances).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -36,8 +37,10 @@
 #include "domain/dates.h"
 #include "domain/secure_random.h"
 #include "jobs/activate.h"
+#include "jobs/id_mail.h"
 #include "mail/templates.h"
 #include "store/database.h"
+#include "store/outbox.h"
 
 using namespace Poco::Data::Keywords;
 namespace fs = std::filesystem;
@@ -219,11 +222,24 @@ int main(int argc, char** argv) {
         const std::int64_t pending = count(*db, "SELECT COUNT(*) FROM renewals WHERE state = 'pending'");
         const std::int64_t mailBytes = count(*db, "SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM outbox");
         std::printf("contracts %lld (distinct access %lld, contract %lld), ledger grants %lld, mails %lld "
-                    "(avg %.0f bytes), pending %lld, not activated %zu\n",
+                    "(avg %.0f bytes stored), pending %lld, not activated %zu\n",
                     static_cast<long long>(contracts), static_cast<long long>(access),
                     static_cast<long long>(contractIds), static_cast<long long>(ledger),
                     static_cast<long long>(mails), mails ? static_cast<double>(mailBytes) / mails : 0.0,
                     static_cast<long long>(pending), report.notActivated.size());
+        // What moved to delivery: rendering a sample of the queued ID mails (deliver
+        // does this once per attempt, then sends over the network).
+        {
+            const sm::jobs::OutboxRenderer renderer(*db, settings, templates);
+            auto rows = sm::store::Outbox(*db).due(sm::store::Database::nowSeconds() + 1, 2000);
+            std::size_t bytes = 0;
+            const auto r0 = std::chrono::steady_clock::now();
+            for (const auto& row : rows) bytes += renderer.bytesOf(row).size();
+            const double rt = seconds(r0);
+            if (!rows.empty())
+                std::printf("rendered %zu queued ID mails as deliver does: %.0f us each, avg %.0f bytes\n",
+                            rows.size(), rt * 1e6 / rows.size(), static_cast<double>(bytes) / rows.size());
+        }
         if (contracts != n || access != n || contractIds != n || ledger != n || mails != n || pending != 0 ||
             report.activated != n) {
             std::fprintf(stderr, "activation result is wrong\n");
