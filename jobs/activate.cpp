@@ -13,6 +13,7 @@
 #include "domain/ids.h"
 #include "jobs/id_mail.h"
 #include "store/contracts.h"
+#include "store/disclosures.h"
 #include "store/outbox.h"
 #include "store/reference_data.h"
 #include "store/renewals.h"
@@ -169,6 +170,7 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
     store::ReferenceData ref(db);
     store::Contracts contracts(db);
     store::Outbox outbox(db);
+    store::Disclosures disclosures(db);
     IdGenerator ids(contracts, random);
     const std::string today = domain::isoDate(now);
     domain::IdDeliveryPolicy policy{settings.activation.regionalRule, &settings.regions};
@@ -187,6 +189,7 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
         struct Activated {
             std::int64_t renewalId;
             std::string partnerId, displayName, planName, recipients;
+            bool locationKit;  ///< a kit's IDs go to the location primary
         };
         std::vector<Activated> activated;  // this group's, in order; their mails are being built
 
@@ -263,12 +266,17 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
             for (const auto* other : recipients.others) job.recipients.push_back(*other);
             mails.add(std::move(job));
             renewals.markActivated(r.id);
-            activated.push_back({r.id, r.partnerId, c.displayName, plan->name, describeRecipients(recipients)});
+            activated.push_back({r.id, r.partnerId, c.displayName, plan->name, describeRecipients(recipients),
+                                 !r.locationId.empty()});
         }
         // The group's ID mails, in renewal order, into the same transaction.
         for (std::size_t i = 0; i < activated.size(); ++i) {
-            outbox.enqueue(mails.take(i));
             const Activated& a = activated[i];
+            const store::OutboxRow row = mails.take(i);
+            disclosures.recordIdMail(row, outbox.enqueue(row),
+                                     a.locationKit ? store::disclosure_rule::kLocationKit
+                                                   : store::disclosure_rule::kActivationHqPrimary,
+                                     store::disclosure_rule::kRegionalRule);
             ++report.activated;
             log.information("activated renewal " + std::to_string(a.renewalId) + " of partner " + a.partnerId +
                             " as " + a.displayName + " (" + a.planName + "), ID mail to " + a.recipients);

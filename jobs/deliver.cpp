@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "jobs/outgoing.h"
 #include "store/outbox.h"
 
 namespace sm::jobs {
@@ -33,7 +34,9 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
         if (rows.empty()) break;
         for (const auto& row : rows) {
             afterId = row.id;
-            mail::Envelope env{row.envelopeFrom, row.recipients};
+            mail::Envelope env{settings.bounceAddress.empty() ? row.envelopeFrom
+                                                              : verpReturnPath(settings.bounceAddress, row.id),
+                               row.recipients};
             auto outcome = transport.send(env, row.messageId, row.bytes);
             const int attempts = row.attempts + 1;
             const std::int64_t now = store::Database::nowSeconds();
@@ -42,6 +45,7 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
             switch (outcome.status) {
                 case mail::DeliveryStatus::Sent:
                     outbox.markSent(row.id, outcome.reply);
+                    outbox.forgetIds(row);
                     ++report.sent;
                     log.information("sent " + row.messageId + " (" + row.kind + ") to " + to);
                     break;

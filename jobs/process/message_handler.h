@@ -63,10 +63,14 @@ private:
     void finish(const std::string& state, const std::string& cls, const std::string& sender, const std::string& reason);
     void ignore(const std::string& cls, const std::string& why);
     bool rateLimited(const std::string& to);
-    /// Queues a reply to the sender, threaded to the inbound mail. Returns its Message-ID,
+    /// Where an answer goes. OnRecord: the From address, the one a contract, a link or
+    /// a case knows; a Reply-To (anyone can write one) never receives what an answer tells
+    /// about a contract or a case. MayFollowReplyTo: answers that tell nothing of the kind.
+    enum class To { OnRecord, MayFollowReplyTo };
+    /// Queues a reply, threaded to the inbound mail. Returns its Message-ID,
     /// or "" when the rate limit held it back.
     std::string reply(const std::string& kind, const std::string& templateName, mail::TemplateData data,
-                      const std::string& language);
+                      const std::string& language, To to = To::OnRecord);
     /// The language of the sender if they are a known contact, else English.
     std::string languageOf(const std::string& email);
     void tooLarge(const store::InboundRow& row);
@@ -86,6 +90,8 @@ private:
     /// DOMAIN.md flow 10: balance and cases of the contracts this address may see:
     /// the ones it is linked to, and all of its partner's for a primary contact.
     void handleBenefits();
+    std::optional<store::OutboxRow> bouncedMail(std::string& matchedBy);
+    /// A bounce marks a contact only when it is about mail we sent, to that address.
     void handleBounce(const mail::BounceInfo& bounce);
     std::optional<store::IncidentRow> threadIncident();
     void handleFollowUp();

@@ -86,7 +86,8 @@ void MessageHandler::handleRequest() {
     inc.dueAt = due.epochTime();
     inc = incidents_.create(inc, Poco::DateTimeFormatter::format(now_, "%Y"));
     contracts_.appendLedger(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
-    if (authenticated()) incidents_.link(sender_, contract->id);
+    // A contact the CRM no longer lists for this partner is never linked again.
+    if (authenticated() && !ref_.isInactiveContact(contract->partnerId, sender_)) incidents_.link(sender_, contract->id);
     incidents_.addMessage(inc.id, "in", mail_.messageId, row_->id);
 
     d.set("case_number", inc.caseNumber);

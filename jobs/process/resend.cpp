@@ -8,6 +8,7 @@
 #include "domain/secure_random.h"
 #include "jobs/activate.h"
 #include "jobs/id_mail.h"
+#include "store/disclosures.h"
 
 using Poco::Data::Keywords::into;
 using Poco::Data::Keywords::now;
@@ -77,7 +78,9 @@ void MessageHandler::handleResend() {
                 auto widened = domain::idRecipients(*partner, loc ? &*loc : nullptr, all, policy);
                 for (const auto* o : widened.others)
                     if (o->email == asking.email) r.others.push_back(o);
-                outbox_.enqueue(buildIdMail(s_, templates_, *partner, c, *plan, r, now_));
+                const auto mail = buildIdMail(s_, templates_, *partner, c, *plan, r, now_);
+                store::Disclosures(db_).recordIdMail(mail, outbox_.enqueue(mail), store::disclosure_rule::kResend,
+                                                     store::disclosure_rule::kResendRegionalRule);
                 ++forPartner;
             }
             recordResend(asking.partnerId, forPartner ? "sent" : "no_active_contract");

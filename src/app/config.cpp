@@ -50,6 +50,7 @@ const std::set<std::string>& knownKeys() {
         "delivery.retry_initial",
         "delivery.retry_max",
         "delivery.give_up_after",
+        "delivery.bounce_address",
         "activation.batch",
         "activation.regional_rule",
         "activation.overdue_days",
@@ -347,6 +348,11 @@ Settings loadSettings(const std::string& fileArg) {
     s.delivery.retryInitialSeconds = r.integer("delivery.retry_initial", 60, 1, 86400);
     s.delivery.retryMaxSeconds = r.integer("delivery.retry_max", 3600, 1, 7 * 86400);
     s.delivery.giveUpAfterSeconds = r.integer("delivery.give_up_after", 5 * 86400, 60, 60 * 86400);
+    s.delivery.bounceAddress = Poco::toLower(r.str("delivery.bounce_address", ""));
+    if (!s.delivery.bounceAddress.empty() && (s.delivery.bounceAddress.find('@') == std::string::npos ||
+                                              s.delivery.bounceAddress.find('+') != std::string::npos))
+        r.fail("delivery.bounce_address", "'" + s.delivery.bounceAddress +
+                                              "' must be an address without '+' (the outbox id is added after one)");
     s.activation.batch = r.integer("activation.batch", 500, 1, 100000);
     s.activation.regionalRule = r.boolean("activation.regional_rule", true);
     s.activation.overdueDays = r.integer("activation.overdue_days", 28, 1, 365);
@@ -415,7 +421,7 @@ Settings loadSettings(const std::string& fileArg) {
     s.process.batch = r.integer("process.batch", 100, 1, 100000);
     s.process.resendsPerPartnerPerDay = r.integer("process.resends_per_partner_per_day", 3, 1, 100000);
     s.process.resendsPerSenderPerDay = r.integer("process.resends_per_sender_per_day", 3, 1, 100000);
-    s.process.requireAuthentication = r.boolean("process.require_authentication", false);
+    s.process.requireAuthentication = r.boolean("process.require_authentication", true);
     s.process.authservId = r.str("process.authserv_id", "");
 
     // products.<key>.*

@@ -35,6 +35,10 @@ struct DeliverySettings {
     int retryInitialSeconds = 60;      ///< first back-off
     int retryMaxSeconds = 3600;        ///< back-off ceiling
     int giveUpAfterSeconds = 5 * 86400;  ///< park a mail still failing after this long
+    /// VERP (delivery.bounce_address = bounces@example.com): each mail goes with the
+    /// envelope sender bounces+OUTBOX-ID@example.com, so a bounce names the mail it is
+    /// about. Empty: the From address, and only the returned Message-ID tells.
+    std::string bounceAddress;
 };
 
 struct ActivationSettings {
@@ -65,7 +69,7 @@ struct ProcessSettings {
     /// Resends, Action Pack activations, linking and follow-ups require that the
     /// receiving server's Authentication-Results says DMARC pass (or SPF/DKIM pass
     /// aligned with the From domain).
-    bool requireAuthentication = false;
+    bool requireAuthentication = true;  ///< flows 2, 5 (linked), 7 (others), 10 need our MX to vouch for the sender
     std::string authservId;  ///< only trust Authentication-Results from this server (empty: the first header)
 };
 

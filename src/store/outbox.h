@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,12 @@ public:
     std::vector<OutboxRow> due(std::int64_t now, int limit, std::int64_t afterId = 0);
 
     void markSent(std::int64_t id, const std::string& reply);
+    /// A delivered mail that held the Access ID and Contract ID (kind id_mail) keeps its
+    /// header and a SHA-256 of what was sent; the body goes (`contracts` is the one place
+    /// the IDs live, a resend renders the mail again). No-op for other kinds.
+    void forgetIds(const OutboxRow& row);
+    std::optional<OutboxRow> byId(std::int64_t id);
+    std::optional<OutboxRow> byMessageId(const std::string& messageId);
     void markRetry(std::int64_t id, int attempts, std::int64_t nextAttemptAt, const std::string& reply);
     void markParked(std::int64_t id, int attempts, const std::string& reply);
 
