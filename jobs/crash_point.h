@@ -6,7 +6,8 @@
 namespace sm::jobs {
 
 /// Points used: "fetch.after_commit" (stored, not yet marked on the server),
-/// "process.before_commit" (incident written, transaction not committed).
+/// "process.before_commit" (incident written, transaction not committed),
+/// "deliver.after_send" (the transport took the mail, the outbox not yet marked).
 void crashPoint(const char* name);
 
 }  // namespace sm::jobs

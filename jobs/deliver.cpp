@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "jobs/outgoing.h"
+#include "jobs/crash_point.h"
 #include "store/outbox.h"
 
 namespace sm::jobs {
@@ -38,6 +39,7 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
                                                               : verpReturnPath(settings.bounceAddress, row.id),
                                row.recipients};
             auto outcome = transport.send(env, row.messageId, row.bytes);
+            crashPoint("deliver.after_send");
             const int attempts = row.attempts + 1;
             const std::int64_t now = store::Database::nowSeconds();
             std::string to;

@@ -89,7 +89,43 @@ store::OutboxRow buildReminder(const app::Settings& settings, const mail::Templa
     return queuedRow(settings, msg, "expiry_reminder", contract.id);
 }
 
-void expireContracts(store::Database& db, const std::string& today, bool dryRun, Poco::Logger& log,
+/// The notice that a contract has expired, to its partner's primary contact; none
+/// (logged and counted as a problem) when the partner has no primary contact.
+void queueExpiryNotice(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+                       const Due& c, int writtenOff, const Poco::Timestamp& now, Poco::Logger& log,
+                       ExpiryReport& report) {
+    store::ReferenceData ref(db);
+    auto partner = ref.partner(c.partnerId);
+    std::optional<domain::Location> location;
+    if (!c.locationId.empty()) location = ref.location(c.locationId);
+    const auto contacts = ref.contactsOf(c.partnerId);  // r points into it
+    domain::IdRecipients r;
+    if (partner)
+        r = domain::idRecipients(*partner, location ? &*location : nullptr, contacts,
+                                 domain::IdDeliveryPolicy{false, nullptr});
+    if (!partner || !r.primary) {
+        const std::string why = partner ? r.problem : "partner " + c.partnerId + " is unknown";
+        report.problems.push_back("expiry notice for " + c.displayName + " not sent: " + why);
+        log.warning("expiry notice for " + c.displayName + " not sent: " + why);
+        return;
+    }
+    const domain::Contact& primary = *r.primary;
+    mail::TemplateData data;
+    if (primary.name.empty()) data.set("contact_name", false);
+    else data.set("contact_name", primary.name);
+    data.set("partner_name", partner->name);
+    data.set("display_name", c.displayName);
+    data.set("expires_on", c.expiresOn);
+    data.set("incidents_written_off", std::to_string(writtenOff));
+    data.set("support_address", settings.supportAddress);
+    auto msg = messageFrom(settings, templates.render("contract_expired", primary.language, data), now);
+    msg.to.push_back({primary.name, primary.email});
+    store::Outbox(db).enqueue(queuedRow(settings, msg, "contract_expired", c.id));
+    ++report.noticesQueued;
+}
+
+void expireContracts(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+                     const std::string& today, const Poco::Timestamp& nowAt, bool dryRun, Poco::Logger& log,
                      ExpiryReport& report) {
     store::Contracts contracts(db);
     std::int64_t afterId = 0;
@@ -108,14 +144,17 @@ void expireContracts(store::Database& db, const std::string& today, bool dryRun,
                                                           : ""));
             } else {
                 std::int64_t id = c.id;
-                db.session() << db.sql("UPDATE contracts SET state = 'expired' WHERE id = ? AND state = 'active'"),
-                    use(id), now;
+                Statement up(db.session());
+                up << db.sql("UPDATE contracts SET state = 'expired' WHERE id = ? AND state = 'active'"), use(id);
+                const bool changed = up.execute() > 0;
                 if (balance > 0 &&
                     !contracts.appendLedger(c.id, -balance, "expired " + c.expiresOn + ": remainder written off",
                                             "writeoff:contract:" + std::to_string(c.id)))
                     log.warning("contract " + c.displayName + ": its write-off was already in the ledger");
                 log.information("expired " + c.displayName + " (expires on " + c.expiresOn + ")" +
                                 (balance > 0 ? ", " + std::to_string(balance) + " incidents written off" : ""));
+                // In the same transaction as the state: told once, when it changed.
+                if (changed) queueExpiryNotice(db, settings, templates, c, std::max(balance, 0), nowAt, log, report);
             }
             ++report.expired;
             if (balance > 0) {
@@ -228,7 +267,7 @@ ExpiryReport expire(store::Database& db, const app::Settings& settings, const ma
                     Poco::Logger& log, const Poco::Timestamp& now, bool dryRun) {
     ExpiryReport report;
     const std::string today = domain::isoDate(now);
-    expireContracts(db, today, dryRun, log, report);
+    expireContracts(db, settings, templates, today, now, dryRun, log, report);
     queueReminders(db, settings, templates, today, now, dryRun, log, report);
     for (const auto& p : report.problems) log.warning(p);
     return report;

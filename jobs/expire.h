@@ -35,6 +35,7 @@ struct ExpiryReport {
     int writtenOff = 0;           ///< of them, those with a positive remainder written off
     std::int64_t incidentsWrittenOff = 0;  ///< the sum of those remainders
     int remindersQueued = 0;      ///< reminder mails put in the outbox
+    int noticesQueued = 0;        ///< "your contract has expired" mails put in the outbox
     int remindersSkipped = 0;     ///< less urgent reminders recorded as never to be sent
     std::vector<std::string> problems;     ///< reminders that could not be sent, with why
     std::vector<std::string> dryRunLines;  ///< what would happen (dry run)

@@ -1,6 +1,7 @@
 #include "jobs/fetch.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "jobs/crash_point.h"
 #include "mail/inbound_source.h"
@@ -28,55 +29,104 @@ std::string messageIdOf(const std::string& raw) {
 }
 
 store::InboundRow makeRow(const std::string& source, std::int64_t uidValidity, const std::string& key,
-                          std::string raw, std::int64_t maxBytes) {
+                          std::string raw) {
     store::InboundRow row;
     row.source = source;
     row.uidValidity = uidValidity;
     row.sourceKey = key;
     row.size = static_cast<std::int64_t>(raw.size());
     row.sha256 = store::sha256Hex(raw);
-    if (row.size > maxBytes) {
-        // Keep the headers only: enough to answer the sender.
-        row.reason = "too_large:" + std::to_string(row.size);
-        raw = headerBlock(raw);
-    }
     row.messageId = messageIdOf(raw);
     row.raw = std::move(raw);
     return row;
 }
 
+/// A message over process.max_message_bytes, of which only the header block was
+/// read: enough to answer the sender. Its hash is the header's (with the size),
+/// as the body was never read.
+store::InboundRow makeTooLargeRow(const std::string& source, std::int64_t uidValidity, const std::string& key,
+                                  const std::string& header, std::uint64_t size) {
+    auto row = makeRow(source, uidValidity, key, headerBlock(header) + "\r\n");
+    row.sha256 = store::sha256Hex(row.raw + "\n" + std::to_string(size));
+    row.size = static_cast<std::int64_t>(size);
+    row.reason = "too_large:" + std::to_string(size);
+    return row;
+}
+
+/// What a group of stored rows adds to the report once it is committed: the
+/// report counts only what the database kept (a group rolled back by an error
+/// counts nothing).
+struct Tally {
+    int fetched = 0, known = 0, tooLarge = 0;
+    void add(store::Inbound& inbound, const store::InboundRow& row) {
+        if (inbound.known(row.source, row.uidValidity, row.sourceKey, row.sha256)) {
+            ++known;
+        } else {
+            inbound.insert(row);
+            ++fetched;
+            tooLarge += !row.reason.empty();
+        }
+    }
+    void committedInto(FetchReport& report) {
+        report.fetched += fetched;
+        report.known += known;
+        report.tooLarge += tooLarge;
+        *this = Tally();
+    }
+};
+
+// Maildir: local files, read one at a time (never more than max_message_bytes of
+// one held) and committed a group per transaction: no network I/O while the
+// write lock is held.
 void fetchMaildir(store::Database& db, const app::Settings& settings, const app::InboundSettings& in,
                   FetchReport& report, Poco::Logger& log) {
     const std::string path = in.url.substr(8);
+    const auto maxBytes = static_cast<std::uint64_t>(settings.process.maxMessageBytes);
     mail::MaildirSource src(path);
     const std::string source = src.describe();
     store::Inbound inbound(db);
     auto refs = src.listUnseen();
     for (std::size_t start = 0; start < refs.size(); start += kGroup) {
         std::vector<std::string> done;
+        Tally tally;
         {
             store::Transaction tx(db);
             for (std::size_t i = start; i < std::min(refs.size(), start + kGroup); ++i) {
-                auto raw = src.fetch(refs[i].key);
-                if (!raw) continue;  // vanished
-                auto row = makeRow(source, 0, refs[i].key, std::move(*raw), settings.process.maxMessageBytes);
-                if (inbound.known(source, 0, row.sourceKey, row.sha256)) {
-                    ++report.known;
-                } else {
-                    inbound.insert(row);
-                    ++report.fetched;
-                    report.tooLarge += !row.reason.empty();
+                const std::string& key = refs[i].key;
+                std::optional<store::InboundRow> row;
+                if (refs[i].size <= maxBytes) {
+                    try {
+                        if (auto raw = src.fetch(key, maxBytes)) row = makeRow(source, 0, key, std::move(*raw));
+                        else continue;  // vanished
+                    } catch (const mail::SourceError& e) {
+                        if (e.kind() != mail::SourceError::Kind::TooLarge) throw;
+                        // grew past the limit since it was listed: recorded as too large below
+                    }
                 }
-                done.push_back(refs[i].key);
+                if (!row) {
+                    auto part = src.fetchHeader(key);
+                    if (!part) continue;  // vanished
+                    row = makeTooLargeRow(source, 0, key, part->header, part->size);
+                    log.warning(source + ": message " + key + " has " + std::to_string(part->size) +
+                                " bytes, over process.max_message_bytes (" + std::to_string(maxBytes) +
+                                "): stored its header only");
+                }
+                tally.add(inbound, *row);
+                done.push_back(key);
             }
             tx.commit();
         }
+        tally.committedInto(report);
         crashPoint("fetch.after_commit");
         src.markSeen(done);
         log.information(source + ": stored " + std::to_string(done.size()) + " messages");
     }
 }
 
+// IMAP: each message is downloaded with no transaction open, then stored in a
+// short transaction of its own; the server is marked per group of kGroup once
+// they are all committed. A transaction never waits on the network, so other
+// jobs' writes never wait on a slow or silent server.
 void fetchImap(store::Database& db, const app::Settings& settings, const app::InboundSettings& in,
                FetchReport& report, Poco::Logger& log) {
     const mail::ImapSettings is = app::imapSettings(settings, in);
@@ -93,43 +143,38 @@ void fetchImap(store::Database& db, const app::Settings& settings, const app::In
     for (std::size_t start = 0; start < refs.size(); start += kGroup) {
         std::vector<std::uint32_t> done;
         std::uint32_t maxUid = lastUid;
-        {
-            store::Transaction tx(db);
-            for (std::size_t i = start; i < std::min(refs.size(), start + kGroup); ++i) {
-                const auto& ref = refs[i];
-                std::string raw;
-                if (ref.size > is.maxMessageBytes) {
+        for (std::size_t i = start; i < std::min(refs.size(), start + kGroup); ++i) {
+            const auto& ref = refs[i];
+            const std::string key = std::to_string(ref.uid);
+            std::optional<store::InboundRow> row;
+            try {
+                if (ref.size <= is.maxMessageBytes) {
                     try {
-                        raw = src->fetchHeader(ref) + "\r\n";
+                        row = makeRow(source, state.uidValidity, key, src->fetch(ref));
                     } catch (const mail::SourceError& e) {
-                        if (e.kind() == mail::SourceError::Kind::MessageGone) continue;
-                        throw;
-                    }
-                } else {
-                    try {
-                        raw = src->fetch(ref);
-                    } catch (const mail::SourceError& e) {
-                        if (e.kind() == mail::SourceError::Kind::MessageGone) continue;
-                        throw;
+                        // RFC822.SIZE said less than the server sent: the download stopped at the limit
+                        if (e.kind() != mail::SourceError::Kind::TooLarge) throw;
                     }
                 }
-                auto row = makeRow(source, state.uidValidity, std::to_string(ref.uid), std::move(raw),
-                                   settings.process.maxMessageBytes);
-                if (ref.size > is.maxMessageBytes) {
-                    row.size = static_cast<std::int64_t>(ref.size);
-                    row.reason = "too_large:" + std::to_string(ref.size);
+                if (!row) {
+                    row = makeTooLargeRow(source, state.uidValidity, key, src->fetchHeader(ref), ref.size);
+                    log.warning(source + ": message UID " + key + " has " + std::to_string(ref.size) +
+                                " bytes, over process.max_message_bytes (" + std::to_string(is.maxMessageBytes) +
+                                "): stored its header only");
                 }
-                if (inbound.known(source, state.uidValidity, row.sourceKey, row.sha256)) {
-                    ++report.known;
-                } else {
-                    inbound.insert(row);
-                    ++report.fetched;
-                    report.tooLarge += !row.reason.empty();
-                }
-                done.push_back(ref.uid);
-                maxUid = std::max(maxUid, ref.uid);
+            } catch (const mail::SourceError& e) {
+                if (e.kind() == mail::SourceError::Kind::MessageGone) continue;
+                throw;
             }
-            tx.commit();
+            Tally tally;
+            {
+                store::Transaction tx(db);
+                tally.add(inbound, *row);
+                tx.commit();
+            }
+            tally.committedInto(report);
+            done.push_back(ref.uid);
+            maxUid = std::max(maxUid, ref.uid);
         }
         crashPoint("fetch.after_commit");
         if (in.moveTo.empty()) src->markSeen(done);

@@ -2,10 +2,15 @@
 // inbound table. For each group of messages: store the raw bytes (with Message-ID,
 // source, UIDVALIDITY, UID or Maildir key, SHA-256), COMMIT, only then mark them
 // \Seen (or move them) on the server, and then advance the mailbox's sync point.
+// IMAP downloads a message with no transaction open and stores it in a short one
+// of its own (the write lock is never held across network I/O); a Maildir group is
+// read and committed in one transaction. The report counts only committed rows.
 // A crash between the steps leaves them unmarked; the next run lists them again,
 // finds them stored and only marks them. A UIDVALIDITY change starts over from UID 1 and recognises the
 // messages already stored by their bytes. A message over process.max_message_bytes
-// is recorded (headers only) and answered by the process stage.
+// (known from its file size or RFC822.SIZE before reading it) is recorded from its
+// header alone and answered by the process stage: fetch never holds more of one
+// message than the limit plus a 128 KB chunk.
 #pragma once
 
 #include <string>

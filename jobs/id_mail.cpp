@@ -17,7 +17,7 @@ std::string scopeText(domain::Scope scope, const std::string& language) {
 store::OutboxRow buildIdMail(const app::Settings& settings, const mail::TemplateSet& templates,
                              const domain::Partner& partner, const domain::Contract& contract,
                              const domain::Plan& plan, const domain::IdRecipients& recipients,
-                             const Poco::Timestamp& now) {
+                             const Poco::Timestamp& now, const ResendRequest* resent) {
     const domain::Contact& primary = *recipients.primary;
     mail::TemplateData data;
     data.set("contact_name", primary.name);
@@ -33,6 +33,11 @@ store::OutboxRow buildIdMail(const app::Settings& settings, const mail::Template
     data.set("hours", std::to_string(plan.hours));
     data.set("support_address", settings.supportAddress);
     data.set("scope_text", scopeText(plan.scope, primary.language));
+    data.set("resent", resent != nullptr);
+    if (resent) {
+        data.set("resent_by", resent->askedBy);
+        data.set("resent_at", resent->askedAt);
+    }
     auto rendered = templates.render("id_mail", primary.language, data);
 
     auto msg = messageFrom(settings, rendered, now);

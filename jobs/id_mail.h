@@ -16,11 +16,19 @@ namespace sm::jobs {
 /// What a contract's scope covers, in words of the language ("cloud products only").
 std::string scopeText(domain::Scope scope, const std::string& language);
 
-/// Builds the outbox row (bytes, Message-ID, envelope) for one contract.
-/// Throws mail::TemplateError if the templates cannot render.
+/// Who asked for the IDs to be sent again, and when (the mail says so: the primary
+/// contact learns of a request they did not make).
+struct ResendRequest {
+    std::string askedBy;  ///< the requester's address
+    std::string askedAt;  ///< "2026-11-28 09:15 UTC"
+};
+
+/// Builds the outbox row (bytes, Message-ID, envelope) for one contract; resent
+/// when the mail answers a resend request. Throws mail::TemplateError if the
+/// templates cannot render.
 store::OutboxRow buildIdMail(const app::Settings& settings, const mail::TemplateSet& templates,
                              const domain::Partner& partner, const domain::Contract& contract,
                              const domain::Plan& plan, const domain::IdRecipients& recipients,
-                             const Poco::Timestamp& now);
+                             const Poco::Timestamp& now, const ResendRequest* resent = nullptr);
 
 }  // namespace sm::jobs

@@ -6,6 +6,10 @@
 #include "jobs/process/message_handler.h"
 #include "store/database.h"
 #include "store/inbound.h"
+#include "store/outbox.h"
+#include "mail/mime_parser.h"
+
+#include <Poco/NullChannel.h>
 
 namespace sm::jobs {
 
@@ -47,6 +51,57 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
         progressAdvance(progress, inPage);
     }
     return report;
+}
+
+std::vector<DryRunOutcome> processDryRun(store::Database& db, const app::Settings& settings,
+                                         const mail::TemplateSet& templates, const Poco::Timestamp& now) {
+    // The handlers log what they do ("case opened ..."): none of it happens, so the
+    // lines go nowhere.
+    auto& quiet = Poco::Logger::get("supportmail.dry-run");
+    quiet.setChannel(new Poco::NullChannel);
+    std::vector<DryRunOutcome> out;
+    ProcessReport report;
+    store::Inbound inbound(db);
+    store::Outbox outbox(db);
+    store::Transaction tx(db);  // never committed: the destructor rolls everything back
+    std::int64_t lastOutbox = 0;
+    db.session() << "SELECT COALESCE(MAX(id), 0) FROM outbox", Poco::Data::Keywords::into(lastOutbox),
+        Poco::Data::Keywords::now;
+    std::int64_t afterId = 0;
+    for (;;) {
+        auto rows = inbound.pending(afterId, settings.process.batch);
+        if (rows.empty()) break;
+        for (const auto& row : rows) {
+            afterId = row.id;
+            DryRunOutcome o;
+            o.inboundId = row.id;
+            const auto parsed = mail::parseMail(row.raw);
+            o.subject = parsed.subject;
+            o.sender = parsed.from.email;
+            store::Savepoint message(db, "dry_run");
+            try {
+                processing::MessageHandler handler(db, settings, templates, quiet, now, report);
+                handler.handle(row);
+                if (auto end = inbound.byId(row.id)) {
+                    o.state = end->state;
+                    o.classification = end->classification;
+                    o.reason = end->reason;
+                }
+                for (const auto& q : outbox.after(lastOutbox)) {
+                    lastOutbox = q.id;
+                    o.answers.push_back({q.kind, q.recipients, mail::parseMail(q.bytes).subject});
+                }
+                // Kept until the end (as a real run keeps it) so the next message sees
+                // it: a follow-up to a case this run would open, a sender's reply limit.
+                message.release();
+            } catch (const std::exception& e) {
+                o.error = e.what();
+                message.rollback();
+            }
+            out.push_back(std::move(o));
+        }
+    }
+    return out;
 }
 
 }  // namespace sm::jobs

@@ -15,6 +15,10 @@
 
 #include "jobs/progress.h"
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include <Poco/Logger.h>
 #include <Poco/Timestamp.h>
 
@@ -39,5 +43,29 @@ struct ProcessReport {
 ProcessReport process(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
                       Poco::Logger& log, const Poco::Timestamp& now = Poco::Timestamp(),
                       ProgressSink* progress = nullptr);
+
+/// What process would make of one pending message (process --dry-run).
+struct DryRunOutcome {
+    std::int64_t inboundId = 0;
+    std::string sender;
+    std::string subject;
+    std::string state;           ///< the end state it would get: done, quarantined, ...
+    std::string classification;
+    std::string reason;
+    struct Answer {
+        std::string kind;        ///< the outbox kind: confirmation, refusal, ...
+        std::vector<std::string> recipients;
+        std::string subject;
+    };
+    std::vector<Answer> answers;  ///< every mail it would queue
+    std::string error;            ///< the handling failed (the real run would stop here)
+};
+
+/// Runs the handlers on every pending message inside one transaction that is
+/// rolled back: the real rules and templates on the real queue, nothing changed
+/// (no incident, no debit, no reply, no state). Logs nothing of the handling.
+std::vector<DryRunOutcome> processDryRun(store::Database& db, const app::Settings& settings,
+                                         const mail::TemplateSet& templates,
+                                         const Poco::Timestamp& now = Poco::Timestamp());
 
 }  // namespace sm::jobs

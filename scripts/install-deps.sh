@@ -4,6 +4,8 @@
 #   scripts/install-deps.sh --test   also the real servers the tests start (Postfix,
 #                                    Dovecot), the independent mail clients, script(1)
 #   scripts/install-deps.sh --bench  also GMime, which bench_parse_gmime compares with
+#   scripts/install-deps.sh --render also Chromium, which scripts/render-mails.sh
+#                                    photographs the mails with (not for CI tests)
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -15,6 +17,9 @@ if [ "${1:-}" = "--test" ]; then
 fi
 if [ "${1:-}" = "--bench" ]; then
   PKGS="$PKGS libgmime-3.0-dev"
+fi
+if [ "${1:-}" = "--render" ]; then
+  PKGS="$PKGS chromium"
 fi
 
 missing=""

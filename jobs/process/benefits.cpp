@@ -27,6 +27,8 @@ void MessageHandler::handleBenefits() {
         kainjow::mustache::data item;
         item.set("display_name", c->displayName);
         item.set("state", domain::toString(c->state));
+        // The templates say the state in their own language.
+        item.set("state_" + domain::toString(c->state), true);
         item.set("expires_on", c->expiresOn);
         item.set("incidents_left", std::to_string(contracts_.balance(c->id)));
         item.set("hours", std::to_string(c->hoursGranted));

@@ -25,6 +25,12 @@ void MessageHandler::handleRequest() {
     d.set("expires_on", "");
     d.set("portal", "");
     d.set("scope_text", "");
+    // A refusal shows what it read, the IDs masked (a mail never repeats them in clear).
+    const auto orNone = [](const std::string& v) { return v.empty() ? std::string("-") : v; };
+    d.set("received_access_id", accessId.empty() ? "-" : domain::maskAccessId(accessId));
+    d.set("received_contract_id", contractId.empty() ? "-" : domain::maskContractId(contractId));
+    d.set("received_product", orNone(productText));
+    d.set("received_severity", orNone(field(fields, "severity")));
 
     std::optional<domain::Contract> contract;
     if (!accessId.empty() || !contractId.empty()) {

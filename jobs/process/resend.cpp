@@ -1,5 +1,7 @@
 // process: DOMAIN.md flows 4 and 2: resend requests (the IDs to the primary on record, a neutral
 // answer to the sender) and Action Pack activation asked for by mail.
+#include <Poco/DateTimeFormatter.h>
+
 #include "jobs/process/message_handler.h"
 
 #include <set>
@@ -78,7 +80,8 @@ void MessageHandler::handleResend() {
                 auto widened = domain::idRecipients(*partner, loc ? &*loc : nullptr, all, policy);
                 for (const auto* o : widened.others)
                     if (o->email == asking.email) r.others.push_back(o);
-                const auto mail = buildIdMail(s_, templates_, *partner, c, *plan, r, now_);
+                const ResendRequest asked{sender_, Poco::DateTimeFormatter::format(now_, "%Y-%m-%d %H:%M UTC")};
+                const auto mail = buildIdMail(s_, templates_, *partner, c, *plan, r, now_, &asked);
                 store::Disclosures(db_).recordIdMail(mail, outbox_.enqueue(mail), store::disclosure_rule::kResend,
                                                      store::disclosure_rule::kResendRegionalRule);
                 ++forPartner;

@@ -19,6 +19,7 @@
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionException.h>
 #include <Poco/Util/OptionProcessor.h>
+#include <Poco/String.h>
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Util/ServerApplication.h>
 
@@ -36,6 +37,22 @@ using Poco::Util::OptionSet;
 
 namespace sm::app {
 namespace {
+
+/// "--NAME: what is wrong": the one wording for a bad option, before or after the
+/// command (POCO's own texts differ by exception and speak of "option" objects).
+std::string optionProblem(const Poco::Util::OptionException& e) {
+    // POCO's message starts with the option as given: "limit requires N", "bogus".
+    std::string name = Poco::trim(e.message());
+    name = name.substr(0, name.find_first_of(": ="));
+    if (!name.empty() && name[0] != '-') name = (name.size() == 1 ? "-" : "--") + name;
+    if (dynamic_cast<const Poco::Util::UnknownOptionException*>(&e)) return name + ": unknown option";
+    if (dynamic_cast<const Poco::Util::AmbiguousOptionException*>(&e)) return name + ": ambiguous option";
+    if (dynamic_cast<const Poco::Util::MissingArgumentException*>(&e)) return name + ": needs a value";
+    if (dynamic_cast<const Poco::Util::UnexpectedArgumentException*>(&e)) return name + ": takes no value";
+    if (dynamic_cast<const Poco::Util::DuplicateOptionException*>(&e)) return name + ": given twice";
+    if (dynamic_cast<const Poco::Util::MissingOptionException*>(&e)) return name + ": required";
+    return name + ": " + e.displayText();
+}
 
 class SupportmailApp : public Poco::Util::ServerApplication, public CommandContext {
 public:
@@ -84,7 +101,20 @@ protected:
     }
 
     void defineOptions(OptionSet& options) override {
-        ServerApplication::defineOptions(options);
+        // ServerApplication's daemon options (its callbacks kept), described in our words.
+        OptionSet daemonOptions;
+        ServerApplication::defineOptions(daemonOptions);
+        static const std::map<std::string, std::string> ours = {
+            {"daemon", "detach and run in the background (serve; systemd needs no --daemon)"},
+            {"umask", "the daemon's umask, octal (027)"},
+            {"pidfile", "write the daemon's process id to this file"},
+        };
+        for (const auto& o : daemonOptions) {
+            Option copy(o);
+            auto it = ours.find(o.fullName());
+            if (it != ours.end()) copy.description(it->second);
+            options.addOption(copy);
+        }
         options.addOption(Option("help", "h", "show this help, or a command's help with COMMAND --help")
                               .required(false)
                               .repeatable(false)
@@ -121,7 +151,7 @@ protected:
         for (const auto& c : allCommands())
             if (c.name == name) cmd = &c;
         if (!cmd) {
-            err() << "supportmail: unknown command '" << name << "' (see supportmail --help)\n";
+            err() << "supportmail: " << name << ": unknown command '" << name << "' (see supportmail --help)\n";
             return kExitUsage;
         }
         Args args;
@@ -141,7 +171,7 @@ protected:
             }
             proc.checkRequired();
         } catch (const Poco::Util::OptionException& e) {
-            err() << "supportmail " << name << ": " << e.displayText() << " (see supportmail " << name << " --help)\n";
+            err() << "supportmail " << name << ": " << optionProblem(e) << " (see supportmail " << name << " --help)\n";
             return kExitUsage;
         }
         if (args.has("help")) {
@@ -194,21 +224,48 @@ private:
             for (std::size_t i = c.name.size(); i < 18; ++i) std::cout << ' ';
             std::cout << c.summary << "\n";
         }
-        std::cout << "\nExit codes: 0 ok, 64 usage, 65 bad input data, 69 server or database unavailable,\n"
+        std::cout << "\nExit codes: 0 ok, 64 usage, 65 bad input data, 66 input file missing or unreadable,\n"
+                     "69 server or database unavailable, "
                      "70 internal error, 73 another run of this job holds its lease (nothing done),\n"
                      "75 temporary failure (try again later), 78 configuration error.\n"
                      "'supportmail COMMAND --help' describes a command.\n";
     }
 
     void printCommandHelp(const Command& cmd, const OptionSet& set) {
-        Poco::Util::HelpFormatter help(set);
-        help.setCommand("supportmail " + cmd.name);
-        help.setUsage("[options] " + cmd.arguments);
-        help.setHeader(cmd.summary);
-        help.setFooter(cmd.description);
-        help.setUnixStyle(true);
-        help.format(std::cout);
+        // The usage line as written (HelpFormatter would wrap it at a hyphen inside
+        // "--non-decrement"), then the summary, the options and the description,
+        // each wrapped once by the formatter: line breaks written into a description
+        // would be wrapped again and break lines in odd places.
+        // One line per form of a command with subcommands ("list | show ID").
+        std::string forms = cmd.arguments, lead = "usage: ";
+        const bool several = forms.find(" | ") != std::string::npos;  // the forms name their options
+        do {
+            auto bar = forms.find(" | ");
+            std::cout << lead << "supportmail " << cmd.name << (several ? "" : " [options]")
+                      << (forms.empty() ? "" : " " + forms.substr(0, bar)) << "\n";
+            forms = bar == std::string::npos ? "" : forms.substr(bar + 3);
+            lead = "       ";
+        } while (!forms.empty());
+        std::cout << "\n";
+        CommandHelp help(set);
+        help.print(std::cout, cmd.summary, cmd.description);
     }
+
+    /// HelpFormatter's option table and word wrapping, without its usage line.
+    class CommandHelp : public Poco::Util::HelpFormatter {
+    public:
+        explicit CommandHelp(const OptionSet& set) : HelpFormatter(set) { setUnixStyle(true); }
+        void print(std::ostream& out, const std::string& summary, std::string description) const {
+            formatText(out, summary, 0);
+            out << "\n\n";
+            formatOptions(out);
+            for (auto& ch : description)
+                if (ch == '\n') ch = ' ';
+            out << "\n";
+            formatText(out, description, 0);
+            out << "\n";
+        }
+    };
 
     std::vector<std::string> commandArgs_;
     bool helpRequested_ = false;
@@ -227,6 +284,12 @@ std::string& leaseHolder() {
 }
 }  // namespace
 
+UnfinishedRun& unfinishedRun() {
+    static UnfinishedRun run;
+    return run;
+}
+
+
 void JobRunRecord::setLeaseHolder(const std::string& holder) { leaseHolder() = holder; }
 
 JobRunRecord::JobRunRecord(store::Database& db, const std::string& job)
@@ -237,9 +300,15 @@ JobRunRecord::JobRunRecord(store::Database& db, const std::string& job)
 JobRunRecord::~JobRunRecord() {
     if (!finished_) {
         try {
-            const std::string why = error.empty() ? "ended by an exception" : error;
-            runs_.finish(id_, "failed", counts, why);
-            Poco::Logger::get("supportmail").error(job_ + " failed: " + why);
+            if (!error.empty()) {
+                runs_.finish(id_, "failed", counts, error);
+                Poco::Logger::get("supportmail").error(job_ + " failed: " + error);
+            } else {
+                // Left by an error on its way to the frame, which knows what it was:
+                // failed() writes the words into this row and the log.
+                runs_.finish(id_, "failed", counts, "stopped by an error before it finished");
+                unfinishedRun() = {id_, job_, counts};
+            }
         } catch (...) {
         }
     }
@@ -279,13 +348,43 @@ std::vector<Command> frameCommands() {
 const std::vector<Command>& allCommands() {
     static const std::vector<Command> all = [] {
         std::vector<Command> v;
-        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, expiryCommands, caseCommands, opsCommands, serveCommands, doctorCommands, frameCommands})
+        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, expiryCommands, caseCommands, queueCommands, opsCommands, serveCommands, doctorCommands, frameCommands})
             for (auto& c : group()) v.push_back(std::move(c));
         return v;
     }();
     return all;
 }
 
+
+void requireReadableFile(const std::string& path) {
+    Poco::File f(path);
+    try {
+        if (!f.exists()) throw InputError(path + ": no such file");
+        if (f.isDirectory()) throw InputError(path + ": is a directory, not a file");
+        if (!f.canRead()) throw InputError(path + ": cannot be read (permission denied)");
+    } catch (const Poco::Exception& e) {
+        throw InputError(path + ": cannot be read (" + e.displayText() + ")");
+    }
+}
+
+namespace {
+/// The one form of an error: "supportmail COMMAND: what: why" on stderr and, for a
+/// job (a command with a lease, run by cron), the same words in the log.
+int failed(CommandContext& app, const Command& cmd, int code, const std::string& message) {
+    app.err() << "supportmail " << cmd.name << ": " << message << "\n";
+    auto& run = unfinishedRun();
+    if (run.id != 0) {  // a job run this error ended: its row and the log get the reason
+        try {
+            store::JobRuns(app.database()).finish(run.id, "failed", run.counts, message);
+            app.log().error(run.job + " failed: " + message);
+        } catch (...) {
+            // the database or the log is what failed: stderr has the reason
+        }
+        run = {};
+    }
+    return code;
+}
+}  // namespace
 
 int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& args) {
     // Log lines name the job from here until the lease is released (after the run).
@@ -315,49 +414,63 @@ int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& arg
         }
         return cmd.run(app, args);
     } catch (const UsageError& e) {
-        app.err() << "supportmail " << cmd.name << ": " << e.what() << "\n";
+        app.err() << "supportmail " << cmd.name << ": " << e.what() << " (see supportmail " << cmd.name << " --help)\n";
         return kExitUsage;
+    } catch (const InputError& e) {
+        return failed(app, cmd, kExitNoInput, e.what());
     } catch (const ConfigError& e) {
-        app.err() << "supportmail " << cmd.name << ": configuration error: " << e.what() << "\n";
-        return kExitConfig;
+        return failed(app, cmd, kExitConfig, std::string("configuration error: ") + e.what());
     } catch (const mail::TemplateError& e) {
-        app.err() << "supportmail " << cmd.name << ": template error: " << e.what() << "\n";
-        return kExitConfig;
+        return failed(app, cmd, kExitConfig, std::string("template error: ") + e.what());
     } catch (const store::StoreError& e) {
-        app.err() << "supportmail " << cmd.name << ": database unavailable: " << e.what() << "\n";
-        return kExitUnavailable;
+        return failed(app, cmd, kExitUnavailable, std::string("database unavailable: ") + e.what());
     } catch (const CsvError& e) {
-        app.err() << "supportmail " << cmd.name << ": line " << e.line() << ": " << e.what() << "\n";
-        return kExitDataErr;
+        return failed(app, cmd, kExitDataErr, "line " + std::to_string(e.line()) + ": " + e.what());
     } catch (const Poco::Exception& e) {
-        app.err() << "supportmail " << cmd.name << ": " << e.displayText() << "\n";
-        return kExitSoftware;
+        return failed(app, cmd, kExitSoftware, e.displayText());
     } catch (const std::exception& e) {
-        app.err() << "supportmail " << cmd.name << ": " << e.what() << "\n";
-        return kExitSoftware;
+        return failed(app, cmd, kExitSoftware, e.what());
     }
 }
 
 int runApplication(int argc, char** argv) {
-    // Split: global options before the command go to POCO; the command parses the rest.
+    // Split: the global options go to POCO wherever they stand, before or after the
+    // command (`supportmail status --config F` as `supportmail --config F status`);
+    // everything else from the command on is the command's. --help before the
+    // command is the global help, after it the command's.
     std::vector<std::string> globalArgs{argv[0]};
     std::vector<std::string> commandArgs;
+    auto usage = [](const std::string& what) {
+        std::cerr << "supportmail: " << what << " (see supportmail --help)\n";
+        return kExitUsage;
+    };
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (!commandArgs.empty()) {
+        if (a == "--config" || a == "-c") {
+            if (i + 1 >= argc || argv[i + 1][0] == '-' || argv[i + 1][0] == '\0')
+                return usage(a + ": needs a file (" + a + " FILE)");
+            globalArgs.push_back(a);
+            globalArgs.push_back(argv[++i]);
+            continue;
+        }
+        if (a.rfind("--config=", 0) == 0 && a.size() == 9) return usage("--config: needs a file (--config=FILE)");
+        if (a == "--pidfile" || a == "--umask") {  // the daemon's options take a value the same way
+            if (i + 1 >= argc || argv[i + 1][0] == '-') return usage(a + ": needs a value (" + a + "=VALUE)");
+            globalArgs.push_back(a + "=" + argv[++i]);
+            continue;
+        }
+        static const char* flags[] = {"-v", "--verbose", "-q", "--quiet", "--daemon"};
+        bool global = a.rfind("--config=", 0) == 0 || a.rfind("--umask=", 0) == 0 || a.rfind("--pidfile=", 0) == 0;
+        for (const char* k : flags) global = global || a == k;
+        if (global) {
+            globalArgs.push_back(a);
+        } else if (!commandArgs.empty()) {
             commandArgs.push_back(a);
-        } else if (a == "--config" || a == "-c") {
+        } else if (a == "-h" || a == "--help") {
             globalArgs.push_back(a);
-            if (i + 1 < argc) globalArgs.push_back(argv[++i]);
         } else if (!a.empty() && a[0] == '-') {
-            static const char* known[] = {"-h", "--help", "-v", "--verbose", "-q", "--quiet", "--daemon", "--umask", "--pidfile"};
-            bool ok = a.rfind("--config=", 0) == 0 || a.rfind("--umask=", 0) == 0 || a.rfind("--pidfile=", 0) == 0;
-            for (const char* k : known) ok = ok || a == k;
-            if (!ok) {
-                std::cerr << "supportmail: unknown option '" << a << "' (see supportmail --help)\n";
-                return kExitUsage;
-            }
-            globalArgs.push_back(a);
+            std::string name = a.substr(0, a.find('='));
+            return usage(name + ": unknown option");
         } else {
             commandArgs.push_back(a);
         }
@@ -368,8 +481,7 @@ int runApplication(int argc, char** argv) {
     try {
         return app.run(static_cast<int>(gargv.size()), gargv.data());
     } catch (const Poco::Util::OptionException& e) {
-        std::cerr << "supportmail: " << e.displayText() << " (see supportmail --help)\n";
-        return kExitUsage;
+        return usage(optionProblem(e));
     }
 }
 

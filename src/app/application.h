@@ -15,6 +15,7 @@ enum ExitCode {
     kExitOk = 0,
     kExitUsage = 64,
     kExitDataErr = 65,
+    kExitNoInput = 66,    ///< an input file that is missing, unreadable or a directory
     kExitUnavailable = 69,
     kExitSoftware = 70,
     kExitLeaseHeld = 73,  ///< another run of this job is in progress (holds its lease); nothing done

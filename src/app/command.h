@@ -42,6 +42,16 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// An input file named on the command line that cannot be read (exit 66).
+class InputError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Throws InputError when path is missing, a directory or unreadable, with the
+/// reason in plain words ("PATH: is a directory, not a file").
+void requireReadableFile(const std::string& path);
+
 /// What the application gives a command. settings() and database() load lazily
 /// (a ConfigError or StoreError escaping a command becomes exit 78 or 69).
 class CommandContext {
@@ -103,6 +113,15 @@ private:
     bool finished_ = false;
 };
 
+/// The job run an error ended before it finished (id 0: none): JobRunRecord's
+/// destructor leaves it here for the frame, which alone knows the error's words.
+struct UnfinishedRun {
+    std::int64_t id = 0;
+    std::string job;
+    std::map<std::string, std::int64_t> counts;
+};
+UnfinishedRun& unfinishedRun();
+
 // The command groups, one file each.
 std::vector<Command> referenceDataCommands();  ///< commands_reference.cpp
 std::vector<Command> outboundCommands();       ///< commands_outbound.cpp
@@ -112,6 +131,7 @@ std::vector<Command> expiryCommands();         ///< commands_expiry.cpp
 std::vector<Command> caseCommands();           ///< commands_cases.cpp
 std::vector<Command> doctorCommands();         ///< commands_doctor.cpp
 std::vector<Command> serveCommands();          ///< commands_serve.cpp
+std::vector<Command> queueCommands();          ///< commands_queue.cpp
 
 /// Runs cmd as the frame does: takes its lease (if any; exit 73 when another run
 /// holds it), runs it, and maps what escapes to an exit code (printed to err()).

@@ -14,12 +14,15 @@
 #include <Poco/Util/OptionSet.h>
 
 #include "app/command.h"
+#include "app/listing.h"
 #include "domain/ids.h"
 #include "jobs/close_case.h"
 #include "mail/templates.h"
 #include "store/contracts.h"
 #include "store/disclosures.h"
+#include "store/inbound.h"
 #include "store/incidents.h"
+#include "mail/mime_parser.h"
 #include "store/reference_data.h"
 
 using Poco::Util::Option;
@@ -35,54 +38,37 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-std::string utcTime(std::int64_t seconds) {
-    if (seconds <= 0) return "-";
-    return Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(static_cast<std::time_t>(seconds)),
-                                           "%Y-%m-%d %H:%M UTC");
-}
-
-std::string orDash(const std::string& s) { return s.empty() ? "-" : s; }
-
-/// Replaces every Access ID and Contract ID of the store that occurs in text by its
-/// masked form: descriptions and notes are free text and may quote them.
-class Scrubber {
-public:
-    explicit Scrubber(store::Database& db) {
-        std::vector<std::string> access, contract;
-        db.session() << "SELECT access_id, contract_id FROM contracts", into(access), into(contract), now;
-        for (const auto& a : access)
-            if (!a.empty()) pairs_.emplace_back(a, domain::maskAccessId(a));
-        for (const auto& c : contract)
-            if (!c.empty()) pairs_.emplace_back(c, domain::maskContractId(c));
-    }
-    std::string operator()(std::string text) const {
-        for (const auto& [clear, masked] : pairs_)
-            for (auto p = text.find(clear); p != std::string::npos; p = text.find(clear, p + masked.size()))
-                text.replace(p, clear.size(), masked);
-        return text;
-    }
-
-private:
-    std::vector<std::pair<std::string, std::string>> pairs_;
-};
-
-/// A contract by row id (digits) or by Contract ID.
+/// A contract by row id (digits, "#12"), Contract ID, display name or masked Access
+/// ID ("0037xxxxxx", as every listing shows it). A full Access ID is refused: it is
+/// a secret and does not belong on a command line (shell history, ps).
 domain::Contract findContract(store::Database& db, const std::string& given) {
     store::Contracts contracts(db);
-    const std::string g = Poco::trim(given);
+    std::string g = Poco::trim(given);
+    if (!g.empty() && g[0] == '#') g.erase(0, 1);
     std::optional<domain::Contract> c;
-    if (!g.empty() && std::all_of(g.begin(), g.end(), [](unsigned char ch) { return std::isdigit(ch); })) {
-        try {
-            c = contracts.byId(std::stoll(g));
-        } catch (const std::out_of_range&) {
-        }
-        if (!c) throw NotFound("unknown contract #" + g + " (no contract has this row id)");
+    if (domain::isValidAccessId(g))
+        throw NotFound("'" + domain::maskAccessId(g) + "' looks like an Access ID: give the masked form " +
+                       domain::maskAccessId(g) + ", the row id (#N), the Contract ID or the display name");
+    if (!g.empty() && g.size() < 10 && std::all_of(g.begin(), g.end(), [](unsigned char ch) { return std::isdigit(ch); })) {
+        c = contracts.byId(std::stoll(g));
+        if (!c) throw NotFound("unknown contract #" + g + ": no contract has this row id");
         return *c;
     }
     c = contracts.byContractId(domain::normalizeContractId(g));
-    if (!c) throw NotFound("unknown contract " + domain::maskContractId(domain::normalizeContractId(g)) +
-                           " (give the row id or the Contract ID)");
-    return *c;
+    if (c) return *c;
+    auto named = contracts.byDisplayNameOrMaskedAccessId(g);
+    if (named.size() == 1) return named.front();
+    if (named.size() > 1) {
+        std::string ids;
+        for (std::size_t i = 0; i < named.size() && i < 10; ++i) ids += (ids.empty() ? "#" : ", #") + std::to_string(named[i].id);
+        throw NotFound("'" + g + "' names " + std::to_string(named.size()) + " contracts (" + ids +
+                       (named.size() > 10 ? ", ..." : "") + "): give the row id");
+    }
+    const std::string shown = domain::isValidContractId(domain::normalizeContractId(g))
+                                  ? domain::maskContractId(domain::normalizeContractId(g))
+                                  : g;
+    throw NotFound("unknown contract '" + shown +
+                   "': no contract has this row id, Contract ID, display name or masked Access ID");
 }
 
 std::string contractLabel(const std::optional<domain::Contract>& c, std::int64_t ref) {
@@ -132,8 +118,45 @@ int caseClose(CommandContext& app, const Args& args) {
     return kExitOk;
 }
 
+/// Open and past its due time.
+bool overdue(const store::IncidentRow& r, std::int64_t nowAt) { return r.state == "open" && r.dueAt > 0 && r.dueAt < nowAt; }
+
+std::string dueText(const store::IncidentRow& r, std::int64_t nowAt) {
+    std::string s = utcTime(r.dueAt);
+    if (overdue(r, nowAt)) {
+        const auto late = (nowAt - r.dueAt) / 60;
+        s += " (OVERDUE by " + (late >= 60 ? std::to_string(late / 60) + " h " : std::string()) +
+             std::to_string(late % 60) + " min)";
+    }
+    return s;
+}
+
+/// The subject of the mail that opened the case (the incident row keeps no copy).
+std::string caseSubject(store::Database& db, const store::IncidentRow& inc) {
+    const std::string raw = store::Inbound(db).raw(inc.inboundRef);
+    return raw.empty() ? std::string() : mail::parseMail(raw).subject;
+}
+
+Poco::JSON::Object::Ptr caseJson(const store::IncidentRow& r, const std::optional<domain::Contract>& c,
+                                 std::int64_t nowAt, const Scrubber& scrub) {
+    auto o = jsonObject();
+    o->set("case_number", r.caseNumber);
+    o->set("state", r.state);
+    o->set("closure_kind", r.closureKind);
+    o->set("severity", r.severity);
+    o->set("response_business_hours", r.responseHours);
+    o->set("opened_at", isoTime(r.createdAt));
+    o->set("due_at", isoTime(r.dueAt));
+    o->set("overdue", overdue(r, nowAt));
+    o->set("contract_row", r.contractRef);
+    o->set("contract", c ? c->displayName : std::string());
+    o->set("requester", r.requesterEmail);
+    o->set("product", scrub(r.product));
+    return o;
+}
+
 int caseShow(CommandContext& app, const Args& args) {
-    requireOnly(args, "show", {});
+    requireOnly(args, "show", {"json"});
     if (args.positional.size() != 2) throw UsageError("expected: case show CASE");
     auto& db = app.database();
     store::Incidents incidents(db);
@@ -143,8 +166,35 @@ int caseShow(CommandContext& app, const Args& args) {
     store::Contracts contracts(db);
     auto contract = contracts.byId(inc->contractRef);
     Scrubber scrub(db);
+    const std::int64_t nowAt = store::Database::nowSeconds();
+    const std::string subject = caseSubject(db, *inc);
+    const auto thread = incidents.thread(inc->id);
+    if (args.has("json")) {
+        auto o = caseJson(*inc, contract, nowAt, scrub);
+        o->set("subject", scrub(subject));
+        o->set("contract_id", contract ? domain::maskContractId(contract->contractId) : std::string());
+        o->set("usage_type", scrub(inc->usageType));
+        o->set("problem_type", scrub(inc->problemType));
+        o->set("category", scrub(inc->category));
+        o->set("closed_at", isoTime(inc->state == "closed" ? incidents.closedAt(inc->id) : 0));
+        o->set("closure_note", scrub(inc->state == "closed" ? incidents.closureNote(inc->id) : std::string()));
+        o->set("attachments", scrub(inc->attachments));
+        o->set("description", scrub(inc->description));
+        Poco::JSON::Array::Ptr t = new Poco::JSON::Array;
+        for (const auto& e : thread) {
+            auto j = jsonObject();
+            j->set("direction", e.direction);
+            j->set("at", isoTime(e.createdAt));
+            j->set("message_id", e.messageId);
+            t->add(j);
+        }
+        o->set("thread", t);
+        printJson(app.out(), o);
+        return kExitOk;
+    }
     std::ostringstream o;
-    o << "Case " << inc->caseNumber << " (" << inc->state << ")\n";
+    o << "Case " << inc->caseNumber << " (" << inc->state << ")" << (overdue(*inc, nowAt) ? " OVERDUE" : "") << "\n";
+    o << "  Subject:       " << orDash(subject) << "\n";
     o << "  Contract:      " << contractLabel(contract, inc->contractRef);
     if (contract) o << ", Contract ID " << domain::maskContractId(contract->contractId) << ", partner " << contract->partnerId;
     o << "\n";
@@ -153,9 +203,10 @@ int caseShow(CommandContext& app, const Args& args) {
     o << "  Usage type:    " << orDash(inc->usageType) << "\n";
     o << "  Problem type:  " << orDash(inc->problemType) << "\n";
     o << "  Category:      " << orDash(inc->category) << "\n";
-    o << "  Severity:      " << inc->severity << ", first response within " << inc->responseHours << " h, due "
-      << utcTime(inc->dueAt) << "\n";
+    o << "  Severity:      " << inc->severity << ", first response within " << inc->responseHours
+      << " business hours\n";
     o << "  Opened:        " << utcTime(inc->createdAt) << "\n";
+    o << "  Due:           " << dueText(*inc, nowAt) << "\n";
     if (inc->state == "closed") {
         o << "  Closed:        " << utcTime(incidents.closedAt(inc->id)) << " as " << orDash(inc->closureKind)
           << (inc->closureKind == "non_decrement" ? " (incident credited back)" : "") << "\n";
@@ -163,40 +214,57 @@ int caseShow(CommandContext& app, const Args& args) {
         if (!note.empty()) o << "  Note:          " << note << "\n";
     }
     o << "  Attachments:   " << orDash(inc->attachments) << "\n";
-    o << "  Messages:      " << incidents.threadLength(inc->id) << "\n";
     o << "  Description:   " << orDash(inc->description) << "\n";
+    o << "  Thread:        " << thread.size() << (thread.size() == 1 ? " message" : " messages") << "\n";
+    for (const auto& e : thread)
+        o << "    " << (e.direction == "in" ? "in  " : "out ") << utcTime(e.createdAt) << "  " << orDash(e.messageId)
+          << "\n";
     app.out() << scrub(o.str());
     return kExitOk;
 }
 
-void caseTable(std::ostream& o, const std::vector<store::IncidentRow>& rows, store::Contracts& contracts) {
-    o << std::left << std::setw(16) << "CASE" << std::setw(8) << "STATE" << std::setw(15) << "CLOSURE" << std::setw(5)
-      << "SEV" << std::setw(22) << "OPENED" << std::setw(44) << "CONTRACT"
-      << "REQUESTER\n";
-    std::map<std::int64_t, std::optional<domain::Contract>> cache;
-    for (const auto& r : rows) {
-        auto it = cache.find(r.contractRef);
-        if (it == cache.end()) it = cache.emplace(r.contractRef, contracts.byId(r.contractRef)).first;
-        o << std::left << std::setw(16) << r.caseNumber << std::setw(8) << r.state << std::setw(15)
-          << orDash(r.closureKind) << std::setw(5) << r.severity << std::setw(22) << utcTime(r.createdAt)
-          << std::setw(44) << contractLabel(it->second, r.contractRef) << r.requesterEmail << "\n";
-    }
-}
-
 int caseList(CommandContext& app, const Args& args) {
-    requireOnly(args, "list", {"contract", "state"});
-    if (args.positional.size() != 1) throw UsageError("expected: case list [--contract ID] [--state open|closed]");
-    const std::string state = stateFilter(args);
+    requireOnly(args, "list", {"contract", "state", "overdue", "json"});
+    if (args.positional.size() != 1)
+        throw UsageError("expected: case list [--contract ID] [--state open|closed] [--overdue]");
+    std::string state = stateFilter(args);
+    const bool onlyOverdue = args.has("overdue");
+    if (onlyOverdue && state == "closed") throw UsageError("--overdue lists open cases: it does not go with --state closed");
+    if (onlyOverdue) state = "open";
     auto& db = app.database();
     std::int64_t contractRef = 0;
     if (args.has("contract")) contractRef = findContract(db, args.get("contract")).id;
     store::Incidents incidents(db);
     store::Contracts contracts(db);
-    auto rows = incidents.list(contractRef, state);
+    const std::int64_t nowAt = store::Database::nowSeconds();
+    std::vector<store::IncidentRow> rows;
+    for (auto& r : incidents.list(contractRef, state))
+        if (!onlyOverdue || overdue(r, nowAt)) rows.push_back(std::move(r));
+    std::map<std::int64_t, std::optional<domain::Contract>> cache;
+    auto contractOf = [&](std::int64_t ref) -> const std::optional<domain::Contract>& {
+        auto it = cache.find(ref);
+        if (it == cache.end()) it = cache.emplace(ref, contracts.byId(ref)).first;
+        return it->second;
+    };
+    Scrubber scrub(db);
+    if (args.has("json")) {
+        auto root = jsonObject();
+        Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+        for (const auto& r : rows) list->add(caseJson(r, contractOf(r.contractRef), nowAt, scrub));
+        root->set("cases", list);
+        root->set("count", rows.size());
+        printJson(app.out(), root);
+        return kExitOk;
+    }
+    Table t({"CASE", "STATE", "CLOSURE", "SEV", "OPENED", "DUE", "CONTRACT", "REQUESTER"});
+    for (const auto& r : rows)
+        t.add({r.caseNumber, r.state, orDash(r.closureKind), r.severity, utcTime(r.createdAt),
+               overdue(r, nowAt) ? utcTime(r.dueAt) + " OVERDUE" : utcTime(r.dueAt),
+               contractLabel(contractOf(r.contractRef), r.contractRef), r.requesterEmail});
     std::ostringstream o;
-    caseTable(o, rows, contracts);
-    o << rows.size() << (rows.size() == 1 ? " case" : " cases") << "\n";
-    app.out() << Scrubber(db)(o.str());
+    t.print(o);
+    o << rows.size() << (rows.size() == 1 ? " case" : " cases") << (onlyOverdue ? " overdue" : "") << "\n";
+    app.out() << scrub(o.str());
     return kExitOk;
 }
 
@@ -215,9 +283,31 @@ int runCase(CommandContext& app, const Args& args) {
 
 // ---- contract ----
 
+Poco::JSON::Object::Ptr contractJson(const domain::Contract& c, const store::Contracts::Tally& t) {
+    auto o = jsonObject();
+    o->set("id", c.id);
+    o->set("display_name", c.displayName);
+    o->set("contract_id", domain::maskContractId(c.contractId));
+    o->set("access_id", domain::maskAccessId(c.accessId));
+    o->set("partner_id", c.partnerId);
+    o->set("location_id", c.locationId);
+    o->set("plan", c.planKey);
+    o->set("scope", domain::toString(c.scope));
+    o->set("state", domain::toString(c.state));
+    o->set("activated_on", c.activatedOn);
+    o->set("expires_on", c.expiresOn);
+    o->set("incidents_granted", c.incidentsGranted);
+    o->set("incidents_left", t.balance);
+    o->set("hours", c.hoursGranted);
+    o->set("open_cases", t.open);
+    o->set("closed_cases", t.closed);
+    return o;
+}
+
 int contractShow(CommandContext& app, const Args& args) {
-    requireOnly(args, "show", {});
-    if (args.positional.size() != 2) throw UsageError("expected: contract show ID (the row id or the Contract ID)");
+    requireOnly(args, "show", {"json"});
+    if (args.positional.size() != 2)
+        throw UsageError("expected: contract show ID (row id, Contract ID, display name or masked Access ID)");
     auto& db = app.database();
     auto c = findContract(db, args.positional[1]);
     store::Contracts contracts(db);
@@ -227,6 +317,23 @@ int contractShow(CommandContext& app, const Args& args) {
     auto cases = incidents.list(c.id);
     std::vector<store::IncidentRow> open, closed;
     for (auto& r : cases) (r.state == "open" ? open : closed).push_back(r);
+    const int balance = contracts.balance(c.id);
+    Scrubber scrub(db);
+    if (args.has("json")) {
+        store::Contracts::Tally t;
+        t.balance = balance;
+        t.open = static_cast<int>(open.size());
+        t.closed = static_cast<int>(closed.size());
+        auto o = contractJson(c, t);
+        o->set("plan_name", contracts.planName(c.id));
+        o->set("partner_name", partner ? partner->name : std::string());
+        const std::int64_t nowAt = store::Database::nowSeconds();
+        Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+        for (const auto& r : cases) list->add(caseJson(r, c, nowAt, scrub));
+        o->set("cases", list);
+        printJson(app.out(), o);
+        return kExitOk;
+    }
     std::ostringstream o;
     o << "Contract #" << c.id << ": " << c.displayName << "\n";
     o << "  Contract ID:        " << domain::maskContractId(c.contractId) << "\n";
@@ -239,7 +346,7 @@ int contractShow(CommandContext& app, const Args& args) {
     o << "  Activated:          " << c.activatedOn << "\n";
     o << "  Expires:            " << c.expiresOn << "\n";
     o << "  Incidents granted:  " << c.incidentsGranted << "\n";
-    o << "  Incidents left:     " << contracts.balance(c.id) << " (the ledger's balance)\n";
+    o << "  Incidents left:     " << balance << " (the ledger's balance)\n";
     o << "  Advisory hours:     " << c.hoursGranted << "\n";
     o << "  Open cases:         " << open.size() << "\n";
     for (const auto& r : open)
@@ -249,32 +356,43 @@ int contractShow(CommandContext& app, const Args& args) {
     for (const auto& r : closed)
         o << "    " << r.caseNumber << "  " << orDash(r.closureKind) << ", closed " << utcTime(incidents.closedAt(r.id))
           << ", " << r.product << ", " << r.requesterEmail << "\n";
-    app.out() << Scrubber(db)(o.str());
+    app.out() << scrub(o.str());
     return kExitOk;
 }
 
 int contractList(CommandContext& app, const Args& args) {
-    requireOnly(args, "list", {"partner"});
+    requireOnly(args, "list", {"partner", "json"});
     if (args.positional.size() != 1) throw UsageError("expected: contract list [--partner ID]");
     auto& db = app.database();
     store::Contracts contracts(db);
-    store::Incidents incidents(db);
-    auto all = contracts.list(Poco::trim(args.get("partner")));
-    std::ostringstream o;
-    o << std::left << std::setw(6) << "ID" << std::setw(38) << "CONTRACT" << std::setw(14) << "CONTRACT ID"
-      << std::setw(10) << "PARTNER" << std::setw(10) << "STATE" << std::setw(12) << "EXPIRES" << std::setw(11)
-      << "INCIDENTS" << std::setw(7) << "HOURS" << "OPEN/CLOSED\n";
-    for (const auto& c : all) {
-        int open = 0, closed = 0;
-        for (const auto& r : incidents.list(c.id)) ++(r.state == "open" ? open : closed);
-        o << std::left << std::setw(6) << ("#" + std::to_string(c.id)) << std::setw(38) << c.displayName
-          << std::setw(14) << domain::maskContractId(c.contractId) << std::setw(10) << c.partnerId << std::setw(10)
-          << domain::toString(c.state) << std::setw(12) << c.expiresOn << std::setw(11)
-          << (std::to_string(contracts.balance(c.id)) + "/" + std::to_string(c.incidentsGranted)) << std::setw(7)
-          << c.hoursGranted << open << "/" << closed << "\n";
+    const auto all = contracts.list(Poco::trim(args.get("partner")));
+    const auto tallies = contracts.tallies();  // two grouped queries, not three per contract
+    auto tallyOf = [&](std::int64_t id) {
+        auto it = tallies.find(id);
+        return it == tallies.end() ? store::Contracts::Tally{} : it->second;
+    };
+    // Every column printed is masked already (display name, Contract ID): no scrubbing pass.
+    if (args.has("json")) {
+        auto root = jsonObject();
+        Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+        for (const auto& c : all) list->add(contractJson(c, tallyOf(c.id)));
+        root->set("contracts", list);
+        root->set("count", all.size());
+        printJson(app.out(), root);
+        return kExitOk;
     }
+    Table t({"ID", "CONTRACT", "CONTRACT ID", "PARTNER", "STATE", "EXPIRES", "INCIDENTS", "HOURS", "OPEN/CLOSED"});
+    for (const auto& c : all) {
+        const auto tally = tallyOf(c.id);
+        t.add({"#" + std::to_string(c.id), c.displayName, domain::maskContractId(c.contractId), c.partnerId,
+               domain::toString(c.state), c.expiresOn,
+               std::to_string(tally.balance) + "/" + std::to_string(c.incidentsGranted), std::to_string(c.hoursGranted),
+               std::to_string(tally.open) + "/" + std::to_string(tally.closed)});
+    }
+    std::ostringstream o;
+    t.print(o);
     o << all.size() << (all.size() == 1 ? " contract" : " contracts") << "\n";
-    app.out() << Scrubber(db)(o.str());
+    app.out() << o.str();
     return kExitOk;
 }
 
@@ -319,8 +437,10 @@ std::vector<Command> caseCommands() {
          "close, show and list support cases",
          "close: closes an open case. --non-decrement credits its incident back to the contract "
          "(ledger +1, at most once); --decrement leaves the balance. The requester is told by mail "
-         "(queued for deliver). show: one case. list: cases, optionally of one contract (row id or "
-         "Contract ID) and in one state. IDs are shown masked.\n"
+         "(queued for deliver). show: one case with its subject, due time (OVERDUE when past it) and "
+         "thread (direction, time, Message-ID). list: cases, optionally of one contract (row id, "
+         "Contract ID, display name or masked Access ID), in one state, or --overdue. --json prints "
+         "one JSON document. IDs are shown masked. "
          "Exit 65 for an unknown case or contract, or a case already closed (the message says which).",
          [](Poco::Util::OptionSet& s) {
              s.addOption(Option("decrement", "", "close: the case used its incident"));
@@ -328,17 +448,21 @@ std::vector<Command> caseCommands() {
              s.addOption(Option("note", "", "close: a note for the record and the requester").argument("TEXT"));
              s.addOption(Option("contract", "", "list: only this contract (row id or Contract ID)").argument("ID"));
              s.addOption(Option("state", "", "list: only open or closed cases").argument("open|closed"));
+             s.addOption(Option("overdue", "", "list: only open cases past their due time"));
+             s.addOption(Option("json", "", "show, list: print one JSON document"));
          },
          1, 2, runCase},
         {"contract", "show ID | list | disclosures ID", "show contracts: balance, hours, expiry and cases (IDs masked)",
-         "show: one contract by row id or Contract ID: display name, masked IDs, partner, plan, state, "
-         "activation and expiry, incidents granted and left (the ledger's balance), hours, open and "
-         "closed cases. list: every contract, or those of --partner. disclosures: every mail that carried "
-         "the contract's IDs: when, to whom, under which rule (activation_hq_primary, location_kit, "
-         "regional_rule, resend, resend_regional_rule), which outbox mail.\n"
+         "show: one contract by row id (#N), Contract ID, display name or masked Access ID (0037xxxxxx): "
+         "display name, masked IDs, partner, plan, state, activation and expiry, incidents granted and "
+         "left (the ledger's balance), hours, open and closed cases. list: every contract, or those of "
+         "--partner. --json prints one JSON document. disclosures: every mail that carried the contract's "
+         "IDs: when, to whom, under which rule (activation_hq_primary, location_kit, regional_rule, resend, "
+         "resend_regional_rule), which outbox mail. "
          "Exit 65 for an unknown contract.",
          [](Poco::Util::OptionSet& s) {
              s.addOption(Option("partner", "", "list: only this partner's contracts").argument("ID"));
+             s.addOption(Option("json", "", "show, list: print one JSON document"));
          },
          1, 2, runContract},
     };

@@ -25,6 +25,7 @@ int runExpire(CommandContext& app, const Args& args) {
                        {"written_off", report.writtenOff},
                        {"incidents_written_off", report.incidentsWrittenOff},
                        {"reminders", report.remindersQueued},
+                       {"expiry_notices", report.noticesQueued},
                        {"reminders_skipped", report.remindersSkipped},
                        {"problems", static_cast<std::int64_t>(report.problems.size())}};
         run->finish(report.problems.empty() ? "ok" : "incomplete");
@@ -33,7 +34,7 @@ int runExpire(CommandContext& app, const Args& args) {
     for (const auto& p : report.problems) app.err() << p << "\n";
     app.out() << "expire: " << (dryRun ? "dry run, would do " : "") << report.expired << " expired, "
               << report.writtenOff << " written off (" << report.incidentsWrittenOff << " incidents), "
-              << report.remindersQueued << " reminders queued\n";
+              << report.noticesQueued << " expiry notices queued, " << report.remindersQueued << " reminders queued\n";
     return report.problems.empty() ? kExitOk : kExitDataErr;
 }
 

@@ -1,6 +1,9 @@
 // fetch, process and inspect: inbound mail to incidents and replies.
+#include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <sstream>
+#include <string_view>
 
 #include "jobs/fetch.h"
 #include "jobs/process.h"
@@ -11,6 +14,9 @@
 #include <Poco/Util/OptionSet.h>
 
 #include "app/command.h"
+#include "app/listing.h"
+
+using Poco::Util::Option;
 
 namespace sm::app {
 namespace {
@@ -40,7 +46,70 @@ int runFetch(CommandContext& app, const Args&) {
     return kExitOk;
 }
 
-int runProcess(CommandContext& app, const Args&) {
+/// process --dry-run: each pending mail, what it would become and what it would be
+/// answered, from the real handlers in a transaction that is rolled back.
+int runProcessDryRun(CommandContext& app, const Args& args) {
+    auto& settings = app.settings();
+    mail::TemplateSet templates(settings.templatesDir);
+    auto& db = app.database();
+    const auto outcomes = jobs::processDryRun(db, settings, templates);
+    Scrubber scrub(db);
+    if (args.has("json")) {
+        auto root = jsonObject();
+        Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+        for (const auto& o : outcomes) {
+            auto j = jsonObject();
+            j->set("inbound_id", o.inboundId);
+            j->set("sender", o.sender);
+            j->set("subject", scrub(o.subject));
+            j->set("state", o.state);
+            j->set("classification", o.classification);
+            j->set("reason", scrub(o.reason));
+            Poco::JSON::Array::Ptr answers = new Poco::JSON::Array;
+            for (const auto& a : o.answers) {
+                auto aj = jsonObject();
+                aj->set("kind", a.kind);
+                Poco::JSON::Array::Ptr to = new Poco::JSON::Array;
+                for (const auto& r : a.recipients) to->add(r);
+                aj->set("recipients", to);
+                aj->set("subject", scrub(a.subject));
+                answers->add(aj);
+            }
+            j->set("answers", answers);
+            j->set("error", o.error);
+            list->add(j);
+        }
+        root->set("dry_run", true);
+        root->set("messages", list);
+        root->set("count", outcomes.size());
+        printJson(app.out(), root);
+        return kExitOk;
+    }
+    std::ostringstream out;
+    for (const auto& o : outcomes) {
+        out << "inbound #" << o.inboundId << " from " << orDash(o.sender) << " \"" << o.subject << "\"\n";
+        if (!o.error.empty()) {
+            out << "  would fail: " << o.error << "\n";
+            continue;
+        }
+        out << "  would be " << o.state << (o.classification.empty() ? "" : " as " + o.classification) << ": "
+            << orDash(o.reason) << "\n";
+        if (o.answers.empty()) out << "  no answer\n";
+        for (const auto& a : o.answers) {
+            std::string to;
+            for (const auto& r : a.recipients) to += (to.empty() ? "" : ", ") + r;
+            out << "  would queue " << a.kind << " to " << to << ": \"" << a.subject << "\"\n";
+        }
+    }
+    out << "process --dry-run: " << outcomes.size() << " pending " << (outcomes.size() == 1 ? "mail" : "mails")
+        << "; nothing was changed\n";
+    app.out() << scrub(out.str());
+    return kExitOk;
+}
+
+int runProcess(CommandContext& app, const Args& args) {
+    if (args.has("dry-run")) return runProcessDryRun(app, args);
+    if (args.has("json")) throw UsageError("--json applies to --dry-run only");
     app.applyLogging();
     auto& settings = app.settings();
     mail::TemplateSet templates(settings.templatesDir);
@@ -60,12 +129,34 @@ int runProcess(CommandContext& app, const Args&) {
 
 int runInspect(CommandContext& app, const Args& args) {
     const std::string& file = args.positional.at(0);
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        app.err() << "supportmail inspect: " << file << ": cannot read the file\n";
+    // The same limit as fetch: a file over it is refused before it is read (a
+    // multi-GB file would otherwise be held whole). Without a configuration file
+    // inspect still works, with the default limit.
+    std::int64_t limit = Settings().process.maxMessageBytes;
+    try {
+        limit = app.settings().process.maxMessageBytes;
+    } catch (const ConfigError& e) {
+        // No configuration file: the default limit, quietly (inspect needs nothing
+        // else). A broken one is said, not ignored.
+        if (std::string_view(e.what()).rfind("no configuration file", 0) != 0)
+            app.err() << "supportmail inspect: " << e.what() << "; using the default limit of " << limit
+                      << " bytes\n";
+    }
+    requireReadableFile(file);  // exit 66: missing, a directory, unreadable
+    std::ifstream in(file, std::ios::binary | std::ios::ate);
+    if (!in) throw InputError(file + ": cannot be read");
+    const std::streamoff size = in.tellg();
+    if (size > limit) {
+        app.err() << "supportmail inspect: " << file << ": " << size
+                  << " bytes, more than process.max_message_bytes (" << limit
+                  << "): fetch records such a mail from its header alone and answers its sender; not inspected\n";
         return kExitDataErr;
     }
-    std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    in.seekg(0);
+    std::string raw;
+    raw.resize(static_cast<std::size_t>(std::max<std::streamoff>(size, 0)));
+    in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+    raw.resize(static_cast<std::size_t>(in.gcount()));
     if (!mail::looksLikeMail(raw)) {
         app.err() << "supportmail inspect: " << file << ": not a mail message (no header fields at the top)\n";
         return kExitDataErr;
@@ -92,11 +183,20 @@ std::vector<Command> inboundCommands() {
         {"process", "", "turn stored mail into incidents, follow-ups and replies",
          "One transaction per message: the incident, the ledger debit, the sender link and the\n"
          "reply commit together with the message's end state. Bounces mark contacts as bouncing;\n"
-         "auto-replies, list mail and our own mail are never answered.",
-         nullptr, 0, 0, runProcess, "process"},
+         "auto-replies, list mail and our own mail are never answered.\n"
+         "--dry-run shows what each pending mail would become and the answer it would get, with the\n"
+         "real rules and templates, and changes nothing (to try a configuration change on the real\n"
+         "queue); --json prints that as one JSON document.",
+         [](Poco::Util::OptionSet& s) {
+             s.addOption(Option("dry-run", "n", "show what each pending mail would become; change nothing"));
+             s.addOption(Option("json", "", "with --dry-run: print one JSON document"));
+         },
+         0, 0, runProcess, "process"},
         {"inspect", "FILE.eml", "print what the parser and the classifier make of one mail, as JSON",
-         "Exit 0 for any mail that could be read, broken or not (its defects are listed);\n"
-         "65 for a file that is not mail at all.",
+         "Exit 0 for any mail that could be read, broken or not (its defects are listed); "
+         "65 for a file that is not mail at all or is larger than process.max_message_bytes "
+         "(the configuration's, or the default 25 MB without one); 66 for a file that is missing, "
+         "unreadable or a directory.",
          nullptr, 1, 1, runInspect},
     };
 }

@@ -4,6 +4,8 @@
 #include "jobs/deliver.h"
 #include "mail/templates.h"
 #include "mail/transport.h"
+#include <Poco/NumberParser.h>
+#include <Poco/String.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionSet.h>
 
@@ -53,11 +55,9 @@ int runDeliver(CommandContext& app, const Args& args) {
     auto& settings = app.settings();
     int limit = 0;
     if (args.has("limit")) {
-        try {
-            limit = std::stoi(args.get("limit"));
-        } catch (const std::exception&) {
-            throw UsageError("--limit needs a number");
-        }
+        const std::string given = Poco::trim(args.get("limit"));
+        if (!Poco::NumberParser::tryParse(given, limit) || limit < 1 || given.find_first_not_of("0123456789") != std::string::npos)
+            throw UsageError("--limit '" + args.get("limit") + "': expected a whole number of mails, 1 or more");
     }
     requireTransportPassword(settings);
     std::unique_ptr<mail::Transport> transport;

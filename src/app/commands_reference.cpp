@@ -20,10 +20,7 @@ void printProblems(std::ostream& err, const std::vector<jobs::LineProblem>& prob
 int runImport(CommandContext& app, const Args& args, bool partners) {
     app.applyLogging();
     const std::string& file = args.positional.at(0);
-    if (!Poco::File(file).exists()) {
-        app.err() << "supportmail: " << file << ": no such file\n";
-        return kExitDataErr;
-    }
+    requireReadableFile(file);  // exit 66: missing, a directory, unreadable
     bool skip = args.has("skip-bad-lines");
     JobRunRecord run(app.database(), partners ? "import-partners" : "import-renewals");
     auto bar = app.progress(partners ? "import-partners" : "import-renewals");

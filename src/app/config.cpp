@@ -259,8 +259,9 @@ mail::ImapSettings imapSettings(const Settings& settings, const InboundSettings&
     is.caFile = in.caFile;
     is.username = in.username;
     is.password = in.password;
-    // Download up to twice the limit; anything bigger is recorded without its body.
-    is.maxMessageBytes = static_cast<std::uint64_t>(settings.process.maxMessageBytes) * 2;
+    // Never hold more of one message than the limit (plus one 128 KB chunk): a
+    // message over it is recorded from its header alone.
+    is.maxMessageBytes = static_cast<std::uint64_t>(settings.process.maxMessageBytes);
     return is;
 }
 

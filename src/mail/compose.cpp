@@ -630,6 +630,8 @@ ComposedMail compose(const OutgoingMessage& m) {
     }
     const std::string autoSubmitted = cleanHeaderText(m.autoSubmitted);
     if (!autoSubmitted.empty()) appendField(head, "Auto-Submitted", encodeUnstructured(autoSubmitted, 16));
+    // Every mail of ours: Exchange/Outlook send no out-of-office or read receipt back.
+    appendField(head, "X-Auto-Response-Suppress", "All");
     for (const auto& [name, value] : m.extraHeaders)
         appendField(head, name, encodeUnstructured(cleanHeaderText(value), name.size() + 2));
     head += "MIME-Version: 1.0\r\n";

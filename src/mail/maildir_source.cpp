@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <stdexcept>
 #include <tuple>
 
@@ -128,20 +129,77 @@ std::optional<MaildirSource::Entry> MaildirSource::locate(const std::string& key
     return scanFor(key);
 }
 
-std::optional<std::string> MaildirSource::fetch(const std::string& key) {
+namespace {
+
+/// Opens a message file for reading; nullopt when it vanished (ENOENT).
+std::optional<std::FILE*> openMessage(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f) return f;
+    if (errno == ENOENT) return std::nullopt;
+    throw SourceError(SourceError::Kind::Local, true, "maildir: cannot read " + path + ": " + std::strerror(errno));
+}
+
+/// Up to `limit` bytes from f into out (appending); throws on a read error.
+void readUpTo(std::FILE* f, std::string& out, std::uint64_t limit, const std::string& path) {
+    char buf[64 * 1024];
+    while (out.size() < limit) {
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof buf, limit - out.size()));
+        const std::size_t n = std::fread(buf, 1, want, f);
+        out.append(buf, n);
+        if (n < want) break;
+    }
+    if (std::ferror(f)) throw SourceError(SourceError::Kind::Local, true, "maildir: read error on " + path);
+}
+
+std::uint64_t fileSize(std::FILE* f) {
+    struct stat st{};
+    return ::fstat(::fileno(f), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+}  // namespace
+
+std::optional<std::string> MaildirSource::fetch(const std::string& key, std::uint64_t maxBytes) {
     for (int attempt = 0; attempt < 2; ++attempt) {
         const auto entry = attempt == 0 ? locate(key) : scanFor(key);
         if (!entry) return std::nullopt;
-        std::ifstream in(entry->path, std::ios::binary);
-        if (!in) {
-            if (errno == ENOENT) continue;  // renamed or deleted since: look again once
-            throw SourceError(SourceError::Kind::Local, true,
-                              "maildir: cannot read " + entry->path + ": " + std::strerror(errno));
-        }
-        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (in.bad())
-            throw SourceError(SourceError::Kind::Local, true, "maildir: read error on " + entry->path);
+        const auto f = openMessage(entry->path);
+        if (!f) continue;  // renamed or deleted since: look again once
+        std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(*f, &std::fclose);
+        // The size first, so a huge file is refused before a byte of it is held;
+        // the read is bounded too, in case the file grows meanwhile.
+        const std::uint64_t size = fileSize(*f);
+        if (size > maxBytes)
+            throw SourceError(SourceError::Kind::TooLarge, false,
+                              "maildir: " + entry->path + " has " + std::to_string(size) +
+                                  " bytes, more than the limit of " + std::to_string(maxBytes));
+        std::string bytes;
+        bytes.reserve(static_cast<std::size_t>(size));
+        const std::uint64_t limit = maxBytes == UINT64_MAX ? maxBytes : maxBytes + 1;
+        readUpTo(*f, bytes, limit, entry->path);
+        if (bytes.size() > maxBytes)
+            throw SourceError(SourceError::Kind::TooLarge, false,
+                              "maildir: " + entry->path + " grew past the limit of " + std::to_string(maxBytes) +
+                                  " bytes while being read");
         return bytes;
+    }
+    return std::nullopt;
+}
+
+std::optional<MaildirSource::HeaderPart> MaildirSource::fetchHeader(const std::string& key) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        const auto entry = attempt == 0 ? locate(key) : scanFor(key);
+        if (!entry) return std::nullopt;
+        const auto f = openMessage(entry->path);
+        if (!f) continue;
+        std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(*f, &std::fclose);
+        HeaderPart part;
+        part.size = fileSize(*f);
+        readUpTo(*f, part.header, kMaxHeaderBytes, entry->path);
+        // Up to the blank line that ends the header block (kept), if it is there.
+        auto end = part.header.find("\r\n\r\n");
+        if (end != std::string::npos) part.header.resize(end + 4);
+        else if ((end = part.header.find("\n\n")) != std::string::npos) part.header.resize(end + 2);
+        return part;
     }
     return std::nullopt;
 }

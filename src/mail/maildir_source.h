@@ -44,9 +44,22 @@ public:
     std::vector<InboundMessageRef> listUnseen();
 
     /// The file's bytes, unchanged. std::nullopt if no file has this key any more.
-    /// Throws SourceError(Local) on other read errors, std::invalid_argument for a key
-    /// that is empty or contains '/' or ':'.
-    std::optional<std::string> fetch(const std::string& key);
+    /// Never holds more than maxBytes + 1 of it: a file over maxBytes (its size is
+    /// looked at before reading, and the read is bounded) throws
+    /// SourceError(TooLarge). Throws SourceError(Local) on other read errors,
+    /// std::invalid_argument for a key that is empty or contains '/' or ':'.
+    std::optional<std::string> fetch(const std::string& key, std::uint64_t maxBytes = UINT64_MAX);
+
+    /// The header block of a message (at most its first kMaxHeaderBytes, cut after
+    /// the blank line that ends the header when there is one) and the file's size:
+    /// for answering the sender of a message too large to read. nullopt if the file
+    /// vanished; errors as fetch().
+    struct HeaderPart {
+        std::string header;
+        std::uint64_t size = 0;
+    };
+    static constexpr std::uint64_t kMaxHeaderBytes = 128 * 1024;
+    std::optional<HeaderPart> fetchHeader(const std::string& key);
 
     /// Adds the S flag: renames new/KEY or cur/KEY:2,FLAGS to cur/KEY:2,FLAGS+S (other
     /// flags kept, sorted as the Maildir spec asks). Returns true if the message is now

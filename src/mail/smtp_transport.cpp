@@ -1,6 +1,7 @@
 #include "mail/smtp_transport.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -198,6 +199,9 @@ struct SmtpTransport::Impl {
         SM_SET(CURLOPT_ERRORBUFFER, errbuf);
         SM_SET(CURLOPT_CONNECTTIMEOUT, settings.connectTimeoutSeconds);
         SM_SET(CURLOPT_TIMEOUT, settings.timeoutSeconds);
+        // Every wait for a reply, QUIT at the end included, is bounded by the same
+        // timeout (libcurl's default is 120 s, outside CURLOPT_TIMEOUT for QUIT).
+        SM_SET(CURLOPT_SERVER_RESPONSE_TIMEOUT, settings.timeoutSeconds);
         SM_SET(CURLOPT_TCP_KEEPALIVE, 1L);
         SM_SET(CURLOPT_UPLOAD, 1L);
         SM_SET(CURLOPT_READFUNCTION, &Impl::onRead);
@@ -259,6 +263,19 @@ struct SmtpTransport::Impl {
         out.reply += " (" + displayUrl + ", curl error " + std::to_string(static_cast<int>(rc)) + ")";
         if (!lastReply.empty()) out.reply += "; last server reply: " + lastReply;
         return out;
+    }
+
+    // After a timeout or a lost connection the server is silent or gone, and the
+    // SMTP dialogue is at an unknown point. libcurl may still keep the connection
+    // (a timeout waiting for the reply to the final "." leaves it cached) and would
+    // send QUIT on it at the next use or at curl_easy_cleanup, then wait for the
+    // reply: deliver held its lease for minutes after its summary. Shutting the
+    // socket down makes that QUIT fail at once and the next send connect afresh.
+    // A reply error (4xx/5xx other than 421) leaves a healthy connection: kept.
+    void dropConnection() {
+        curl_socket_t sock = CURL_SOCKET_BAD;
+        if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK && sock != CURL_SOCKET_BAD)
+            ::shutdown(sock, SHUT_RDWR);
     }
 
     CURLcode performOnce(long& newConnections) {
@@ -352,7 +369,9 @@ DeliveryOutcome SmtpTransport::send(const Envelope& envelope, std::string_view /
     }
     curl_easy_setopt(im.h, CURLOPT_MAIL_RCPT, static_cast<curl_slist*>(nullptr));
     curl_slist_free_all(rcpts);
-    return im.classify(rc);
+    DeliveryOutcome outcome = im.classify(rc);
+    if (rc != CURLE_OK && (im.errorCode == 0 || im.errorCode == 421)) im.dropConnection();
+    return outcome;
 }
 
 std::string SmtpTransport::describe() const {

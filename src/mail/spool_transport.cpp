@@ -1,15 +1,22 @@
 #include "mail/spool_transport.h"
 
+#include <dirent.h>
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <random>
+
+#include <Poco/DigestEngine.h>
+#include <Poco/Logger.h>
+#include <Poco/SHA2Engine.h>
 #include <stdexcept>
 #include <utility>
 
@@ -106,18 +113,92 @@ std::string SpoolTransport::uniqueName() {
     return buf + host;
 }
 
+std::string SpoolTransport::deliveryName(std::string_view messageId) {
+    if (messageId.empty()) return uniqueName();
+    Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
+    engine.update(messageId.data(), static_cast<unsigned>(messageId.size()));
+    // A fixed first part instead of the time: the same mail always gets the same name.
+    return "supportmail." + Poco::DigestEngine::digestToHex(engine.digest()).substr(0, 40);
+}
+
+std::size_t SpoolTransport::removeStaleTmpFiles(std::int64_t now) {
+    std::size_t removed = 0;
+    const std::string tmp = dir_ + "/tmp";
+    DIR* d = ::opendir(tmp.c_str());
+    if (!d) return 0;  // not created yet: nothing to clean
+    while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        const std::string path = tmp + "/" + name;
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        // "A program should delete files in tmp that haven't been accessed in 36
+        // hours": the later of access and modification, so a file still written or
+        // read is never taken.
+        const std::int64_t touched = std::max<std::int64_t>(st.st_atime, st.st_mtime);
+        if (now - touched > kStaleTmpSeconds && ::unlink(path.c_str()) == 0) ++removed;
+    }
+    ::closedir(d);
+    return removed;
+}
+
+bool SpoolTransport::alreadyDelivered(const std::string& name) {
+    struct stat st {};
+    if (::stat((dir_ + "/new/" + name).c_str(), &st) == 0) return true;
+    // A reader may have moved it to cur/, adding ":2,FLAGS". cur/ is listed once
+    // and again only when it changed (its mtime): one stat per mail otherwise.
+    const std::string cur = dir_ + "/cur";
+    if (::stat(cur.c_str(), &st) != 0) return false;
+    const auto changed = std::make_pair(static_cast<std::int64_t>(st.st_mtim.tv_sec), st.st_mtim.tv_nsec);
+    if (!curListed_ || changed != curMtime_) {
+        curNames_.clear();
+        if (DIR* d = ::opendir(cur.c_str())) {
+            while (const dirent* e = ::readdir(d)) {
+                const std::string n = e->d_name;
+                curNames_.insert(n.substr(0, n.find(':')));
+            }
+            ::closedir(d);
+        }
+        curListed_ = true;
+        curMtime_ = changed;
+    }
+    return curNames_.count(name) > 0;
+}
+
 DeliveryOutcome SpoolTransport::send(const Envelope& /*envelope*/, std::string_view messageId,
                                      std::string_view bytes) {
-    const std::string name = uniqueName();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!tmpCleaned_) {
+        tmpCleaned_ = true;
+        staleTmpRemoved_ = removeStaleTmpFiles(static_cast<std::int64_t>(::time(nullptr)));
+        if (staleTmpRemoved_ > 0)
+            Poco::Logger::get("supportmail")
+                .warning(describe() + ": removed " + std::to_string(staleTmpRemoved_) +
+                         " files from tmp/ untouched for 36 hours (left by writers that died)");
+    }
+    const std::string name = deliveryName(messageId);
     const std::string tmpPath = dir_ + "/tmp/" + name;
     const std::string newPath = dir_ + "/new/" + name;
+    auto delivered = [&](const std::string& how) {
+        DeliveryOutcome out;
+        out.status = DeliveryStatus::Sent;
+        out.reply = how + newPath;
+        if (!messageId.empty()) out.reply += " (" + std::string(messageId) + ")";
+        return out;
+    };
+    // A repeat (the run that wrote it died before marking it sent): not a second copy.
+    if (!messageId.empty() && alreadyDelivered(name)) return delivered("already in the spool as ");
 
-    int fd = ::open(tmpPath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    // O_TRUNC, not O_EXCL: a leftover of our own for this mail (a crash while
+    // writing it) is replaced. Only one deliver runs at a time (its lease), and
+    // two mails never share a name.
+    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (messageId.empty() ? O_EXCL : O_TRUNC);
+    int fd = ::open(tmpPath.c_str(), flags, 0640);
     if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
         // first use, or someone removed the directory: create it and try again
         std::string failedPath;
         if (const int err = ensureMaildir(dir_, failedPath)) return failure("cannot create", failedPath, err);
-        fd = ::open(tmpPath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        fd = ::open(tmpPath.c_str(), flags, 0640);
     }
     if (fd < 0) return failure("cannot create", tmpPath, errno);
 
@@ -146,29 +227,28 @@ DeliveryOutcome SpoolTransport::send(const Envelope& /*envelope*/, std::string_v
         ::unlink(tmpPath.c_str());
         return failure("cannot close", tmpPath, err);
     }
-    int renamed = ::rename(tmpPath.c_str(), newPath.c_str());
-    if (renamed != 0 && errno == ENOENT) {  // new/ missing (someone removed it)
+    // link(2), not rename(2): it never replaces a file already in new/ (EEXIST:
+    // the mail is there already).
+    int linked = ::link(tmpPath.c_str(), newPath.c_str());
+    if (linked != 0 && errno == ENOENT) {  // new/ missing (someone removed it)
         std::string failedPath;
-        if (ensureMaildir(dir_, failedPath) == 0) renamed = ::rename(tmpPath.c_str(), newPath.c_str());
+        if (ensureMaildir(dir_, failedPath) == 0) linked = ::link(tmpPath.c_str(), newPath.c_str());
         else errno = ENOENT;
     }
-    if (renamed != 0) {
+    if (linked != 0) {
         const int err = errno;
         ::unlink(tmpPath.c_str());
+        if (err == EEXIST) return delivered("already in the spool as ");
         return failure("cannot move to", newPath, err);
     }
-    // make the rename durable; if that fails, take the mail back so that a retry
+    ::unlink(tmpPath.c_str());
+    // make the new name durable; if that fails, take the mail back so that a retry
     // cannot deliver it twice
     if (const int err = fsyncPath(dir_ + "/new")) {
         ::unlink(newPath.c_str());
         return failure("cannot fsync", dir_ + "/new", err);
     }
-
-    DeliveryOutcome out;
-    out.status = DeliveryStatus::Sent;
-    out.reply = "stored as " + newPath;
-    if (!messageId.empty()) out.reply += " (" + std::string(messageId) + ")";
-    return out;
+    return delivered("stored as ");
 }
 
 std::string SpoolTransport::describe() const { return "maildir:" + dir_; }

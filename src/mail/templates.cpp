@@ -20,9 +20,13 @@ struct CompiledTemplatePart {
 
 struct TemplateSet::Compiled {
     CompiledTemplatePart subject, text, html;
+    CompiledTemplatePart layout;  ///< _layout/<lang>.html.mustache, if the directory has one
 };
 
 namespace {
+
+/// The directory of the shared HTML layout (not a mail).
+const char* const kLayout = "_layout";
 
 /// Mail names and language tags become path components: letters, digits, '_', '-'.
 bool safeComponent(const std::string& s) {
@@ -56,6 +60,64 @@ std::string renderPart(const CompiledTemplatePart& part, const TemplateData& dat
     part.tmpl->render(data, [&out](const std::string& s) { out += s; });
     if (!part.tmpl->is_valid()) throw TemplateError(part.path + ": " + part.tmpl->error_message());
     return out;
+}
+
+/// The text between the first `open...>` and `close`, or "" (open names a tag
+/// without its '>', so attributes are allowed).
+std::string between(const std::string& html, const std::string& open, const std::string& close) {
+    auto a = html.find(open);
+    if (a == std::string::npos) return "";
+    a = html.find('>', a);
+    const auto b = html.find(close, a);
+    if (a == std::string::npos || b == std::string::npos) return "";
+    return html.substr(a + 1, b - a - 1);
+}
+
+/// A mail's HTML inside the shared layout: the mail's <body> becomes {{{content}}},
+/// its <title> {{{title}}}; the layout sees the mail's data too (the case box shows
+/// case_number, severity and due_local when the mail has them).
+std::string withLayout(const CompiledTemplatePart& layout, const std::string& html, const TemplateData& data) {
+    std::string body = between(html, "<body", "</body>");
+    if (body.empty()) body = html;  // a fragment: all of it
+    TemplateData d = data;
+    d.set("content", body);
+    d.set("title", between(html, "<title", "</title>"));
+    return renderPart(layout, d);
+}
+
+/// The one style sheet, inline: webmail drops <style> blocks and external CSS, so
+/// each plain tag the templates write gets its style attribute here (templates
+/// stay plain HTML; a tag written with attributes is left as it is).
+std::string inlineStyles(std::string html) {
+    static const std::pair<const char*, const char*> styles[] = {
+        {"<p>", "<p style=\"margin:0 0 14px 0\">"},
+        {"<table>", "<table cellpadding=\"0\" cellspacing=\"0\" style=\"border-collapse:collapse;margin:4px 0 18px 0;"
+                    "border:1px solid #d0d7de\">"},
+        {"<th align=\"left\">", "<th align=\"left\" style=\"text-align:left;vertical-align:top;padding:7px 12px;"
+                                 "border:1px solid #d0d7de;background:#f6f8fa;font-weight:600\">"},
+        {"<th>", "<th style=\"text-align:left;vertical-align:top;padding:7px 12px;border:1px solid #d0d7de;"
+                 "background:#f6f8fa;font-weight:600\">"},
+        {"<td>", "<td style=\"vertical-align:top;padding:7px 12px;border:1px solid #d0d7de\">"},
+        {"<h3>", "<h3 style=\"font-size:17px;line-height:1.3;margin:22px 0 8px 0;color:#0b5cad\">"},
+        {"<ul>", "<ul style=\"margin:0 0 14px 0;padding-left:22px\">"},
+        {"<li>", "<li style=\"margin:0 0 6px 0\">"},
+        // The IDs: large, monospace, never broken, selected whole with one click.
+        {"<code>", "<code style=\"font-family:Consolas,'DejaVu Sans Mono','Liberation Mono','Courier New',monospace;"
+                   "font-size:19px;font-weight:700;letter-spacing:1px;white-space:nowrap;background:#f6f8fa;"
+                   "border:1px solid #d0d7de;border-radius:4px;padding:1px 6px;user-select:all\">"},
+        {"<pre>", "<pre style=\"font-family:Consolas,'DejaVu Sans Mono','Liberation Mono','Courier New',monospace;"
+                  "font-size:14px;line-height:1.5;background:#f6f8fa;border:1px solid #d0d7de;border-radius:4px;"
+                  "padding:10px 12px;white-space:pre-wrap\">"},
+        // Dates and case numbers: no line break at their hyphens.
+        {"<span class=\"nowrap\">", "<span style=\"white-space:nowrap\">"},
+        {"<a href=", "<a style=\"color:#0b5cad\" href="},
+    };
+    for (const auto& [plain, styled] : styles) {
+        const std::string from = plain, to = styled;
+        for (auto p = html.find(from); p != std::string::npos; p = html.find(from, p + to.size()))
+            html.replace(p, from.size(), to);
+    }
+    return html;
 }
 
 std::string trim(std::string s) {
@@ -92,6 +154,10 @@ TemplateSet::Compiled& TemplateSet::load(const std::string& name, const std::str
     compiled->text = loadPart(base + lang + ".txt.mustache", true, false);
     compiled->subject = loadPart(base + lang + ".subject.mustache", true, false);
     compiled->html = loadPart(base + lang + ".html.mustache", false, true);
+    const std::string layouts = directory_ + "/" + kLayout + "/";
+    compiled->layout = loadPart(layouts + (fs::exists(layouts + lang + ".html.mustache", ec) ? lang : "en") +
+                                    ".html.mustache",
+                                false, true);
     cache_[key] = compiled;
     return *compiled;
 }
@@ -102,6 +168,7 @@ RenderedMail TemplateSet::render(const std::string& name, const std::string& lan
     out.subject = trim(renderPart(c.subject, data));
     out.text = renderPart(c.text, data);
     out.html = renderPart(c.html, data);
+    if (!out.html.empty() && c.layout.tmpl) out.html = inlineStyles(withLayout(c.layout, out.html, data));
     return out;
 }
 
@@ -126,7 +193,8 @@ std::vector<std::string> TemplateSet::names() const {
     std::error_code ec;
     for (fs::directory_iterator it(directory_, ec), end; !ec && it != end; it.increment(ec)) {
         std::error_code dirEc;
-        if (it->is_directory(dirEc) && safeComponent(it->path().filename().string()))
+        if (it->is_directory(dirEc) && safeComponent(it->path().filename().string()) &&
+            it->path().filename().string() != kLayout)
             out.push_back(it->path().filename().string());
     }
     std::sort(out.begin(), out.end());

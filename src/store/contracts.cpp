@@ -1,5 +1,10 @@
 #include "store/contracts.h"
 
+#include <algorithm>
+#include <cctype>
+
+#include <Poco/String.h>
+
 #include <Poco/Data/RecordSet.h>
 
 using namespace Poco::Data::Keywords;
@@ -173,6 +178,45 @@ std::optional<domain::Contract> Contracts::byContractId(const std::string& contr
     auto v = select(db_, "contract_id = ?", contractId);
     if (v.empty()) return std::nullopt;
     return v.front();
+}
+
+std::map<std::int64_t, Contracts::Tally> Contracts::tallies() {
+    std::map<std::int64_t, Tally> out;
+    {
+        Statement st(db_.session());
+        st << "SELECT contract_ref, COALESCE(SUM(delta), 0) FROM ledger GROUP BY contract_ref";
+        st.execute();
+        RecordSet rs(st);
+        for (bool more = rs.moveFirst(); more; more = rs.moveNext())
+            out[rs[0].convert<std::int64_t>()].balance = rs[1].convert<int>();
+    }
+    Statement st(db_.session());
+    st << "SELECT contract_ref, state, COUNT(*) FROM incidents GROUP BY contract_ref, state";
+    st.execute();
+    RecordSet rs(st);
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) {
+        auto& t = out[rs[0].convert<std::int64_t>()];
+        (rs[1].convert<std::string>() == "open" ? t.open : t.closed) += rs[2].convert<int>();
+    }
+    return out;
+}
+
+std::vector<domain::Contract> Contracts::byDisplayNameOrMaskedAccessId(const std::string& given) {
+    std::string name = Poco::toLower(Poco::trim(given));
+    std::vector<domain::Contract> out;
+    if (name.empty()) return out;
+    // "0037xxxxxx": the first four digits, then the mask (domain::maskAccessId).
+    const bool masked = name.size() == 10 && name.substr(4) == "xxxxxx" &&
+                        std::all_of(name.begin(), name.begin() + 4, [](unsigned char c) { return std::isdigit(c); });
+    std::string prefix = masked ? name.substr(0, 4) + "%" : std::string();
+    Statement st(db_.session());
+    st << db_.sql(std::string("SELECT ") + kColumns +
+                  " FROM contracts WHERE LOWER(TRIM(display_name)) = ? OR (? <> '' AND access_id LIKE ?) ORDER BY id"),
+        use(name), use(prefix), use(prefix);
+    st.execute();
+    RecordSet rs(st);
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) out.push_back(contractFrom(rs));
+    return out;
 }
 
 std::string Contracts::planName(std::int64_t id) {

@@ -3,6 +3,7 @@
 // movement (an activation grant, one incident's debit) is written at most once.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,15 @@ public:
 
     /// Every contract, or those of one partner (""), ordered by id.
     std::vector<domain::Contract> list(const std::string& partnerId = "");
+    /// Balance and case counts of every contract, in two grouped queries (contract
+    /// list asked three questions per contract: 16 s for 20,000).
+    struct Tally {
+        int balance = 0, open = 0, closed = 0;
+    };
+    std::map<std::int64_t, Tally> tallies();
+    /// Contracts whose display name is this one (trimmed, case-insensitive), or whose
+    /// masked Access ID ("0037xxxxxx", as every listing prints it) matches.
+    std::vector<domain::Contract> byDisplayNameOrMaskedAccessId(const std::string& given);
     /// Exact match of the Contract ID.
     std::optional<domain::Contract> byContractId(const std::string& contractId);
     /// The plan's name as it was at activation ("" for an unknown contract).

@@ -234,12 +234,22 @@ std::int64_t Database::nowSeconds() {
         .count();
 }
 
-Transaction::Transaction(Database& db) : db_(db) { db_.session().begin(); }
+// SQLite: BEGIN IMMEDIATE takes the write lock at once and waits for it with the
+// busy timeout. POCO's begin() is a deferred BEGIN, which takes the lock on the
+// first write: if another connection holds it by then, SQLite answers SQLITE_BUSY
+// at once without consulting the busy timeout (it cannot wait: the reader's
+// snapshot might be stale), and overlapping jobs failed with "database is locked".
+// PostgreSQL locks rows, not the database: POCO's begin() is right there.
+Transaction::Transaction(Database& db) : db_(db) {
+    if (db_.dialect() == Dialect::SQLite) db_.session() << "BEGIN IMMEDIATE", now;
+    else db_.session().begin();
+}
 
 Transaction::~Transaction() {
     if (open_) {
         try {
-            db_.session().rollback();
+            if (db_.dialect() == Dialect::SQLite) db_.session() << "ROLLBACK", now;
+            else db_.session().rollback();
         } catch (...) {
             // The connection is gone; the engine rolls back on its own.
         }
@@ -247,7 +257,8 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit() {
-    db_.session().commit();
+    if (db_.dialect() == Dialect::SQLite) db_.session() << "COMMIT", now;
+    else db_.session().commit();
     open_ = false;
 }
 

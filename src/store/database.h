@@ -136,7 +136,11 @@ private:
     Database& db_;
 };
 
-/// RAII transaction: rolls back unless commit() was called.
+/// RAII write transaction: rolls back unless commit() was called. On SQLite it
+/// begins IMMEDIATE: the constructor waits up to the busy timeout (30 s) for
+/// another connection's write transaction to end and throws POCO's
+/// DBLockedException/DBAccessDeniedException only after that. Keep it short and
+/// never open across network I/O: while it lives every other job's writes wait.
 class Transaction {
 public:
     explicit Transaction(Database& db);

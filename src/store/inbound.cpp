@@ -139,7 +139,8 @@ InboundCounts Inbound::counts() {
 
 std::optional<InboundRow> Inbound::byId(std::int64_t id) {
     Statement st(db_.session());
-    st << db_.sql("SELECT source, source_key, message_id, state, reason, classification, sender FROM inbound WHERE id = ?"),
+    st << db_.sql("SELECT source, source_key, message_id, state, reason, classification, sender, size, fetched_at "
+                  "FROM inbound WHERE id = ?"),
         use(id);
     st.execute();
     RecordSet rs(st);
@@ -153,7 +154,69 @@ std::optional<InboundRow> Inbound::byId(std::int64_t id) {
     r.reason = rs[4].convert<std::string>();
     r.classification = rs[5].convert<std::string>();
     r.sender = rs[6].convert<std::string>();
+    r.size = rs[7].convert<std::int64_t>();
+    r.fetchedAt = rs[8].convert<std::int64_t>();
     return r;
+}
+
+std::vector<InboundRow> Inbound::list(const std::string& state) {
+    // "ignored" rows are done rows; which of them were ignored is decided by isIgnored().
+    std::string stored = state == "ignored" ? "done" : state;
+    Statement st(db_.session());
+    st << db_.sql("SELECT id, source, uid_validity, source_key, message_id, sha256, size, state, reason, "
+                  "classification, sender, fetched_at FROM inbound WHERE (? = '' OR state = ?) ORDER BY id"),
+        use(stored), use(stored);
+    st.execute();
+    RecordSet rs(st);
+    std::vector<InboundRow> out;
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) {
+        InboundRow r;
+        r.id = rs[0].convert<std::int64_t>();
+        r.source = rs[1].convert<std::string>();
+        r.uidValidity = rs[2].convert<std::int64_t>();
+        r.sourceKey = rs[3].convert<std::string>();
+        r.messageId = rs[4].convert<std::string>();
+        r.sha256 = rs[5].convert<std::string>();
+        r.size = rs[6].convert<std::int64_t>();
+        r.state = rs[7].convert<std::string>();
+        r.reason = rs[8].convert<std::string>();
+        r.classification = rs[9].convert<std::string>();
+        r.sender = rs[10].convert<std::string>();
+        r.fetchedAt = rs[11].convert<std::int64_t>();
+        if (state == "ignored" && !isIgnored(r)) continue;
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::string Inbound::raw(std::int64_t id) {
+    Poco::Data::BLOB blob;
+    Statement st(db_.session());
+    st << db_.sql("SELECT raw FROM inbound WHERE id = ?"), use(id), into(blob);
+    if (st.execute() == 0) return "";
+    return std::string(reinterpret_cast<const char*>(blob.rawContent()), blob.size());
+}
+
+bool Inbound::reprocess(std::int64_t id) {
+    auto row = byId(id);
+    if (!row) return false;
+    if (row->state != "quarantined" && row->state != "rejected" && !isIgnored(*row)) return false;
+    std::string from = row->state;
+    Statement st(db_.session());
+    st << db_.sql("UPDATE inbound SET state = 'pending', reason = '', classification = '', processed_at = NULL "
+                  "WHERE id = ? AND state = ?"),
+        use(id), use(from);
+    return st.execute() > 0;
+}
+
+bool isIgnored(const InboundRow& row) {
+    if (row.state != "done") return false;
+    // What process answers or acts on; every other done row was left unanswered for
+    // what it is (jobs/process/message_handler.cpp, ignore()).
+    static const char* acted[] = {"request", "follow_up", "resend", "benefits", "bounce"};
+    for (const char* c : acted)
+        if (row.classification == c) return row.classification == "follow_up" && row.reason == "reply to no known case";
+    return true;
 }
 
 }  // namespace sm::store

@@ -63,9 +63,26 @@ public:
     InboundCounts counts();
     std::optional<InboundRow> byId(std::int64_t id);
 
+    /// The operator's view (`supportmail inbound list`): rows in id order without
+    /// their raw bytes, of one state ("" = any). "ignored" is not a stored state but
+    /// the done rows that got no answer because of their kind (auto-replies, junk,
+    /// list mail, our own mail, replies to no known case): see isIgnored().
+    std::vector<InboundRow> list(const std::string& state);
+    /// The raw bytes of one row ("" when there is no such row).
+    std::string raw(std::int64_t id);
+    /// Sets a quarantined, rejected or ignored row back to pending for the next
+    /// process run. Nothing it caused is undone because nothing was done: a
+    /// quarantined or rejected message changed nothing but its own state, an ignored
+    /// one was never answered. Returns false for any other row (a request that
+    /// opened a case is never processed twice).
+    bool reprocess(std::int64_t id);
+
 private:
     Database& db_;
 };
+
+/// True for a row that process ended without answering because of what it is.
+bool isIgnored(const InboundRow& row);
 
 /// Hex SHA-256 of bytes (POCO's SHA2Engine).
 std::string sha256Hex(const std::string& bytes);

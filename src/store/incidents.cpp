@@ -162,4 +162,16 @@ std::vector<std::string> Incidents::threadMessageIds(std::int64_t incidentRef, c
     return out;
 }
 
+std::vector<Incidents::ThreadEntry> Incidents::thread(std::int64_t incidentRef) {
+    std::vector<std::string> direction, messageId;
+    std::vector<std::int64_t> inboundRef, createdAt;
+    db_.session() << db_.sql("SELECT direction, message_id, COALESCE(inbound_ref, 0), created_at FROM case_messages "
+                             "WHERE incident_ref = ? ORDER BY id"),
+        use(incidentRef), into(direction), into(messageId), into(inboundRef), into(createdAt), now;
+    std::vector<ThreadEntry> out;
+    for (std::size_t i = 0; i < direction.size(); ++i)
+        out.push_back({direction[i], messageId[i], inboundRef[i], createdAt[i]});
+    return out;
+}
+
 }  // namespace sm::store

@@ -57,6 +57,12 @@ public:
     std::vector<IncidentRow> list(std::int64_t contractRef = 0, const std::string& state = "");
     /// The Message-IDs of a case's thread in order, of one direction ("in", "out") or all ("").
     std::vector<std::string> threadMessageIds(std::int64_t incidentRef, const std::string& direction = "");
+    /// A case's thread in order: who wrote (direction "in" or "out"), when, and the Message-ID.
+    struct ThreadEntry {
+        std::string direction, messageId;
+        std::int64_t inboundRef = 0, createdAt = 0;
+    };
+    std::vector<ThreadEntry> thread(std::int64_t incidentRef);
 
 private:
     Database& db_;

@@ -115,16 +115,6 @@ void Outbox::forgetIds(const OutboxRow& row) {
         use(id), now;
 }
 
-std::optional<OutboxRow> Outbox::byId(std::int64_t id) {
-    Statement st(db_.session());
-    st << db_.sql(std::string("SELECT ") + kColumns + " FROM outbox WHERE id = ?"), use(id);
-    st.execute();
-    RecordSet rs(st);
-    auto rows = rowsFrom(rs);
-    if (rows.empty()) return std::nullopt;
-    return rows.front();
-}
-
 std::optional<OutboxRow> Outbox::byMessageId(const std::string& messageId) {
     std::string m = messageId;
     Statement st(db_.session());
@@ -166,6 +156,52 @@ std::vector<OutboxRow> Outbox::all() {
     st.execute();
     RecordSet rs(st);
     return rowsFrom(rs);
+}
+
+std::vector<OutboxRow> Outbox::list(const std::string& state, const std::string& kind) {
+    std::string st_ = state, kind_ = kind;
+    Statement st(db_.session());
+    st << db_.sql(std::string("SELECT ") + kColumns +
+                  " FROM outbox WHERE (? = '' OR state = ?) AND (? = '' OR kind = ?) ORDER BY id"),
+        use(st_), use(st_), use(kind_), use(kind_);
+    st.execute();
+    RecordSet rs(st);
+    return rowsFrom(rs);
+}
+
+std::optional<OutboxRow> Outbox::byId(std::int64_t id) {
+    Statement st(db_.session());
+    st << db_.sql(std::string("SELECT ") + kColumns + " FROM outbox WHERE id = ?"), use(id);
+    st.execute();
+    RecordSet rs(st);
+    auto rows = rowsFrom(rs);
+    if (rows.empty()) return std::nullopt;
+    return rows.front();
+}
+
+std::vector<OutboxRow> Outbox::after(std::int64_t afterId) {
+    Statement st(db_.session());
+    st << db_.sql(std::string("SELECT ") + kColumns + " FROM outbox WHERE id > ? ORDER BY id"), use(afterId);
+    st.execute();
+    RecordSet rs(st);
+    return rowsFrom(rs);
+}
+
+bool Outbox::requeueParked(std::int64_t id, const std::string& note) {
+    std::string n = note;
+    std::int64_t at = Database::nowSeconds();
+    Statement st(db_.session());
+    st << db_.sql("UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_reply = ? WHERE id = ? AND state = 'parked'"),
+        use(at), use(n), use(id);
+    return st.execute() > 0;
+}
+
+bool Outbox::cancel(std::int64_t id, const std::string& note) {
+    std::string n = note;
+    Statement st(db_.session());
+    st << db_.sql("UPDATE outbox SET state = 'cancelled', last_reply = ? WHERE id = ? AND state IN ('queued', 'parked')"),
+        use(n), use(id);
+    return st.execute() > 0;
 }
 
 }  // namespace sm::store

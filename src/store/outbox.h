@@ -19,7 +19,7 @@ struct OutboxRow {
     std::string envelopeFrom;
     std::vector<std::string> recipients;
     std::string bytes;
-    std::string state = "queued";  ///< queued | sent | parked
+    std::string state = "queued";  ///< queued | sent | parked | cancelled
     int attempts = 0;
     std::int64_t nextAttemptAt = 0;
     std::string lastReply;
@@ -46,13 +46,25 @@ public:
     /// header and a SHA-256 of what was sent; the body goes (`contracts` is the one place
     /// the IDs live, a resend renders the mail again). No-op for other kinds.
     void forgetIds(const OutboxRow& row);
-    std::optional<OutboxRow> byId(std::int64_t id);
     std::optional<OutboxRow> byMessageId(const std::string& messageId);
     void markRetry(std::int64_t id, int attempts, std::int64_t nextAttemptAt, const std::string& reply);
     void markParked(std::int64_t id, int attempts, const std::string& reply);
 
     OutboxCounts counts(std::int64_t now);
     std::vector<OutboxRow> all();  ///< for tests and status; bytes included
+
+    /// The operator's queue tools (`supportmail outbox`): rows in id order, of one
+    /// state and one kind when given ("" = any), bytes included.
+    std::vector<OutboxRow> list(const std::string& state, const std::string& kind);
+    std::optional<OutboxRow> byId(std::int64_t id);
+    /// Rows with ids after afterId, in id order (what a step just queued).
+    std::vector<OutboxRow> after(std::int64_t afterId);
+    /// A parked row queued again, due now, its attempts kept for the record. Only a
+    /// parked row changes (returns false otherwise): a sent mail is never sent twice.
+    bool requeueParked(std::int64_t id, const std::string& note);
+    /// A queued or parked row set to 'cancelled' (never sent). Returns false for a
+    /// row in another state.
+    bool cancel(std::int64_t id, const std::string& note);
 
 private:
     Database& db_;

@@ -185,6 +185,19 @@ std::vector<domain::Contact> ReferenceData::contactsByEmail(const std::string& e
     return contactsWhere(db_, "email", email);
 }
 
+std::vector<domain::Contact> ReferenceData::contacts(const std::string& addressState) {
+    std::string state = addressState;
+    Statement st(db_.session());
+    st << db_.sql("SELECT id, partner_id, location_id, email, name, country, role, language, address_state "
+                  "FROM contacts WHERE (? = '' OR address_state = ?) ORDER BY id"),
+        use(state), use(state);
+    st.execute();
+    RecordSet rs(st);
+    std::vector<domain::Contact> out;
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) out.push_back(contactFrom(rs));
+    return out;
+}
+
 void ReferenceData::setAddressState(const std::string& email, domain::AddressState state) {
     std::string e = email, s = domain::toString(state);
     db_.session() << db_.sql("UPDATE contacts SET address_state = ? WHERE email = ?"), use(s), use(e), now;

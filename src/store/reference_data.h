@@ -33,6 +33,8 @@ public:
     std::vector<domain::Contact> contactsOf(const std::string& partnerId);
     /// Every active contact row with this address (one per partner it belongs to).
     std::vector<domain::Contact> contactsByEmail(const std::string& email);
+    /// Every contact, or those in one address state ("ok", "bouncing"; "" = any), in id order.
+    std::vector<domain::Contact> contacts(const std::string& addressState = "");
     void setAddressState(const std::string& email, domain::AddressState state);
 
 private:

@@ -126,7 +126,7 @@ TEST_CASE("a CSV with a broken header or quote is refused as a whole", "[cli][im
     CHECK(r.exitCode == 65);
     CHECK(r.err.find("unterminated quoted field") != std::string::npos);
     r = runSupportmail({"--config", conf, "import-renewals", dir.file("missing.csv")});
-    CHECK(r.exitCode == 65);
+    CHECK(r.exitCode == 66);
     CHECK(r.err.find("no such file") != std::string::npos);
 }
 

@@ -127,6 +127,16 @@ TEST_CASE("expiry: a contract past its date expires, its remainder is written of
     CHECK(second.writtenOff == 0);
     CHECK(second.incidentsWrittenOff == 0);
     CHECK(f.count("SELECT COUNT(*) FROM ledger") == ledgerRows);
+    // The primary contact was told once that the contract has expired, in plain words.
+    CHECK(first.noticesQueued == 1);
+    CHECK(second.noticesQueued == 0);
+    std::vector<sm::store::OutboxRow> notices;
+    for (auto& r : sm::store::Outbox(*f.db).all())
+        if (r.kind == "contract_expired") notices.push_back(r);
+    REQUIRE(notices.size() == 1);
+    CHECK(notices[0].recipients == std::vector<std::string>{"alice@example.test"});
+    CHECK(notices[0].contractRef == gold);
+    CHECK(notices[0].bytes.find("X-Auto-Response-Suppress: All") != std::string::npos);
     CHECK(contracts.balance(gold) == 0);
     f.checkLedger(gold);
 

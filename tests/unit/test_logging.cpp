@@ -245,7 +245,7 @@ TEST_CASE("without a terminal a run is quiet: a summary line, nothing on stderr;
 
     // Trouble still reaches stderr with --quiet (cron mails it), and the exit code says so.
     auto bad = smtest::runSupportmail({"-q", "--config", f.conf, "import-renewals", f.dir.file("missing.csv")});
-    CHECK(bad.exitCode == 65);
+    CHECK(bad.exitCode == 66);
     CHECK(bad.out.empty());
     CHECK(bad.err.find("missing.csv: no such file") != std::string::npos);
 }

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -291,4 +292,103 @@ TEST_CASE("deliver commits its marks without an fsync each, then puts full durab
     other->session() << "SELECT COUNT(*) FROM outbox WHERE state = 'sent'", Poco::Data::Keywords::into(sent),
         Poco::Data::Keywords::now;
     CHECK(sent == 1);
+}
+
+TEST_CASE("SpoolTransport delivers a Message-ID once: a repeat finds it in new/ or in cur/ with flags", "[spool]") {
+    TempDir tmp;
+    const std::string dir = tmp.path + "/md";
+    SpoolTransport t(dir);
+    const auto first = t.send(env1(), "<once@x>", kMail);
+    REQUIRE(first.status == DeliveryStatus::Sent);
+    const auto files = listDir(dir + "/new");
+    REQUIRE(files.size() == 1);
+    CHECK(files[0] == SpoolTransport::deliveryName("<once@x>"));
+    CHECK(SpoolTransport::deliveryName("<once@x>") != SpoolTransport::deliveryName("<twice@x>"));
+
+    // The same mail again (a deliver that died before marking it sent), by another transport.
+    SpoolTransport again(dir);
+    const auto repeat = again.send(env1(), "<once@x>", "other bytes");
+    INFO(repeat.reply);
+    CHECK(repeat.status == DeliveryStatus::Sent);
+    CHECK(repeat.reply.find("already in the spool") != std::string::npos);
+    CHECK(listDir(dir + "/new").size() == 1);
+    CHECK(readFile(dir + "/new/" + files[0]) == kMail);  // the first copy, untouched
+
+    // A reader took it to cur/ and flagged it: still recognised, in a transport made after the move...
+    REQUIRE(::rename((dir + "/new/" + files[0]).c_str(), (dir + "/cur/" + files[0] + ":2,S").c_str()) == 0);
+    SpoolTransport third(dir);
+    CHECK(third.send(env1(), "<once@x>", kMail).reply.find("already in the spool") != std::string::npos);
+    // ... and in one that listed cur/ before the move (cur/ changed: listed again).
+    REQUIRE(third.send(env1(), "<second@x>", kMail).status == DeliveryStatus::Sent);
+    const std::string second = SpoolTransport::deliveryName("<second@x>");
+    REQUIRE(::rename((dir + "/new/" + second).c_str(), (dir + "/cur/" + second + ":2,RS").c_str()) == 0);
+    CHECK(third.send(env1(), "<second@x>", kMail).reply.find("already in the spool") != std::string::npos);
+    CHECK(listDir(dir + "/new").empty());
+    CHECK(listDir(dir + "/cur").size() == 2);
+    CHECK(listDir(dir + "/tmp").empty());
+}
+
+TEST_CASE("SpoolTransport removes tmp files untouched for 36 hours and replaces its own leftover", "[spool]") {
+    TempDir tmp;
+    const std::string dir = tmp.path + "/md";
+    REQUIRE(SpoolTransport(dir).send(env1(), "<setup@x>", kMail).status == DeliveryStatus::Sent);  // creates md/
+    auto writeTmp = [&](const std::string& name, long ageSeconds) {
+        const std::string path = dir + "/tmp/" + name;
+        std::ofstream(path) << "partial";
+        const timeval times[2] = {{::time(nullptr) - ageSeconds, 0}, {::time(nullptr) - ageSeconds, 0}};
+        REQUIRE(::utimes(path.c_str(), times) == 0);
+    };
+    writeTmp("old.dead-writer", 37 * 3600);
+    writeTmp("young.other-writer", 35 * 3600);  // still within the 36 hours: kept
+    writeTmp(SpoolTransport::deliveryName("<mine@x>"), 60);  // our own, for the mail sent below
+    SpoolTransport t(dir);
+    const auto out = t.send(env1(), "<mine@x>", kMail);
+    REQUIRE(out.status == DeliveryStatus::Sent);
+    CHECK(t.staleTmpRemoved() == 1);
+    CHECK(listDir(dir + "/tmp") == std::vector<std::string>{"young.other-writer"});
+    CHECK(readFile(dir + "/new/" + SpoolTransport::deliveryName("<mine@x>")) == kMail);  // not "partial"
+    CHECK(listDir(dir + "/new").size() == 2);
+}
+
+TEST_CASE("deliver into the spool killed after a send repeats it without a second copy", "[spool][deliver]") {
+    smtest::TempDir dir;
+    const std::string spool = dir.file("spool");
+    const std::string conf = smtest::writeTestConfig(dir, "maildir:" + spool);
+    {
+        auto db = sm::store::Database::open("sqlite:" + dir.file("supportmail.db"));
+        db->migrate();
+        for (int i = 1; i <= 3; ++i) {
+            sm::store::OutboxRow row;
+            row.messageId = "<crash." + std::to_string(i) + "@example.test>";
+            row.kind = "test";
+            row.envelopeFrom = "support@example.test";
+            row.recipients = {"alice@example.test"};
+            row.bytes = "Subject: " + std::to_string(i) + "\r\n\r\nbody\r\n";
+            sm::store::Outbox(*db).enqueue(row);
+        }
+    }
+    const bool readerMovedIt = GENERATE(false, true);
+    auto killed = smtest::runSupportmail({"--config", conf, "deliver"}, {"SUPPORTMAIL_CRASH_AT=deliver.after_send"});
+    INFO(killed.out << killed.err);
+    REQUIRE(killed.exitCode != 0);
+    const auto afterCrash = listDir(spool + "/new");
+    REQUIRE(afterCrash.size() == 1);  // the first mail went in, its mark did not
+    if (readerMovedIt)
+        REQUIRE(::rename((spool + "/new/" + afterCrash[0]).c_str(),
+                         (spool + "/cur/" + afterCrash[0] + ":2,S").c_str()) == 0);
+    auto rerun = smtest::runSupportmail({"--config", conf, "deliver"});
+    INFO(rerun.out << rerun.err);
+    REQUIRE(rerun.exitCode == 0);
+    CHECK(listDir(spool + "/new").size() + listDir(spool + "/cur").size() == 3);
+    CHECK(listDir(spool + "/tmp").empty());
+    auto db = sm::store::Database::open("sqlite:" + dir.file("supportmail.db"));
+    int sent = 0, attempts = 0;
+    db->session() << "SELECT COUNT(*), SUM(attempts) FROM outbox WHERE state = 'sent'", Poco::Data::Keywords::into(sent),
+        Poco::Data::Keywords::into(attempts), Poco::Data::Keywords::now;
+    CHECK(sent == 3);
+    CHECK(attempts == 3);
+    std::string reply;
+    db->session() << "SELECT last_reply FROM outbox WHERE message_id = '<crash.1@example.test>'",
+        Poco::Data::Keywords::into(reply), Poco::Data::Keywords::now;
+    CHECK(reply.find("already in the spool") != std::string::npos);
 }
