@@ -179,12 +179,15 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
     if (options.progress) options.progress->begin(renewals.countPending(options.partnerId));
     std::int64_t afterId = 0;
     for (;;) {
-        auto page = renewals.pending(afterId, settings.activation.batch, options.partnerId);
+        // The group is read and claimed inside its transaction: on PostgreSQL another
+        // worker's activate skips these renewals (store/renewals.h).
+        std::unique_ptr<store::Transaction> tx;
+        if (!options.dryRun && options.ownTransactions) tx = std::make_unique<store::Transaction>(db);
+        auto page = renewals.pending(afterId, settings.activation.batch, options.partnerId,
+                                     /*claim=*/!options.dryRun);
         if (page.empty()) break;
         afterId = page.back().id;
         std::map<std::string, std::optional<PartnerView>> partners;
-        std::unique_ptr<store::Transaction> tx;
-        if (!options.dryRun && options.ownTransactions) tx = std::make_unique<store::Transaction>(db);
         ids.newGroup();
         struct Activated {
             std::int64_t renewalId;

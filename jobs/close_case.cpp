@@ -59,6 +59,9 @@ ClosureReport closeCase(store::Database& db, const app::Settings& settings, cons
                             (inc->closureKind.empty() ? std::string("no closure kind") : inc->closureKind) +
                             (at ? ", " + utcTime(at) : std::string()) + "): nothing changed");
     }
+    // Locked before the contract's state is read: expire, in another worker, may be
+    // writing this contract's remainder off right now.
+    contracts.lockedBalance(inc->contractRef);
     auto contract = contracts.byId(inc->contractRef);
 
     ClosureReport report;

@@ -4,6 +4,7 @@
 
 #include "jobs/outgoing.h"
 #include "jobs/crash_point.h"
+#include "store/leases.h"
 #include "store/outbox.h"
 
 namespace sm::jobs {
@@ -27,14 +28,49 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
         const std::int64_t due = outbox.counts(store::Database::nowSeconds()).due;
         progress->begin(limit > 0 ? std::min<std::int64_t>(due, limit) : due);
     }
+    // Several workers share the queue: each claims a page for claimSeconds (renewed
+    // while it sends) and sends only what it claimed. A worker that dies keeps its
+    // claims until they expire; then another takes them over (a mail accepted by the
+    // server just before the death goes out once more, same Message-ID). Claims still
+    // held when this run ends (server unavailable, --limit) are given back.
+    const std::string claimer = store::makeLeaseHolder();
+    const int ttl = settings.claimSeconds;
+    struct GiveBack {
+        store::Outbox& outbox;
+        const std::string& claimer;
+        ~GiveBack() {
+            try {
+                outbox.renewClaims(claimer, 0);
+            } catch (...) {
+                // They expire on their own.
+            }
+        }
+    } giveBack{outbox, claimer};
+    if (int back = outbox.releaseClaimsOfDeadWorkers())
+        log.warning(std::to_string(back) + " mails claimed by a killed deliver run of this machine are due again");
     std::int64_t afterId = 0;
     int handled = 0;
     for (;;) {
+        db.checkInterrupted();
         const std::int64_t startedAt = store::Database::nowSeconds();
-        auto rows = outbox.due(startedAt, settings.batch, afterId);
+        std::int64_t claimUntil = startedAt + ttl;
+        auto rows = outbox.claim(startedAt, settings.batch, afterId, claimer, claimUntil);
         if (rows.empty()) break;
         for (const auto& row : rows) {
             afterId = row.id;
+            db.checkInterrupted();  // a run that lost its job lease stops before the next mail
+            const std::int64_t before = store::Database::nowSeconds();
+            if (before >= claimUntil - 2 * ttl / 3) {
+                // A third of the claim is used: extend it. Past its end, another worker
+                // may have taken a row over: send only what is still ours.
+                const bool lapsed = before >= claimUntil;
+                claimUntil = before + ttl;
+                outbox.renewClaims(claimer, claimUntil);
+                if (lapsed && !outbox.stillClaimed(row.id, claimer)) {
+                    log.warning("not sending " + row.messageId + ": its claim lapsed and another worker took it");
+                    continue;
+                }
+            }
             mail::Envelope env{settings.bounceAddress.empty() ? row.envelopeFrom
                                                               : verpReturnPath(settings.bounceAddress, row.id),
                                row.recipients};

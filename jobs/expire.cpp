@@ -34,13 +34,15 @@ struct Due {
     std::string expiresOn;
 };
 
+// claim: lock the page's contracts for the caller's transaction; on PostgreSQL another
+// worker's expire skips them (Database::claimClause).
 std::vector<Due> page(store::Database& db, const std::string& where, const std::vector<std::string>& dates,
-                      std::int64_t afterId) {
+                      std::int64_t afterId, bool claim) {
     Statement st(db.session());
     std::vector<std::string> values = dates;
     int limit = kBatch;
     st << db.sql("SELECT id, partner_id, location_id, display_name, expires_on FROM contracts WHERE state = 'active' "
-                 "AND " + where + " AND id > ? ORDER BY id LIMIT ?");
+                 "AND " + where + " AND id > ? ORDER BY id LIMIT ?" + (claim ? db.claimClause() : ""));
     for (auto& v : values) st, use(v);
     st, use(afterId), use(limit);
     st.execute();
@@ -133,11 +135,11 @@ void expireContracts(store::Database& db, const app::Settings& settings, const m
         // Read inside the transaction, so the state seen is the state changed.
         std::unique_ptr<store::Transaction> tx;
         if (!dryRun) tx = std::make_unique<store::Transaction>(db);
-        auto due = page(db, "expires_on <= ?", {today}, afterId);
+        auto due = page(db, "expires_on <= ?", {today}, afterId, !dryRun);
         if (due.empty()) break;
         afterId = due.back().id;
         for (const auto& c : due) {
-            const int balance = contracts.balance(c.id);
+            const int balance = dryRun ? contracts.balance(c.id) : contracts.lockedBalance(c.id);
             if (dryRun) {
                 report.dryRunLines.push_back("would expire " + c.displayName + " (expires on " + c.expiresOn + ")" +
                                              (balance > 0 ? ", writing off " + std::to_string(balance) + " incidents"
@@ -192,7 +194,7 @@ void queueReminders(store::Database& db, const app::Settings& settings, const ma
     for (;;) {
         std::unique_ptr<store::Transaction> tx;
         if (!dryRun) tx = std::make_unique<store::Transaction>(db);
-        auto due = page(db, "expires_on > ? AND expires_on <= ?", {today, horizon}, afterId);
+        auto due = page(db, "expires_on > ? AND expires_on <= ?", {today, horizon}, afterId, !dryRun);
         if (due.empty()) break;
         afterId = due.back().id;
         std::map<std::string, std::optional<PartnerView>> partners;

@@ -4,6 +4,7 @@
 
 #include "jobs/crash_point.h"
 #include "jobs/process/message_handler.h"
+#include "store/contracts.h"
 #include "store/database.h"
 #include "store/inbound.h"
 #include "store/outbox.h"
@@ -27,16 +28,25 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     // state) is in that transaction, nothing is done twice. A message whose handling
     // throws is rolled back alone; the page so far is committed, then the error goes up.
     for (;;) {
+        // The page is read and claimed inside the transaction that handles it: on
+        // PostgreSQL other workers skip these rows until it ends (commit, or rollback
+        // when this worker dies), so each message is handled by one worker once.
+        store::Transaction tx(db);
         auto rows = inbound.pending(afterId, settings.process.batch);
         if (rows.empty()) break;
-        store::Transaction tx(db);
         std::int64_t inPage = 0;
         for (const auto& row : rows) {
-            afterId = row.id;
             store::Savepoint message(db, "message");
             try {
                 processing::MessageHandler handler(db, settings, templates, log, now, report);
                 handler.handle(row);
+            } catch (const store::BalanceBusy& e) {
+                // Another worker holds this message's contract balance while this page
+                // holds another one: waiting could deadlock. Commit the page so far and
+                // start the next one at this message (holding nothing, it may wait).
+                message.rollback();
+                log.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; retried in a new page");
+                break;
             } catch (...) {
                 message.rollback();  // this message's work only
                 tx.commit();
@@ -44,6 +54,7 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
                 throw;
             }
             message.release();
+            afterId = row.id;
             ++inPage;
         }
         crashPoint("process.before_commit");

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what supportmail needs from Debian's packages (Debian 12).
 #   scripts/install-deps.sh          build and run dependencies
-#   scripts/install-deps.sh --test   also the real servers the tests start (Postfix,
-#                                    Dovecot), the independent mail clients, script(1)
+#   scripts/install-deps.sh --test   also the real servers the tests start (PostgreSQL 15, Postfix,
+#                                    Dovecot), the independent mail clients, script(1),
+#                                    clang 14 for the sanitizer build and fuzzing, ccache
 #   scripts/install-deps.sh --bench  also GMime, which bench_parse_gmime compares with
 #   scripts/install-deps.sh --render also Chromium, which scripts/render-mails.sh
 #                                    photographs the mails with (not for CI tests)
@@ -11,9 +12,13 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PKGS="build-essential cmake ninja-build pkg-config libpoco-dev libmimetic-dev libcurl4-openssl-dev
-      libsqlite3-dev libpq-dev catch2 libkainjow-mustache-dev ca-certificates"
+      libsqlite3-dev libpq-dev catch2 libkainjow-mustache-dev ca-certificates
+      libutf8proc-dev libhowardhinnant-date-dev tzdata"
 if [ "${1:-}" = "--test" ]; then
-  PKGS="$PKGS postfix dovecot-imapd dovecot-lmtpd openssl swaks python3 procps iproute2 bsdutils"
+  PKGS="$PKGS postfix dovecot-imapd dovecot-lmtpd openssl swaks python3 procps iproute2 bsdutils postgresql"
+  # The sanitizer build and the fuzz targets (clang, its runtimes, llvm-symbolizer for the
+  # reports' stacks), and ccache, which scripts/build.sh uses when it is there.
+  PKGS="$PKGS clang-14 libclang-rt-14-dev llvm-14 ccache"
 fi
 if [ "${1:-}" = "--bench" ]; then
   PKGS="$PKGS libgmime-3.0-dev"

@@ -87,18 +87,20 @@ void MessageHandler::handleBounce(const mail::BounceInfo& bounce) {
                                  "VALUES (?, ?, ?, ?, ?, ?)"),
             use(in), use(outboxRef), use(by), use(named), use(acted), use(at), now;
     }
+    // Never answered (no backscatter); the reason says whether it was ours and what it changed.
     std::string why;
     if (!ours) {
-        why = "bounce not about mail we sent (no VERP address of ours, no Message-ID of our outbox" +
+        why = "a bounce not about mail we sent (no VERP address of ours, no Message-ID of our outbox" +
               (mail_.returnedMessageId.empty() ? std::string() : ": " + mail_.returnedMessageId) +
-              "): recorded, nothing changed";
-        log_.notice("inbound #" + std::to_string(row_->id) + ": " + why + " (names " + (named.empty() ? "no one" : named) + ")");
+              "), naming " + (named.empty() ? "no one" : named) + ": recorded, nothing changed";
     } else if (bounce.recipients.empty()) {
-        why = "bounce of " + ours->messageId + " without a recipient we know";
+        why = "a bounce of " + ours->messageId + " (" + matchedBy + ") without a failed address";
     } else {
-        why = "bounce of " + ours->messageId + ": " + std::to_string(marked) + " addresses marked bouncing";
+        why = "a bounce of " + ours->messageId + " (" + matchedBy + ") for " +
+              std::to_string(bounce.recipients.size()) + " address(es), " + std::to_string(marked) +
+              " marked bouncing";
     }
-    finish("done", "bounce", sender_, why);
+    unanswered(ours ? "bounce" : "stray_bounce", why);
 }
 
 }  // namespace sm::jobs::processing

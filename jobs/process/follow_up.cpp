@@ -16,11 +16,9 @@ std::optional<store::IncidentRow> MessageHandler::threadIncident() {
 
 void MessageHandler::handleFollowUp() {
     auto inc = threadIncident();
-    if (!inc) {
-        // A reply to something that is not a case: read it as a request if it is one.
-        if (!mail::extractRequestFields(mail_.text).empty()) return handleRequest();
-        return ignore("follow_up", "reply to no known case");
-    }
+    // A reply to none of our cases (to an ID mail, a refusal, a colleague's thread)
+    // is read by its content, as if it had no In-Reply-To.
+    if (!inc) return handleByContent();
     mail::TemplateData d;
     d.set("case_number", inc->caseNumber);
     if (!mayAddTo(*inc)) {

@@ -34,26 +34,58 @@ void MessageHandler::handle(const store::InboundRow& row) {
 
     mail::BounceInfo bounce;
     auto cls = mail::classifyHygiene(mail_, &bounce);
-    const std::string clsName = mail::toString(cls);
-    if (cls != mail::Classification::Bounce && isOurOwn())
-        return ignore(clsName, "our own mail");
-    switch (cls) {
-        case mail::Classification::Bounce: return handleBounce(bounce);
-        case mail::Classification::AutoReply: return ignore(clsName, "auto-reply: never answered");
-        case mail::Classification::Junk:
-            if (!isListMail() && asksForActivation()) return handleActivationRequest();
-            return ignore(clsName, "junk or list mail: never answered");
-        case mail::Classification::FollowUp: return handleFollowUp();
+    if (cls == mail::Classification::Bounce) return handleBounce(bounce);
+    if (isOurOwn()) return unanswered("own_mail", "our own mail");
+    if (cls == mail::Classification::AutoReply) return unanswered("auto_reply", "an auto-reply");
+    if (cls == mail::Classification::Junk) return unanswered("list_mail", "list or bulk mail");
+    std::string outcome;
+    std::string why = mustNotAnswer(outcome);
+    if (!why.empty()) return unanswered(outcome, why);
+    if (cls == mail::Classification::FollowUp) return handleFollowUp();
+    handleByContent();
+}
+
+void MessageHandler::handleByContent() {
+    switch (mail::classifyContent(mail_)) {
         case mail::Classification::Request: return handleRequest();
         case mail::Classification::Resend:
             if (threadIncident()) return handleFollowUp();
-            if (asksForActivation()) return handleActivationRequest();
+            if (mail::asksForActivation(mail_)) return handleActivationRequest();
             return handleResend();
         case mail::Classification::Benefits:
             if (threadIncident()) return handleFollowUp();
-            if (asksForActivation()) return handleActivationRequest();
+            if (mail::asksForActivation(mail_)) return handleActivationRequest();
             return handleBenefits();
+        default:
+            if (mail::asksForActivation(mail_)) return handleActivationRequest();
+            return handleNoRequest();
     }
+}
+
+std::string MessageHandler::mustNotAnswer(std::string& outcome) const {
+    if (mail_.hasReturnPath && mail_.returnPath.empty()) {
+        outcome = "no_return_path";
+        return "empty return path (<>)";
+    }
+    // Our MX's verdicts: SpamAssassin's X-Spam-Flag / X-Spam-Status, DMARC in Authentication-Results.
+    if (const std::string* flag = mail_.header("X-Spam-Flag"))
+        if (lower(Poco::trim(*flag)).rfind("yes", 0) == 0) {
+            outcome = "spam";
+            return "marked as spam by our MX (X-Spam-Flag: YES)";
+        }
+    if (const std::string* status = mail_.header("X-Spam-Status"))
+        if (lower(Poco::trim(*status)).rfind("yes", 0) == 0) {
+            outcome = "spam";
+            return "marked as spam by our MX (X-Spam-Status: Yes)";
+        }
+    std::vector<std::string> results;
+    for (const auto& [name, value] : mail_.headers)
+        if (lower(name) == "authentication-results") results.push_back(value);
+    if (domain::dmarcFailed(results, s_.process.authservId)) {
+        outcome = "dmarc_fail";
+        return "failed DMARC at our MX (Authentication-Results: dmarc=fail)";
+    }
+    return "";
 }
 
 bool MessageHandler::isOurOwn() const {
@@ -74,6 +106,12 @@ bool MessageHandler::isListMail() const {
 
 void MessageHandler::finish(const std::string& state, const std::string& cls, const std::string& sender,
                             const std::string& reason) {
+    if (heldBack_ && state == "done") {
+        // Handled, but the sender heard nothing: counted with the unanswered.
+        inbound_.finish(row_->id, state, "rate_limited", sender, "unanswered: rate_limited: " + reason);
+        ++report_.processed;
+        return;
+    }
     inbound_.finish(row_->id, state, cls, sender, reason);
     if (state == "quarantined") {
         ++report_.quarantined;
@@ -84,9 +122,11 @@ void MessageHandler::finish(const std::string& state, const std::string& cls, co
     ++report_.processed;
 }
 
-void MessageHandler::ignore(const std::string& cls, const std::string& why) {
+void MessageHandler::unanswered(const std::string& outcome, const std::string& why) {
     ++report_.ignored;
-    finish("done", cls, sender_, why);
+    log_.notice("inbound #" + std::to_string(row_->id) + " from " + (sender_.empty() ? "(no sender)" : sender_) +
+                " not answered: " + outcome + ": " + why);
+    finish("done", outcome, sender_, "unanswered: " + outcome + ": " + why);
 }
 
 bool MessageHandler::rateLimited(const std::string& to) {
@@ -109,6 +149,7 @@ std::string MessageHandler::reply(const std::string& kind, const std::string& te
                          ", the address on record, not to its Reply-To " + replyTo_);
     if (rateLimited(recipient)) {
         ++report_.rateLimited;
+        heldBack_ = true;
         log_.notice("reply to " + recipient + " held back: more than " +
                     std::to_string(s_.process.repliesPerSenderPerHour) + " replies in the last hour");
         return "";
@@ -136,11 +177,12 @@ std::string MessageHandler::reply(const std::string& kind, const std::string& te
     return out.messageId;
 }
 
-/// The language of the sender if they are a known contact, else English.
+/// The language of the sender if they are a known contact, else Vietnamese when the
+/// mail is written in Vietnamese, else English.
 std::string MessageHandler::languageOf(const std::string& email) {
     for (const auto& c : ref_.contactsByEmail(email))
         if (!c.language.empty()) return c.language;
-    return "en";
+    return mail::looksVietnamese(mail_.subject + "\n" + mail_.text) ? "vi" : "en";
 }
 
 /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.

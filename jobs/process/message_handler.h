@@ -61,7 +61,19 @@ public:
 private:
     bool isOurOwn() const;
     void finish(const std::string& state, const std::string& cls, const std::string& sender, const std::string& reason);
-    void ignore(const std::string& cls, const std::string& why);
+    /// Issue 10's short list of mail never answered (no backscatter): recorded with
+    /// its outcome as the row's classification and a reason "unanswered: OUTCOME: why",
+    /// which `status` counts per outcome, and logged at notice.
+    void unanswered(const std::string& outcome, const std::string& why);
+    /// Why this mail must not be answered whatever it says (spam flag, failed DMARC,
+    /// empty return path), or "" with its outcome left empty.
+    std::string mustNotAnswer(std::string& outcome) const;
+    /// A mail by its content alone: a request, a resend, a balance query, an
+    /// activation or the "no request found" answer.
+    void handleByContent();
+    /// DOMAIN.md: a person's mail in which we found nothing to act on gets the
+    /// request template and what we did find.
+    void handleNoRequest();
     bool rateLimited(const std::string& to);
     /// Where an answer goes. OnRecord: the From address, the one a contract, a link or
     /// a case knows; a Reply-To (anyone can write one) never receives what an answer tells
@@ -71,14 +83,13 @@ private:
     /// or "" when the rate limit held it back.
     std::string reply(const std::string& kind, const std::string& templateName, mail::TemplateData data,
                       const std::string& language, To to = To::OnRecord);
-    /// The language of the sender if they are a known contact, else English.
+    /// The language of the sender if they are a known contact, else Vietnamese when the
+    /// mail is written in Vietnamese, else English.
     std::string languageOf(const std::string& email);
     void tooLarge(const store::InboundRow& row);
     bool isListMail() const;
     /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
     bool authenticated() const;
-    /// An Action Pack partner's contact asking for the benefit to be activated.
-    bool asksForActivation() const;
     int countSince(const std::string& column, const std::string& value, std::int64_t since);
     void recordResend(const std::string& partnerId, const std::string& outcome);
     /// DOMAIN.md flow 4: the IDs go to the primary on record (and, by the regional
@@ -113,6 +124,7 @@ private:
     const store::InboundRow* row_ = nullptr;
     mail::ParsedMail mail_;
     std::string sender_, replyTo_;
+    bool heldBack_ = false;  ///< an answer was held back by the rate limit
 };
 
 }  // namespace sm::jobs::processing

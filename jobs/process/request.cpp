@@ -7,15 +7,16 @@
 #include "domain/dates.h"
 #include "domain/ids.h"
 #include "jobs/id_mail.h"
+#include "mail/unicode_text.h"
 
 namespace sm::jobs::processing {
 
 void MessageHandler::handleRequest() {
-    auto fields = mail::extractRequestFields(mail_.text);
-    if (fields.empty() && !mail_.html.empty()) fields = mail::extractRequestFields(mail_.html);
-    const std::string accessId = digitsOnly(field(fields, "access_id")).size() == field(fields, "access_id").size()
-                                     ? field(fields, "access_id")
-                                     : Poco::trim(field(fields, "access_id"));
+    // The body, or its HTML read as text, or a forwarded message (the forwarding
+    // contact is the requester): wherever the labels are.
+    auto fields = mail::extractRequestFields(mail::requestText(mail_));
+    // "0230 242 323", "0230-242-323", full-width digits: the digits as typed, in order.
+    const std::string accessId = mail::normalizeTypedDigits(field(fields, "access_id"));
     const std::string contractId = domain::normalizeContractId(field(fields, "contract_id"));
     const std::string productText = field(fields, "product");
     mail::TemplateData d;
@@ -60,7 +61,7 @@ void MessageHandler::handleRequest() {
     }
     std::optional<domain::ContractFacts> facts;
     if (contract) {
-        facts = domain::ContractFacts{*contract, contracts_.balance(contract->id)};
+        facts = domain::ContractFacts{*contract, contracts_.lockedBalance(contract->id, store::LockWait::OnlyWhenHoldingNone)};
         d.set("contract_display", contract->displayName);
         d.set("expires_on", contract->expiresOn);
         d.set("scope_text", scopeText(contract->scope, languageOf(sender_)));
@@ -104,6 +105,17 @@ void MessageHandler::handleRequest() {
     d.set("response_hours", std::to_string(target.hours));
     d.set("around_the_clock", target.aroundTheClock);
     d.set("due_local", domain::formatLocal(due, s_.calendar));
+    // Beside the support centre's time, the contact's own (by the contact's country).
+    std::string contactZone;
+    for (const auto& c : ref_.contactsByEmail(sender_))
+        if (auto z = s_.countryTimeZones.find(Poco::toUpper(c.country)); z != s_.countryTimeZones.end()) {
+            contactZone = z->second;
+            break;
+        }
+    if (!contactZone.empty() && contactZone != s_.calendar.timeZone)
+        d.set("due_contact", domain::formatInZone(due, contactZone));
+    else
+        d.set("due_contact", false);
     d.set("incidents_left", std::to_string(facts->balance - 1));
     std::string ours = reply("accepted", "request_accepted", d, languageOf(sender_));
     if (!ours.empty()) incidents_.addMessage(inc.id, "out", ours, 0);
@@ -130,6 +142,35 @@ void MessageHandler::refuse(domain::RequestOutcome outcome, const std::string& r
     log_.information("inbound #" + std::to_string(row_->id) + " from " + sender_ + " refused: " +
                      domain::toString(outcome));
     finish("done", "request", sender_, "refused: " + domain::toString(outcome));
+}
+
+void MessageHandler::handleNoRequest() {
+    mail::TemplateData d;
+    kainjow::mustache::data labels{kainjow::mustache::data::type::list};
+    bool incomplete = false;
+    std::string digits;
+    auto mentions = mail::labelsMentioned(mail::requestText(mail_));
+    for (const auto& m : mentions) {
+        kainjow::mustache::data item;
+        item.set("label", m.label);
+        labels.push_back(item);
+        if (m.key == "access_id" && !m.digits.empty() && m.digits.size() != 10) {
+            incomplete = true;
+            digits = std::to_string(m.digits.size());
+        }
+    }
+    d.set("labels_found", labels);
+    d.set("found_any", !mentions.empty());
+    d.set("incomplete_access_id", incomplete);
+    d.set("access_id_digits", digits);
+    reply("no_request", "no_request", d, languageOf(sender_));
+    ++report_.refused;
+    std::string found;
+    for (const auto& m : mentions) found += (found.empty() ? "" : ", ") + m.key;
+    log_.information("inbound #" + std::to_string(row_->id) + " from " + sender_ +
+                     ": no support request found" + (found.empty() ? "" : " (mentions " + found + ")"));
+    finish("done", "no_request", sender_, "answered: no support request found" +
+                                              (found.empty() ? std::string() : " (mentions " + found + ")"));
 }
 
 }  // namespace sm::jobs::processing

@@ -43,8 +43,7 @@ void MessageHandler::handleResend() {
     int sent = 0;
     if (countSince("sender", sender_, since) >= s_.process.resendsPerSenderPerDay) {
         recordResend("", "rate_limited_sender");
-        log_.notice("resend request from " + sender_ + " not answered: sender limit reached");
-        return finish("done", "resend", sender_, "resend: sender over its daily limit, not answered");
+        return unanswered("rate_limited", "resend requests over the sender's daily limit");
     }
     auto contacts = ref_.contactsByEmail(sender_);
     if (contacts.empty() || !authenticated()) {
@@ -95,15 +94,6 @@ void MessageHandler::handleResend() {
     reply("resend_ack", "resend_ack", d, languageOf(sender_));
     log_.information("resend request inbound #" + std::to_string(row_->id) + " from " + sender_ + ": " + outcome);
     finish("done", "resend", sender_, "resend: " + outcome);
-}
-
-/// An Action Pack partner's contact asking for the benefit to be activated.
-bool MessageHandler::asksForActivation() const {
-    static const char* const words[] = {"activate", "activation", "kích hoạt"};
-    std::string hay = lower(mail_.subject + "\n" + mail_.text);
-    for (const char* w : words)
-        if (hay.find(w) != std::string::npos) return true;
-    return false;
 }
 
 /// DOMAIN.md flow 2: an Action Pack benefit is activated when a known contact asks.

@@ -348,13 +348,18 @@ std::vector<Command> frameCommands() {
 const std::vector<Command>& allCommands() {
     static const std::vector<Command> all = [] {
         std::vector<Command> v;
-        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, expiryCommands, caseCommands, queueCommands, opsCommands, serveCommands, doctorCommands, frameCommands})
+        for (auto group : {referenceDataCommands, outboundCommands, inboundCommands, expiryCommands, caseCommands, queueCommands, opsCommands, serveCommands, copyCommands, doctorCommands, frameCommands})
             for (auto& c : group()) v.push_back(std::move(c));
         return v;
     }();
     return all;
 }
 
+
+bool claimsItsRows(const std::string& job, store::Dialect dialect) {
+    return dialect == store::Dialect::PostgreSQL &&
+           (job == "process" || job == "deliver" || job == "activate" || job == "expire" || job == "fetch");
+}
 
 void requireReadableFile(const std::string& path) {
     Poco::File f(path);
@@ -399,7 +404,11 @@ int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& arg
         if (!cmd.lease.empty()) {
             app.applyLogging();  // the configured log gets the lease's lines too
             app.database();  // configuration, then the schema with the leases table, first
-            lease = std::make_unique<LeaseGuard>(app.settings().databaseUrl, cmd.lease, app.log());
+        }
+        if (!cmd.lease.empty() && !claimsItsRows(cmd.lease, app.database().dialect())) {
+            // A run that loses its lease is stopped: its open transaction is rolled back.
+            lease = std::make_unique<LeaseGuard>(app.settings().databaseUrl, cmd.lease, app.log(),
+                                                 LeaseGuard::kTtlSeconds, &app.database());
             if (!lease->acquired()) {
                 const auto& other = lease->heldBy();
                 app.err() << "supportmail " << cmd.lease << ": another run holds the lease (holder "
@@ -413,6 +422,8 @@ int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& arg
             JobRunRecord::setLeaseHolder(lease->holder());
         }
         return cmd.run(app, args);
+    } catch (const store::RunInterrupted& e) {
+        return failed(app, cmd, kExitTempFail, std::string("stopped, its open transaction rolled back: ") + e.what());
     } catch (const UsageError& e) {
         app.err() << "supportmail " << cmd.name << ": " << e.what() << " (see supportmail " << cmd.name << " --help)\n";
         return kExitUsage;

@@ -131,10 +131,18 @@ std::vector<Command> expiryCommands();         ///< commands_expiry.cpp
 std::vector<Command> caseCommands();           ///< commands_cases.cpp
 std::vector<Command> doctorCommands();         ///< commands_doctor.cpp
 std::vector<Command> serveCommands();          ///< commands_serve.cpp
+std::vector<Command> copyCommands();           ///< commands_copy.cpp
 std::vector<Command> queueCommands();          ///< commands_queue.cpp
 
-/// Runs cmd as the frame does: takes its lease (if any; exit 73 when another run
-/// holds it), runs it, and maps what escapes to an exit code (printed to err()).
+/// True when the job needs no job lease on this engine: on PostgreSQL, process,
+/// deliver, activate and expire claim their rows (any number of workers at once) and
+/// fetch takes one lease per mailbox (commands_inbound.cpp). On SQLite (one writer)
+/// every job runs under its job lease.
+bool claimsItsRows(const std::string& job, store::Dialect dialect);
+
+/// Runs cmd as the frame does: takes its lease (if any and claimsItsRows() is false;
+/// exit 73 when another run holds it), runs it, and maps what escapes to an exit code
+/// (printed to err(); a run interrupted by a lost lease exits 75).
 int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& args);
 
 /// Every command, in the order --help lists them.

@@ -14,6 +14,7 @@
 #include <Poco/Util/OptionSet.h>
 
 #include "app/command.h"
+#include "app/lease_guard.h"
 #include "app/listing.h"
 
 using Poco::Util::Option;
@@ -27,8 +28,31 @@ int runFetch(CommandContext& app, const Args&) {
     if (settings.inbound.empty())
         throw ConfigError(settings.configFile + ": no inbound.NAME.url is configured: nothing to fetch from");
     requireInboundPasswords(settings);
+    // On PostgreSQL several hosts run fetch at once: each mailbox is read by one run at a
+    // time under its own lease ("fetch:NAME"); mailboxes another run holds are left to it.
+    // (On SQLite the frame took the job's lease for all of them.)
+    std::vector<std::unique_ptr<LeaseGuard>> mailboxLeases;
+    Settings mine;
+    const Settings* fetchSettings = &settings;
+    if (claimsItsRows("fetch", app.database().dialect())) {
+        mine = settings;
+        mine.inbound.clear();
+        for (const auto& in : settings.inbound) {
+            auto lease = std::make_unique<LeaseGuard>(settings.databaseUrl, "fetch:" + in.name, app.log(),
+                                                      LeaseGuard::kTtlSeconds, &app.database());
+            if (!lease->acquired()) {
+                app.log().information("fetch: inbound." + in.name + " is being read by " +
+                                      (lease->heldBy() ? lease->heldBy()->holder : std::string("another run")) +
+                                      "; skipped");
+                continue;
+            }
+            mine.inbound.push_back(in);
+            mailboxLeases.push_back(std::move(lease));
+        }
+        fetchSettings = &mine;
+    }
     JobRunRecord run(app.database(), "fetch");
-    auto report = jobs::fetch(app.database(), settings, app.log());
+    auto report = jobs::fetch(app.database(), *fetchSettings, app.log());
     run.counts = {{"fetched", report.fetched}, {"known", report.known}, {"too_large", report.tooLarge}};
     for (const auto& e : report.errors) app.err() << "fetch: " << e << "\n";
     app.out() << "fetch: " << report.fetched << " new, " << report.known << " already stored, " << report.tooLarge

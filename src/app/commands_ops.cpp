@@ -39,6 +39,7 @@ int runStatus(CommandContext& app, const Args& args) {
     auto& db = app.database();
     const std::int64_t nowAt = store::Database::nowSeconds();
     const auto in = store::Inbound(db).counts();
+    const auto unanswered = store::Inbound(db).unansweredCounts();
     const auto outbox = store::Outbox(db).counts(nowAt);
     const auto runs = store::JobRuns(db).lastRuns();
     const auto leases = store::Leases(db).all();
@@ -52,6 +53,9 @@ int runStatus(CommandContext& app, const Args& args) {
         inbound->set("rejected", in.rejected);
         inbound->set("duplicate", in.duplicate);
         inbound->set("done", in.done);
+        Poco::JSON::Object::Ptr notAnswered = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+        for (const auto& [outcome, n] : unanswered) notAnswered->set(outcome, n);
+        inbound->set("unanswered", notAnswered);
         root.set("inbound", inbound);
         Poco::JSON::Object::Ptr out = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
         out->set("due", outbox.due);
@@ -101,6 +105,11 @@ int runStatus(CommandContext& app, const Args& args) {
     auto& o = app.out();
     o << "inbound: " << in.pending << " pending, " << in.quarantined << " quarantined, " << in.rejected
       << " rejected, " << in.duplicate << " duplicate, " << in.done << " done\n";
+    o << "unanswered:";
+    if (unanswered.empty()) o << " none";
+    for (std::size_t i = 0; i < unanswered.size(); ++i)
+        o << (i ? ", " : " ") << unanswered[i].second << " " << unanswered[i].first;
+    o << "\n";
     o << "outbox:  " << outbox.due << " due, " << outbox.retrying << " retrying, " << outbox.parked << " parked, "
       << outbox.queued << " queued, " << outbox.sent << " sent\n";
     o << "last runs:" << (runs.empty() ? " none\n" : "\n");

@@ -51,6 +51,7 @@ const std::set<std::string>& knownKeys() {
         "delivery.retry_max",
         "delivery.give_up_after",
         "delivery.bounce_address",
+        "delivery.claim_seconds",
         "activation.batch",
         "activation.regional_rule",
         "activation.overdue_days",
@@ -87,6 +88,8 @@ const std::set<std::string>& knownKeys() {
         "calendar.working_days",
         "calendar.hours",
         "calendar.utc_offset",
+        "calendar.time_zone",
+        "countries.*.time_zone",
         "calendar.holidays",
         "severity.a.hours",
         "severity.a.around_the_clock",
@@ -354,6 +357,7 @@ Settings loadSettings(const std::string& fileArg) {
                                               s.delivery.bounceAddress.find('+') != std::string::npos))
         r.fail("delivery.bounce_address", "'" + s.delivery.bounceAddress +
                                               "' must be an address without '+' (the outbox id is added after one)");
+    s.delivery.claimSeconds = r.integer("delivery.claim_seconds", 300, 2, 86400);
     s.activation.batch = r.integer("activation.batch", 500, 1, 100000);
     s.activation.regionalRule = r.boolean("activation.regional_rule", true);
     s.activation.overdueDays = r.integer("activation.overdue_days", 28, 1, 365);
@@ -472,6 +476,18 @@ Settings loadSettings(const std::string& fileArg) {
         auto off = domain::parseUtcOffset(r.str("calendar.utc_offset", ""));
         if (!off) r.fail("calendar.utc_offset", "'" + r.str("calendar.utc_offset", "") + "' is not an offset like +07:00");
         s.calendar.utcOffsetMinutes = *off;
+    }
+    if (r.has("calendar.time_zone")) {
+        std::string zone = r.str("calendar.time_zone", "");
+        if (!domain::isKnownTimeZone(zone))
+            r.fail("calendar.time_zone", "'" + zone + "' is not an IANA time zone like Asia/Ho_Chi_Minh (tzdata)");
+        s.calendar.timeZone = zone;
+    }
+    for (const auto& country : sectionNames(lines, "countries")) {
+        const std::string key = "countries." + country + ".time_zone";
+        std::string zone = r.str(key, "");
+        if (!domain::isKnownTimeZone(zone)) r.fail(key, "'" + zone + "' is not an IANA time zone like Europe/Berlin");
+        s.countryTimeZones[Poco::toUpper(country)] = zone;
     }
     {
         Poco::StringTokenizer tok(r.str("calendar.holidays", ""), ",",

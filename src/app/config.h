@@ -39,6 +39,7 @@ struct DeliverySettings {
     /// envelope sender bounces+OUTBOX-ID@example.com, so a bounce names the mail it is
     /// about. Empty: the From address, and only the returned Message-ID tells.
     std::string bounceAddress;
+    int claimSeconds = 300;            ///< a worker's claim on a page of mail; renewed while it sends
 };
 
 struct ActivationSettings {
@@ -100,6 +101,8 @@ struct Settings {
     ProcessSettings process;
     domain::ProductCatalogue products;
     domain::BusinessCalendar calendar;
+    /// countries.<ISO code>.time_zone: a contact's zone by the contact's country, for due times.
+    std::map<std::string, std::string> countryTimeZones;
     domain::SeverityTargets severities;
     LogSettings log;  ///< logging.*
     /// expiry.reminder_days: days before expiry a reminder goes to the primary

@@ -6,8 +6,10 @@
 
 namespace sm::app {
 
-LeaseGuard::LeaseGuard(const std::string& databaseUrl, const std::string& job, Poco::Logger& log, int ttlSeconds)
-    : job_(job), holder_(store::makeLeaseHolder()), log_(log), ttlSeconds_(std::max(ttlSeconds, 1)) {
+LeaseGuard::LeaseGuard(const std::string& databaseUrl, const std::string& job, Poco::Logger& log, int ttlSeconds,
+                       store::Database* jobDatabase)
+    : job_(job), holder_(store::makeLeaseHolder()), log_(log), ttlSeconds_(std::max(ttlSeconds, 1)),
+      jobDatabase_(jobDatabase) {
     db_ = store::Database::open(databaseUrl);
     try {
         store::Leases leases(*db_);
@@ -52,9 +54,10 @@ void LeaseGuard::renewLoop() {
             if (!leases.renew(job_, holder_, ttlSeconds_)) {
                 auto other = leases.held(job_);
                 lost_ = true;
-                log_.error("lease for %s lost: %s; this run goes on, but another run may overlap it", job_,
-                           other ? "it expired and " + other->holder + " took it over"
-                                 : std::string("it expired and was released by another run"));
+                const std::string how = other ? "it expired and " + other->holder + " took it over"
+                                              : std::string("it expired and was released by another run");
+                log_.error("lease for %s lost: %s; stopping this run", job_, how);
+                if (jobDatabase_) jobDatabase_->interrupt("the lease for " + job_ + " was lost: " + how);
                 return;
             }
         } catch (const Poco::Exception& e) {

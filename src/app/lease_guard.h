@@ -8,11 +8,11 @@
 //
 // If a renewal finds that another holder has taken the lease (this run could not
 // renew for longer than the ttl, e.g. the database was locked for a minute), the
-// guard logs an error and stops renewing. The job itself goes on: it is not
-// interrupted half-way (each of its steps is its own transaction), and the error
-// in the log says that another run may have overlapped it. A renewal that fails for
-// another reason (database busy) is logged as a warning and tried again at the
-// next tick.
+// guard logs an error, stops renewing and interrupts the job's database (if it was
+// given one): the statement running is cancelled, the open transaction rolls back
+// and the job stops with store::RunInterrupted, so two runs never overlap. A
+// renewal that fails for another reason (database busy) is logged as a warning and
+// tried again at the next tick.
 #pragma once
 
 #include <atomic>
@@ -36,8 +36,10 @@ public:
     static constexpr int kTtlSeconds = 60;
 
     /// Throws store::StoreError if the database cannot be opened or read.
+    /// jobDatabase: the job's own connection, interrupted when the lease is lost
+    /// (it must outlive the guard); nullptr = nothing to stop.
     LeaseGuard(const std::string& databaseUrl, const std::string& job, Poco::Logger& log,
-               int ttlSeconds = kTtlSeconds);
+               int ttlSeconds = kTtlSeconds, store::Database* jobDatabase = nullptr);
     ~LeaseGuard();
     LeaseGuard(const LeaseGuard&) = delete;
     LeaseGuard& operator=(const LeaseGuard&) = delete;
@@ -58,6 +60,7 @@ private:
     Poco::Logger& log_;
     int ttlSeconds_;
     std::unique_ptr<store::Database> db_;
+    store::Database* jobDatabase_;
     bool acquired_ = false;
     std::optional<store::LeaseRow> heldBy_;
     std::atomic<bool> lost_{false};

@@ -1,5 +1,7 @@
 #include "domain/authentication.h"
 
+#include <optional>
+
 #include <Poco/String.h>
 #include <Poco/StringTokenizer.h>
 
@@ -38,8 +40,13 @@ bool domainsAligned(const std::string& a, const std::string& b) {
     return suffix(x, y) || suffix(y, x);
 }
 
-bool senderAuthenticated(const std::vector<std::string>& headers, const std::string& fromDomain,
-                         const std::string& authservId) {
+namespace {
+
+/// The method results ("dmarc=pass header.from=x", split into words) of the first
+/// Authentication-Results header our server wrote (any server when authservId is empty):
+/// only that header speaks for it; nullopt when there is none.
+std::optional<std::vector<std::vector<std::string>>> ourResults(const std::vector<std::string>& headers,
+                                                               const std::string& authservId) {
     for (const auto& raw : headers) {
         std::string h = withoutComments(raw);
         Poco::StringTokenizer parts(h, ";", Poco::StringTokenizer::TOK_TRIM | Poco::StringTokenizer::TOK_IGNORE_EMPTY);
@@ -48,21 +55,41 @@ bool senderAuthenticated(const std::vector<std::string>& headers, const std::str
         auto sp = id.find_first_of(" \t");
         if (sp != std::string::npos) id = id.substr(0, sp);
         if (!authservId.empty() && id != Poco::toLower(authservId)) continue;
+        std::vector<std::vector<std::string>> results;
         for (std::size_t i = 1; i < parts.count(); ++i) {
             Poco::StringTokenizer words(parts[i], " \t", Poco::StringTokenizer::TOK_TRIM | Poco::StringTokenizer::TOK_IGNORE_EMPTY);
-            if (words.count() == 0) continue;
-            std::string method = Poco::toLower(words[0]);
-            std::string identity;
-            for (std::size_t w = 1; w < words.count(); ++w) {
-                std::string kv = Poco::toLower(words[w]);
-                for (const char* key : {"header.from=", "smtp.mailfrom=", "header.d=", "header.i="})
-                    if (kv.rfind(key, 0) == 0) identity = domainOf(kv.substr(std::string(key).size()));
-            }
-            if (method == "dmarc=pass") return true;
-            if ((method == "spf=pass" || method == "dkim=pass") && domainsAligned(identity, fromDomain)) return true;
+            std::vector<std::string> lowered;
+            for (const auto& w : words) lowered.push_back(Poco::toLower(w));
+            if (!lowered.empty()) results.push_back(std::move(lowered));
         }
-        return false;  // only the first matching header speaks for our server
+        return results;
     }
+    return std::nullopt;
+}
+
+}  // namespace
+
+bool senderAuthenticated(const std::vector<std::string>& headers, const std::string& fromDomain,
+                         const std::string& authservId) {
+    auto results = ourResults(headers, authservId);
+    if (!results) return false;
+    for (const auto& words : *results) {
+        const std::string& method = words[0];
+        std::string identity;
+        for (std::size_t w = 1; w < words.size(); ++w)
+            for (const char* key : {"header.from=", "smtp.mailfrom=", "header.d=", "header.i="})
+                if (words[w].rfind(key, 0) == 0) identity = domainOf(words[w].substr(std::string(key).size()));
+        if (method == "dmarc=pass") return true;
+        if ((method == "spf=pass" || method == "dkim=pass") && domainsAligned(identity, fromDomain)) return true;
+    }
+    return false;
+}
+
+bool dmarcFailed(const std::vector<std::string>& headers, const std::string& authservId) {
+    auto results = ourResults(headers, authservId);
+    if (!results) return false;
+    for (const auto& words : *results)
+        if (words[0] == "dmarc=fail") return true;
     return false;
 }
 

@@ -19,4 +19,8 @@ bool senderAuthenticated(const std::vector<std::string>& headers, const std::str
 /// part as far as we can tell without a public-suffix list (equal or dot-suffix).
 bool domainsAligned(const std::string& a, const std::string& b);
 
+/// Our MX (authservId, or the topmost header when empty) says the mail failed DMARC:
+/// a forged From we must not answer (the answer would go to the forged address).
+bool dmarcFailed(const std::vector<std::string>& headers, const std::string& authservId);
+
 }  // namespace sm::domain

@@ -2,6 +2,9 @@
 #include "mail/classify.h"
 
 #include "mail/request_fields.h"
+#include "mail/html_text.h"
+#include "mail/mime_parser.h"
+#include "mail/unicode_text.h"
 
 #include <Poco/UTF8String.h>
 
@@ -68,15 +71,42 @@ const char* const kAutoReplySubjects[] = {"auto:", "automatic reply", "autoreply
                                           "abwesenheitsnotiz", "réponse automatique",
                                           "respuesta automática", "trả lời tự động"};
 
+// Wordings of what people ask for, in English and Vietnamese. Matched on folded text
+// (foldForMatch: any case, with or without diacritics), so "gửi lại mã", "gui lai ma"
+// and "GỬI LẠI MÃ" are one entry. Request labels live in request_fields.cpp, product
+// aliases in configuration (products.*.aliases).
+
 /// A resend of the IDs is asked for.
-const char* const kResend[] = {"resend", "re-send", "send again", "send me again", "lost my id",
-                               "lost our id", "lost the id", "lost id", "lost access id",
-                               "forgot my id", "forgotten", "ids again", "id again",
-                               "gửi lại", "quên id", "mất id", "quên mã", "mất mã"};
+const char* const kResend[] = {"resend", "re-send", "send again", "send me again", "send us again",
+                               "send them again", "send it again", "lost my id", "lost our id", "lost the id",
+                               "lost id", "lost access id", "forgot my id", "forgot our id", "forgotten",
+                               "ids again", "id again", "can't find our id", "cannot find our id",
+                               "gửi lại", "quên id", "mất id", "quên mã", "mất mã", "cấp lại mã", "cấp lại id",
+                               "không tìm thấy mã"};
 
 /// The balance / benefits are asked for.
-const char* const kBenefits[] = {"balance", "benefits", "benefit", "remaining incidents",
-                                 "incidents left", "số dư", "quyền lợi"};
+const char* const kBenefits[] = {"balance", "benefits", "benefit", "remaining incidents", "incidents remaining",
+                                 "incidents left", "incidents do we have", "incidents we have",
+                                 "how many incidents", "how many support incidents", "incidents are left",
+                                 "số dư", "quyền lợi", "còn bao nhiêu sự cố", "còn mấy sự cố", "số sự cố còn lại",
+                                 "sự cố còn lại", "bao nhiêu sự cố", "bao nhiêu lượt hỗ trợ"};
+
+/// An Action Pack benefit is to be activated.
+const char* const kActivation[] = {"activate", "activation", "kích hoạt"};
+
+/// Folded forms of a wording table, built once.
+template <size_t N>
+std::vector<std::string> foldedTable(const char* const (&words)[N]) {
+    std::vector<std::string> out;
+    for (const char* w : words) out.push_back(foldForMatch(w));
+    return out;
+}
+
+bool containsFolded(const std::string& foldedHaystack, const std::vector<std::string>& foldedNeedles) {
+    for (const auto& n : foldedNeedles)
+        if (foldedHaystack.find(n) != std::string::npos) return true;
+    return false;
+}
 
 /// The case number of our support cases.
 const std::regex& caseRegex() {
@@ -155,12 +185,22 @@ bool isMailerDaemon(const Address& a) {
 void collectAddresses(const std::string& text, const ParsedMail& m, std::vector<std::string>& out) {
     static const std::regex re(R"(([A-Za-z0-9._%+=#&'/!-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+))");
     std::string_view body(text);
-    // Stop at the copy of the original message.
+    // Stop at the copy of the original message: a line that opens it ("----- Original
+    // message -----", "Received: ..."), not the words inside a sentence ("The original
+    // message was received at ...", sendmail's opening line).
     size_t cut = std::string::npos;
-    for (const char* marker : {"original message", "received:", "content-type: message/rfc822",
-                               "------ this is a copy", "--- below this line"}) {
-        size_t p = lowerUtf8(text).find(marker);
-        if (p != std::string::npos) cut = std::min(cut, p);
+    const std::string lowered = lowerUtf8(text);
+    for (size_t pos = 0; pos < lowered.size() && cut == std::string::npos;) {
+        size_t nl = lowered.find('\n', pos);
+        size_t end = nl == std::string::npos ? lowered.size() : nl;
+        size_t b = lowered.find_first_not_of("-= \t>", pos);
+        if (b != std::string::npos && b < end) {
+            std::string_view line(lowered.data() + b, end - b);
+            for (const char* marker : {"original message", "received:", "content-type: message/rfc822",
+                                       "this is a copy", "below this line"})
+                if (line.rfind(marker, 0) == 0) cut = pos;
+        }
+        pos = end + 1;
     }
     std::string head(body.substr(0, std::min<size_t>(cut == std::string::npos ? text.size() : cut, 20000)));
     auto skip = [&](const std::string& a) {
@@ -213,6 +253,7 @@ std::string toString(Classification c) {
         case Classification::Bounce: return "bounce";
         case Classification::AutoReply: return "auto_reply";
         case Classification::Junk: return "junk";
+        case Classification::NoRequest: return "no_request";
     }
     return "junk";
 }
@@ -254,7 +295,12 @@ Classification classifyHygiene(const ParsedMail& m, BounceInfo* out) {
             if (sns == "delivery") {
                 out->permanent = false;  // a delivery report: nobody bounced
             } else if (m.deliveryStatus.empty() || out->recipients.empty()) {
-                collectAddresses(m.text, m, out->recipients);
+                // Named by the report or the MTA's own header before any guess from the text.
+                for (const auto& a : m.feedbackRecipients) out->recipients.push_back(lowerUtf8(a));
+                if (const std::string* failed = m.header("X-Failed-Recipients"))
+                    for (const auto& a : parseAddressList(*failed))
+                        if (a.email.find('@') != std::string::npos) out->recipients.push_back(lowerUtf8(a.email));
+                if (out->recipients.empty()) collectAddresses(m.text, m, out->recipients);
                 out->permanent = !containsAny(lowerUtf8(m.subject + "\n" + m.text.substr(0, 5000)), kTemporary);
             } else {
                 out->permanent = anyPermanent || (anyFailed && !anyStatus);
@@ -265,8 +311,10 @@ Classification classifyHygiene(const ParsedMail& m, BounceInfo* out) {
     if (!autoSubmitted.empty() && autoSubmitted != "no") return Classification::AutoReply;
     if (const std::string* v = m.header("X-Apple-Action"))
         if (lowerUtf8(*v).find("vacation") != std::string::npos) return Classification::AutoReply;
-    if (m.header("X-Autoreply") || m.header("X-Autorespond") || m.header("X-Autoresponder") ||
-        m.header("X-Auto-Response-Suppress"))
+    // X-Auto-Response-Suppress is not among these: Outlook and Exchange put it on mail people write
+    // (meeting requests, mail through some add-ins) as a wish about responders; a request carrying it
+    // still opens a case and is answered. Exchange's own automatic replies say so in their subject.
+    if (m.header("X-Autoreply") || m.header("X-Autorespond") || m.header("X-Autoresponder"))
         return Classification::AutoReply;
     std::string precedence = trimmed(headerLower(m, "Precedence"));
     if (precedence == "auto_reply") return Classification::AutoReply;
@@ -280,16 +328,57 @@ Classification classifyHygiene(const ParsedMail& m, BounceInfo* out) {
     // Content classes.
     if (!findCaseNumber(m.subject).empty() || !m.inReplyTo.empty() || !m.references.empty())
         return Classification::FollowUp;
-    std::string text = lowerUtf8(m.text.substr(0, 20000));
-    RequestFields fields = extractRequestFields(m.text);
+    return classifyContent(m);
+}
+
+Classification classifyContent(const ParsedMail& m) {
+    static const auto resend = foldedTable(kResend);
+    static const auto benefits = foldedTable(kBenefits);
+    RequestFields fields = extractRequestFields(requestText(m));
     bool hasIds = fields.count("access_id") || fields.count("contract_id");
-    bool hasRequestLabels = hasIds || fields.count("severity") || fields.count("product");
-    if (!hasRequestLabels) {
-        if (containsAny(subject, kResend) || containsAny(text, kResend)) return Classification::Resend;
-        if (containsAny(subject, kBenefits) || containsAny(text, kBenefits)) return Classification::Benefits;
-        return Classification::Junk;
+    if (hasIds || fields.count("severity") || fields.count("product")) return Classification::Request;
+    // Quoted text of an earlier mail does not ask anything: only the new lines count.
+    std::string own;
+    std::string_view text(m.text);
+    text = text.substr(0, 20000);
+    for (size_t pos = 0; pos < text.size();) {
+        size_t nl = text.find('\n', pos);
+        std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        pos = nl == std::string_view::npos ? text.size() : nl + 1;
+        if (!line.empty() && line[0] == '>') continue;
+        own.append(line.data(), line.size());
+        own.push_back('\n');
     }
-    return Classification::Request;
+    std::string hay = foldForMatch(m.subject + "\n" + own);
+    if (containsFolded(hay, resend)) return Classification::Resend;
+    if (containsFolded(hay, benefits)) return Classification::Benefits;
+    return Classification::NoRequest;
+}
+
+std::string requestText(const ParsedMail& m) {
+    auto hasLabels = [](const std::string& t) {
+        RequestFields f = extractRequestFields(t);
+        return f.count("access_id") || f.count("contract_id") || f.count("product") || f.count("severity");
+    };
+    if (hasLabels(m.text)) return m.text;
+    if (!m.html.empty() && !m.textFromHtml) {
+        std::string fromHtml = htmlToText(m.html);
+        if (hasLabels(fromHtml)) return fromHtml;
+    }
+    if (!m.forwardedText.empty() && hasLabels(m.forwardedText)) return m.forwardedText;
+    return m.text;
+}
+
+bool asksForActivation(const ParsedMail& m) {
+    static const auto words = foldedTable(kActivation);
+    return containsFolded(foldForMatch(m.subject + "\n" + m.text), words);
+}
+
+bool looksVietnamese(const std::string& text) {
+    // Letters only Vietnamese uses among the Latin scripts: ơ ư ă đ and the dot below.
+    for (const char* letter : {"ơ", "ư", "ă", "đ", "Ơ", "Ư", "Ă", "Đ", "ạ", "ậ", "ệ", "ộ", "ợ", "ự", "ị", "ọ", "ụ"})
+        if (text.find(letter) != std::string::npos) return true;
+    return false;
 }
 
 }  // namespace sm::mail

@@ -3,10 +3,14 @@
 // Order of decision: bounce (DSN, ARF feedback report, or a mailer-daemon /
 // empty-return-path sender with bounce wording), then auto-reply (RFC 3834
 // Auto-Submitted, X-Autoreply/X-Autorespond, Precedence: auto_reply,
-// X-Auto-Response-Suppress, read receipts), then list / bulk traffic (junk:
-// never answered), then a content class by keywords: follow_up (case number or
-// In-Reply-To/References; the caller confirms against the database), resend,
-// benefits, request (request field labels), else junk.
+// read receipts, automatic-reply subjects; X-Auto-Response-Suppress alone is a
+// wish of the sender's client, not a sign of an automatic mail), then list / bulk traffic (junk:
+// never answered), then a content class: follow_up (case number or
+// In-Reply-To/References; the caller confirms against the database and, when the
+// reply is to none of our cases, asks classifyContent()), then by content: request
+// (request field labels), resend, benefits (wordings in English and Vietnamese,
+// matched on folded text), else no_request (a person's mail we answer with the
+// request template).
 #pragma once
 
 #include <string>
@@ -16,9 +20,11 @@
 
 namespace sm::mail {
 
-enum class Classification { Request, FollowUp, Resend, Benefits, Bounce, AutoReply, Junk };
+/// Junk: list and bulk mail (never answered). NoRequest: a person's mail in which no
+/// request, resend, balance query or reply to a case was found (answered).
+enum class Classification { Request, FollowUp, Resend, Benefits, Bounce, AutoReply, Junk, NoRequest };
 
-/// "request", "follow_up", "resend", "benefits", "bounce", "auto_reply", "junk".
+/// "request", "follow_up", "resend", "benefits", "bounce", "auto_reply", "junk", "no_request".
 std::string toString(Classification c);
 
 struct BounceInfo {
@@ -28,6 +34,21 @@ struct BounceInfo {
 
 /// `out` (optional) is filled for a bounce only.
 Classification classifyHygiene(const ParsedMail& mail, BounceInfo* out = nullptr);
+
+/// The class of a mail by its content alone (Request, Resend, Benefits or NoRequest),
+/// threading headers ignored: for a reply that matches none of our cases.
+Classification classifyContent(const ParsedMail& mail);
+
+/// The text a request is read from: the body, with the HTML alternative read as text
+/// when the body carries no request labels, and a forwarded (attached) message's text
+/// when the body carries none either.
+std::string requestText(const ParsedMail& mail);
+
+/// A contact asks for an Action Pack benefit to be activated.
+bool asksForActivation(const ParsedMail& mail);
+
+/// The mail's text is Vietnamese (its letters with Vietnamese diacritics or its words).
+bool looksVietnamese(const std::string& text);
 
 /// The case number in a subject ("SR-2026-000123"), or empty.
 std::string findCaseNumber(const std::string& subject);

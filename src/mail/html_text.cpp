@@ -153,6 +153,13 @@ public:
         if (trailing < 2) out_.push_back('\n');
     }
     void space() { pendingSpace_ = true; }
+    /// Between the first and the second cell of a table row: "label: value", the
+    /// form the request labels are read in (no second colon after "Access ID:").
+    void labelValue() {
+        while (!out_.empty() && out_.back() == ' ') out_.pop_back();
+        if (!out_.empty() && out_.back() != '\n' && out_.back() != ':') out_.push_back(':');
+        pendingSpace_ = true;
+    }
     std::string finish() {
         while (!out_.empty() && (out_.back() == '\n' || out_.back() == ' ')) out_.pop_back();
         return out_;
@@ -190,6 +197,7 @@ std::string htmlToText(std::string_view h) {
     size_t n = h.size();
     size_t i = 0;
     int preDepth = 0;
+    int cellInRow = 0;  // cells opened in the current table row
     while (i < n) {
         char c = h[i];
         if (c == '<') {
@@ -265,8 +273,10 @@ std::string htmlToText(std::string_view h) {
             if (isBlockTag(name)) {
                 sink.newline();
                 if (!closing && ieq(name, "li")) sink.utf8("- ");
+                if (ieq(name, "tr") || ieq(name, "table")) cellInRow = 0;
             } else if (ieq(name, "td") || ieq(name, "th")) {
-                sink.space();
+                if (!closing && ++cellInRow == 2) sink.labelValue();
+                else sink.space();
             }
             i = tagEnd;
             continue;

@@ -1,8 +1,8 @@
 // HTML to readable plain text for HTML-only mail.
 //
 // Drops script, style, head and comments; block elements (p, div, br, li,
-// tr, h1-h6, table, blockquote, pre, hr ...) become line breaks; table cells
-// are separated by a space; entities (named, &#NNN;, &#xHH;) are decoded;
+// tr, h1-h6, table, blockquote, pre, hr ...) become line breaks; a table row
+// reads "first cell: second cell other cells" (a label and its value, as typed); entities (named, &#NNN;, &#xHH;) are decoded;
 // runs of blanks collapse to one space outside <pre>; at most one blank line
 // in a row. Input must be UTF-8; the output is UTF-8 with '\n' line ends.
 #pragma once

@@ -4,6 +4,7 @@
 
 #include "mail/charset.h"
 #include "mail/html_text.h"
+#include "mail/unicode_text.h"
 #include "mail/rfc2047.h"
 #include "mail/rfc2231.h"
 
@@ -626,11 +627,31 @@ struct Walker {
                     if (colon == std::string_view::npos) continue;
                     fields.push_back({lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
                 }
+                // The address of "rfc822; user@x", also in the legacy forms: Exchange's
+                // "smtp=user@x" / "<SMTP:user@x>", a stray quote before it, and an X.400
+                // address carrying the RFC 822 one ("x400; /RFC-822=user(a)x/", RFC 2156).
                 auto addrOf = [](const std::string& v) {
                     auto semi = v.find(';');
                     std::string a(
                         trim(semi == std::string::npos ? std::string_view(v) : std::string_view(v).substr(semi + 1)));
-                    if (a.size() > 1 && a.front() == '<' && a.back() == '>') a = a.substr(1, a.size() - 2);
+                    std::string low = asciiLower(a);
+                    if (auto r = low.find("rfc-822="); r != std::string::npos) {
+                        a = a.substr(r + 8, a.find_first_of("/;", r + 8) - (r + 8));
+                        for (size_t at; (at = a.find("(a)")) != std::string::npos;) a.replace(at, 3, "@");
+                    }
+                    auto strip = [&a] {
+                        a = std::string(trim(a));
+                        if (a.size() > 1 && a.front() == '<' && a.back() == '>') a = a.substr(1, a.size() - 2);
+                        while (!a.empty() && (a.front() == '\'' || a.front() == '"') &&
+                               std::count(a.begin(), a.end(), a.front()) == 1)
+                            a.erase(0, 1);  // a stray quote, not a quoted local part
+                        while (!a.empty() && (a.back() == '\'' || a.back() == '"') &&
+                               std::count(a.begin(), a.end(), a.back()) == 1)
+                            a.pop_back();
+                    };
+                    strip();
+                    low = asciiLower(a);
+                    if (low.rfind("smtp=", 0) == 0 || low.rfind("smtp:", 0) == 0) a = a.substr(5), strip();
                     return a;
                 };
                 for (auto& [n, v] : fields) {
@@ -697,6 +718,7 @@ struct Walker {
         }
         if (att.name.empty() && !inner.subject.empty()) att.name = inner.subject + ".eml";
         if (m.returnedMessageId.empty()) m.returnedMessageId = inner.messageId;
+        if (m.forwardedText.empty()) m.forwardedText = inner.text;
         offerFallback(inner.text);
         m.attachments.push_back(std::move(att));
     }
@@ -780,7 +802,24 @@ struct Walker {
             m.attachments.push_back(std::move(att));
             return;
         }
-        if (type == "message/feedback-report") m.hasFeedbackReport = true;
+        if (type == "message/feedback-report") {
+            m.hasFeedbackReport = true;
+            // RFC 5965 / 6650: the address the report is about.
+            const std::string report = transferDecode(body, cte);
+            std::string_view rest(report);
+            while (!rest.empty()) {
+                size_t nl = rest.find('\n');
+                std::string_view line = rest.substr(0, nl);
+                rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+                auto colon = line.find(':');
+                if (colon == std::string_view::npos) continue;
+                std::string name = asciiLower(trim(line.substr(0, colon)));
+                if (name != "original-rcpt-to" && name != "removal-recipient") continue;
+                std::string addr(trim(line.substr(colon + 1)));
+                if (addr.size() > 2 && addr.front() == '<' && addr.back() == '>') addr = addr.substr(1, addr.size() - 2);
+                if (addr.find('@') != std::string::npos) m.feedbackRecipients.push_back(addr);
+            }
+        }
         bool isText = type == "text/plain" || type == "text/html";
         bool attachmentDisp = disp.value == "attachment";
         // A single-part mail's text is its body, whatever its name says.
@@ -1022,6 +1061,8 @@ ParsedMail parseMail(std::string_view raw, const ParseLimits& lim) {
     }
     w.finish();
     readTopHeaders(entity, m, w.textCharset);
+    // One normal form for everything read later (windows-1258 and Mac text come decomposed).
+    for (std::string* t : {&m.text, &m.html, &m.forwardedText, &m.subject, &m.from.name}) *t = nfc(*t);
     return m;
 }
 

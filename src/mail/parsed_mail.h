@@ -1,4 +1,4 @@
-// What the parser makes of one inbound mail: decoded UTF-8 values only.
+// What the parser makes of one inbound mail: decoded UTF-8 values only, texts in NFC.
 // Plain data, no behaviour; produced by parseMail() (mime_parser.h).
 #pragma once
 
@@ -38,6 +38,7 @@ struct ParsedMail {
     std::string text;                      ///< chosen body as UTF-8 text ('\n' line ends)
     std::string html;                      ///< the HTML alternative (UTF-8), if any
     bool textFromHtml = false;             ///< text was made from html
+    std::string forwardedText;             ///< text of the first attached message (message/rfc822), if any
     std::vector<Attachment> attachments;
     std::vector<std::string> defects;      ///< human-readable, one per problem found
     /// Top-level header fields, names as written, values unfolded and decoded (UTF-8), in order.
@@ -51,6 +52,7 @@ struct ParsedMail {
     bool hasAttachedMessage = false;        ///< message/rfc822 or text/rfc822-headers part
     std::string returnedMessageId;          ///< Message-ID of the first attached message or headers part
     std::vector<DsnRecipient> deliveryStatus;
+    std::vector<std::string> feedbackRecipients;  ///< ARF Original-Rcpt-To / Removal-Recipient
     std::string reportingMta;
 
     /// First header value with this name (case-insensitive), or nullptr.

@@ -1,5 +1,6 @@
 // Label table and line scanner for request fields.
 #include "mail/request_fields.h"
+#include "mail/unicode_text.h"
 
 #include <Poco/UTF8String.h>
 
@@ -23,9 +24,10 @@ const struct {
     {"Description", "description"},   {"Mô tả", "description"},
 };
 
-/// Lower-case, without spaces, hyphens, underscores, asterisks.
+/// Folded (any case, with or without Vietnamese diacritics: "MA HOP DONG" is "Mã hợp
+/// đồng"), without spaces, hyphens, underscores, asterisks.
 std::string normLabel(std::string_view s) {
-    std::string low = Poco::UTF8::toLower(std::string(s));
+    std::string low = foldForMatch(s);
     std::string out;
     for (char c : low)
         if (c != ' ' && c != '\t' && c != '-' && c != '_' && c != '*' && c != '.') out.push_back(c);
@@ -104,6 +106,32 @@ const std::string* matchLabel(std::string_view line, std::string& value) {
 }
 
 }  // namespace
+
+std::vector<LabelMention> labelsMentioned(std::string_view text) {
+    const std::string folded = foldForMatch(text.substr(0, 20000));
+    std::vector<LabelMention> out;
+    for (const auto& l : kLabels) {
+        bool seen = false;
+        for (const auto& m : out) seen = seen || m.key == l.key;
+        if (seen) continue;
+        const std::string needle = foldForMatch(l.label);
+        size_t at = folded.find(needle);
+        if (at == std::string::npos) continue;
+        LabelMention m{l.key, l.label, {}};
+        size_t i = at + needle.size();
+        // "access id is 0230 242 323", "ma truy cap: 230-242-323"
+        for (size_t skipped = 0; i < folded.size() && skipped < 12 && !(folded[i] >= '0' && folded[i] <= '9');
+             ++i, ++skipped) {
+        }
+        for (; i < folded.size(); ++i) {
+            char c = folded[i];
+            if (c >= '0' && c <= '9') m.digits.push_back(c);
+            else if (c != ' ' && c != '-' && c != '.') break;
+        }
+        out.push_back(std::move(m));
+    }
+    return out;
+}
 
 RequestFields extractRequestFields(std::string_view text) {
     RequestFields fields;

@@ -132,6 +132,23 @@ int Contracts::balance(std::int64_t contractRef) {
     return sum;
 }
 
+int Contracts::lockedBalance(std::int64_t contractRef, LockWait wait) {
+    if (db_.dialect() == Dialect::PostgreSQL) {
+        std::int64_t key = contractRef;
+        if (wait == LockWait::Always || db_.balanceLocksHeld() == 0) {
+            db_.session() << db_.sql("SELECT 1 FROM (SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))) AS locked"),
+                use(key), now;
+        } else {
+            int got = 0;
+            db_.session() << db_.sql("SELECT CASE WHEN pg_try_advisory_xact_lock(CAST(? AS BIGINT)) THEN 1 ELSE 0 END"),
+                use(key), into(got), now;
+            if (!got) throw BalanceBusy("the balance of contract #" + std::to_string(contractRef) + " is locked by another worker");
+        }
+        db_.noteBalanceLock();
+    }
+    return balance(contractRef);
+}
+
 std::optional<domain::Contract> Contracts::byRenewal(std::int64_t renewalId) {
     auto v = select(db_, "renewal_id = CAST(? AS INTEGER)", std::to_string(renewalId));
     if (v.empty()) return std::nullopt;

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,19 @@
 #include "store/database.h"
 
 namespace sm::store {
+
+/// Thrown by Contracts::lockedBalance(id, LockWait::OnlyWhenHoldingNone) when
+/// another transaction holds that balance and this one already holds another:
+/// waiting could deadlock, so the caller commits what it has and tries again.
+class BalanceBusy : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+enum class LockWait {
+    Always,              ///< wait for the lock (a job that holds no other lock a waiter could want)
+    OnlyWhenHoldingNone  ///< wait only as this transaction's first balance lock, else BalanceBusy
+};
 
 class Contracts {
 public:
@@ -27,6 +41,12 @@ public:
     bool appendLedger(std::int64_t contractRef, int delta, const std::string& reason, const std::string& entryKey);
 
     int balance(std::int64_t contractRef);
+    /// The balance, read after locking it until the transaction ends, so that a
+    /// debit decided on it cannot race another worker's (two workers seeing 1 and
+    /// both debiting). PostgreSQL: a transaction-scoped advisory lock keyed by the
+    /// contract's id (the only advisory lock the project takes); SQLite: the one
+    /// writer needs none. Must be called inside a Transaction.
+    int lockedBalance(std::int64_t contractRef, LockWait wait = LockWait::Always);
     std::optional<domain::Contract> byRenewal(std::int64_t renewalId);
     std::optional<domain::Contract> byId(std::int64_t id);
     /// Exact string match of both IDs (an Access ID is never compared as a number).

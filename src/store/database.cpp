@@ -1,9 +1,13 @@
 #include "store/database.h"
 
 #include <chrono>
+#include <cstring>
 #include <mutex>
 
 #include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/PostgreSQL/SessionImpl.h>
+#include <Poco/Logger.h>
+#include <libpq-fe.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SQLite/Utility.h>
 #include <sqlite3.h>
@@ -53,6 +57,22 @@ std::vector<std::string> splitStatements(const std::string& script) {
     }
     if (current.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(current);
     return out;
+}
+
+// Server messages below WARNING (NOTICE: "relation ... already exists, skipping",
+// INFO, DEBUG) are dropped: libpq would print them on stderr, and cron mails what a
+// run prints there. Warnings go to the log.
+void onServerNotice(void*, const char* message) {
+    if (!message || std::strncmp(message, "WARNING", 7) != 0) return;
+    std::string text(message);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    Poco::Logger::get("supportmail").warning("postgresql: " + text);
+}
+
+PGconn* connectionOf(Poco::Data::Session& s) {
+    auto* impl = dynamic_cast<Poco::Data::PostgreSQL::SessionImpl*>(s.impl());
+    if (!impl) throw StoreError("not a PostgreSQL session");
+    return static_cast<PGconn*>(impl->handle());
 }
 
 std::string hidePassword(const std::string& url) {
@@ -145,7 +165,25 @@ std::int64_t CachedQuery::lastInsertId() const { return sqlite3_last_insert_rowi
 Database::Database(Poco::Data::Session session, Dialect dialect, std::string description)
     : session_(std::move(session)), dialect_(dialect), description_(std::move(description)) {}
 
-Database::~Database() = default;
+Database::~Database() {
+    if (cancel_) PQfreeCancel(static_cast<PGcancel*>(cancel_));
+}
+
+void Database::interrupt(const std::string& reason) {
+    if (interrupted_.load()) return;
+    interruptReason_ = reason;
+    interrupted_.store(true);
+    if (dialect_ == Dialect::SQLite) {
+        if (sqliteHandle_) sqlite3_interrupt(static_cast<sqlite3*>(sqliteHandle_));
+    } else if (cancel_) {
+        char error[256];
+        PQcancel(static_cast<PGcancel*>(cancel_), error, sizeof error);  // best effort: the next step checks too
+    }
+}
+
+void Database::checkInterrupted() const {
+    if (interrupted_.load()) throw RunInterrupted(interruptReason_);
+}
 
 std::unique_ptr<Database> Database::open(const std::string& url) {
     registerConnectors();
@@ -168,11 +206,17 @@ std::unique_ptr<Database> Database::open(const std::string& url) {
             s << "PRAGMA cache_size=-65536", now;
             s << "PRAGMA wal_autocheckpoint=16384", now;
             s << "PRAGMA journal_size_limit=67108864", now;
-            return std::unique_ptr<Database>(new Database(std::move(s), Dialect::SQLite, safe));
+            std::unique_ptr<Database> db(new Database(std::move(s), Dialect::SQLite, safe));
+            db->sqliteHandle_ = Poco::Data::SQLite::Utility::dbHandle(db->session_);
+            return db;
         }
         if (url.rfind("postgresql:", 0) == 0) {
             Poco::Data::Session s("PostgreSQL", url.substr(11));
-            return std::unique_ptr<Database>(new Database(std::move(s), Dialect::PostgreSQL, safe));
+            PGconn* conn = connectionOf(s);
+            PQsetNoticeProcessor(conn, onServerNotice, nullptr);
+            std::unique_ptr<Database> db(new Database(std::move(s), Dialect::PostgreSQL, safe));
+            db->cancel_ = PQgetCancel(conn);
+            return db;
         }
     } catch (const StoreError&) {
         throw;
@@ -241,8 +285,10 @@ std::int64_t Database::nowSeconds() {
 // snapshot might be stale), and overlapping jobs failed with "database is locked".
 // PostgreSQL locks rows, not the database: POCO's begin() is right there.
 Transaction::Transaction(Database& db) : db_(db) {
+    db_.checkInterrupted();
     if (db_.dialect() == Dialect::SQLite) db_.session() << "BEGIN IMMEDIATE", now;
     else db_.session().begin();
+    db_.balanceLocks_ = 0;
 }
 
 Transaction::~Transaction() {
@@ -257,12 +303,14 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit() {
+    db_.checkInterrupted();  // a run that lost its lease commits nothing more
     if (db_.dialect() == Dialect::SQLite) db_.session() << "COMMIT", now;
     else db_.session().commit();
     open_ = false;
 }
 
 Savepoint::Savepoint(Database& db, std::string name) : db_(db), name_(std::move(name)) {
+    db_.checkInterrupted();
     db_.session() << "SAVEPOINT " + name_, Poco::Data::Keywords::now;
 }
 

@@ -1,10 +1,18 @@
 // The database behind every stage: a POCO Data session on SQLite (the embedded
-// default, WAL, synchronous=FULL) or, later, PostgreSQL. Repositories write SQL
-// with '?' placeholders; Database::sql() adapts it to the engine, so neither the
-// domain nor the jobs know which engine runs.
+// default, WAL, synchronous=FULL) or PostgreSQL. Repositories write SQL with '?'
+// placeholders; Database::sql() adapts it to the engine, so neither the domain nor
+// the jobs know which engine runs.
+//
+// Several workers: on SQLite (one writer) a job runs once at a time under its job
+// lease. On PostgreSQL any number of processes run process, deliver, activate and
+// expire at once: each claims its rows with claimClause() (FOR UPDATE SKIP LOCKED)
+// in the transaction that does the work, and balances are locked before a debit
+// (Contracts::lockedBalance).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <stdexcept>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +27,14 @@ enum class Dialect { SQLite, PostgreSQL };
 /// Raised for a database that cannot be opened or migrated; the message names the
 /// URL (without password) and the cause.
 class StoreError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Raised by Transaction, Savepoint and checkInterrupted() once interrupt() was
+/// called (the run lost its job lease): the open transaction is rolled back as the
+/// exception unwinds, and the job stops.
+class RunInterrupted : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
@@ -90,11 +106,36 @@ public:
     /// Unix seconds, the unit every *_at column holds.
     static std::int64_t nowSeconds();
 
+    /// " FOR UPDATE SKIP LOCKED" on PostgreSQL, "" on SQLite: appended to the SELECT
+    /// that claims a page of queue rows inside the transaction that works on them.
+    /// Rows another worker has claimed are skipped; a worker that dies (its
+    /// connection closes) gives its rows back to the queue with its transaction.
+    const char* claimClause() const { return dialect_ == Dialect::PostgreSQL ? " FOR UPDATE SKIP LOCKED" : ""; }
+
+    /// Safe from any thread while the Database lives: the statement running on this
+    /// connection is cancelled (PostgreSQL) or interrupted (SQLite), and every later
+    /// Transaction, Savepoint or checkInterrupted() throws RunInterrupted(reason).
+    void interrupt(const std::string& reason);
+    bool interrupted() const { return interrupted_.load(); }
+    /// Throws RunInterrupted once interrupt() was called.
+    void checkInterrupted() const;
+
+    /// Balance locks taken in the current transaction (Contracts::lockedBalance);
+    /// reset when a Transaction begins.
+    int balanceLocksHeld() const { return balanceLocks_; }
+    void noteBalanceLock() { ++balanceLocks_; }
+
 private:
+    friend class Transaction;
     Database(Poco::Data::Session session, Dialect dialect, std::string description);
     Poco::Data::Session session_;
     Dialect dialect_;
     std::string description_;
+    std::atomic<bool> interrupted_{false};
+    std::string interruptReason_;  // written once before interrupted_ is set
+    void* cancel_ = nullptr;       // PGcancel*: made at open, used from the lease thread
+    void* sqliteHandle_ = nullptr; // sqlite3*: for sqlite3_interrupt from the lease thread
+    int balanceLocks_ = 0;
     // Finalized before session_ closes the connection (declared after it).
     struct StatementCache;
     std::unique_ptr<StatementCache> statements_;

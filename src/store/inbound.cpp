@@ -72,7 +72,8 @@ void Inbound::setSync(const std::string& source, const MailboxSync& sync) {
 std::vector<InboundRow> Inbound::pending(std::int64_t afterId, int limit) {
     Statement st(db_.session());
     st << db_.sql("SELECT id, source, uid_validity, source_key, message_id, sha256, size, 0, state, reason, "
-                  "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?"),
+                  "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?" +
+                  std::string(db_.claimClause())),
         use(afterId), use(limit);
     st.execute();
     RecordSet rs(st);
@@ -135,6 +136,18 @@ InboundCounts Inbound::counts() {
                      "COALESCE(SUM(CASE WHEN state = 'duplicate' THEN 1 ELSE 0 END), 0) FROM inbound",
         into(c.pending), into(c.done), into(c.quarantined), into(c.rejected), into(c.duplicate), now;
     return c;
+}
+
+std::vector<std::pair<std::string, std::int64_t>> Inbound::unansweredCounts() {
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    Statement st(db_.session());
+    st << "SELECT classification, COUNT(*) FROM inbound WHERE state = 'done' AND reason LIKE 'unanswered:%' "
+          "GROUP BY classification ORDER BY classification";
+    st.execute();
+    RecordSet rs(st);
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext())
+        out.emplace_back(rs[0].convert<std::string>(), rs[1].convert<std::int64_t>());
+    return out;
 }
 
 std::optional<InboundRow> Inbound::byId(std::int64_t id) {
@@ -210,13 +223,9 @@ bool Inbound::reprocess(std::int64_t id) {
 }
 
 bool isIgnored(const InboundRow& row) {
-    if (row.state != "done") return false;
-    // What process answers or acts on; every other done row was left unanswered for
-    // what it is (jobs/process/message_handler.cpp, ignore()).
-    static const char* acted[] = {"request", "follow_up", "resend", "benefits", "bounce"};
-    for (const char* c : acted)
-        if (row.classification == c) return row.classification == "follow_up" && row.reason == "reply to no known case";
-    return true;
+    // process marks every mail it decided not to answer with an "unanswered: OUTCOME: why"
+    // reason (jobs/process/message_handler.cpp, unanswered()); everything else it answered.
+    return row.state == "done" && row.reason.rfind("unanswered: ", 0) == 0;
 }
 
 }  // namespace sm::store

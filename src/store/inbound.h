@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/database.h"
@@ -52,7 +53,9 @@ public:
     std::optional<MailboxSync> sync(const std::string& source);
     void setSync(const std::string& source, const MailboxSync& sync);
 
-    /// Pending rows in id order after afterId, raw included, at most limit.
+    /// Pending rows in id order after afterId, raw included, at most limit. On
+    /// PostgreSQL they are claimed for the caller's open transaction (rows another
+    /// worker holds are skipped; see Database::claimClause).
     std::vector<InboundRow> pending(std::int64_t afterId, int limit);
     /// Ends processing of a row: only a pending row changes (returns false otherwise).
     bool finish(std::int64_t id, const std::string& state, const std::string& classification,
@@ -61,12 +64,15 @@ public:
     std::optional<std::int64_t> processedWithMessageId(const std::string& messageId, std::int64_t exceptId);
 
     InboundCounts counts();
+    /// Mail deliberately left unanswered (reason "unanswered: OUTCOME: ..."), per outcome
+    /// (auto_reply, bounce, list_mail, own_mail, no_return_path, spam, dmarc_fail, rate_limited).
+    std::vector<std::pair<std::string, std::int64_t>> unansweredCounts();
     std::optional<InboundRow> byId(std::int64_t id);
 
     /// The operator's view (`supportmail inbound list`): rows in id order without
     /// their raw bytes, of one state ("" = any). "ignored" is not a stored state but
-    /// the done rows that got no answer because of their kind (auto-replies, junk,
-    /// list mail, our own mail, replies to no known case): see isIgnored().
+    /// the done rows process left unanswered ("unanswered: OUTCOME: why" reasons:
+    /// auto-replies, list mail, spam, our own mail, rate limits): see isIgnored().
     std::vector<InboundRow> list(const std::string& state);
     /// The raw bytes of one row ("" when there is no such row).
     std::string raw(std::int64_t id);

@@ -194,10 +194,14 @@ ALTER TABLE job_runs ADD COLUMN holder TEXT NOT NULL DEFAULT ''
         {4, "fetch finds known bytes by index", R"SQL(
 CREATE INDEX inbound_sha256 ON inbound(source, sha256)
 )SQL"},
+        {5, "outbox claims: several deliver workers share the queue", R"SQL(
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0
+)SQL"},
         // Before this, a second import could leave two hq_primary contacts of one partner;
         // the newest (highest id, the last the CRM named) keeps the role, the others become
         // members, so the indexes below can hold it from now on.
-        {5, "trust: active contacts, one primary each, ID disclosures, VERP bounces", R"SQL(
+        {6, "trust: active contacts, one primary each, ID disclosures, VERP bounces", R"SQL(
 ALTER TABLE contacts ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE contacts ADD COLUMN deactivated_at BIGINT;
 UPDATE contacts SET role = 'member' WHERE role = 'hq_primary' AND id < (

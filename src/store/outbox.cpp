@@ -5,6 +5,8 @@
 #include <Poco/SHA2Engine.h>
 #include <Poco/StringTokenizer.h>
 
+#include "store/leases.h"
+
 using namespace Poco::Data::Keywords;
 using Poco::Data::RecordSet;
 using Poco::Data::Statement;
@@ -93,11 +95,55 @@ std::vector<OutboxRow> Outbox::due(std::int64_t nowAt, int limit, std::int64_t a
     return rowsFrom(rs);
 }
 
+std::vector<OutboxRow> Outbox::claim(std::int64_t nowAt, int limit, std::int64_t afterId, const std::string& claimer,
+                                     std::int64_t claimUntil) {
+    std::string who = claimer;
+    db_.session() << db_.sql(std::string("UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT id "
+                                         "FROM outbox WHERE state = 'queued' AND next_attempt_at <= ? AND "
+                                         "claimed_until < ? AND id > ? ORDER BY id LIMIT ?") +
+                             db_.claimClause() + ")"),
+        use(who), use(claimUntil), use(nowAt), use(nowAt), use(afterId), use(limit), now;
+    Statement st(db_.session());
+    st << db_.sql(std::string("SELECT ") + kColumns +
+                  " FROM outbox WHERE claimed_by = ? AND claimed_until = ? AND state = 'queued' AND id > ? ORDER BY id"),
+        use(who), use(claimUntil), use(afterId);
+    st.execute();
+    RecordSet rs(st);
+    return rowsFrom(rs);
+}
+
+int Outbox::releaseClaimsOfDeadWorkers() {
+    std::vector<std::string> holders;
+    std::int64_t nowAt = Database::nowSeconds();
+    db_.session() << db_.sql("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'queued' AND claimed_until >= ?"),
+        use(nowAt), into(holders), now;
+    int released = 0;
+    for (const auto& h : holders)
+        if (holderIsDeadHere(h)) released += renewClaims(h, 0);
+    return released;
+}
+
+int Outbox::renewClaims(const std::string& claimer, std::int64_t claimUntil) {
+    std::string who = claimer;
+    Statement st(db_.session());
+    st << db_.sql("UPDATE outbox SET claimed_until = ? WHERE claimed_by = ? AND state = 'queued' AND claimed_until > 0"),
+        use(claimUntil), use(who);
+    return static_cast<int>(st.execute());
+}
+
+bool Outbox::stillClaimed(std::int64_t id, const std::string& claimer) {
+    std::string who = claimer;
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM outbox WHERE id = ? AND claimed_by = ? AND state = 'queued'"),
+        use(id), use(who), into(n), now;
+    return n > 0;
+}
+
 void Outbox::markSent(std::int64_t id, const std::string& reply) {
     std::string r = reply;
     std::int64_t at = Database::nowSeconds();
-    db_.session() << db_.sql("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_reply = ? "
-                             "WHERE id = ?"),
+    db_.session() << db_.sql("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_reply = ?, "
+                             "claimed_until = 0 WHERE id = ?"),
         use(at), use(r), use(id), now;
 }
 
@@ -128,13 +174,13 @@ std::optional<OutboxRow> Outbox::byMessageId(const std::string& messageId) {
 
 void Outbox::markRetry(std::int64_t id, int attempts, std::int64_t nextAttemptAt, const std::string& reply) {
     std::string r = reply;
-    db_.session() << db_.sql("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_reply = ? WHERE id = ?"),
+    db_.session() << db_.sql("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_reply = ?, claimed_until = 0 WHERE id = ?"),
         use(attempts), use(nextAttemptAt), use(r), use(id), now;
 }
 
 void Outbox::markParked(std::int64_t id, int attempts, const std::string& reply) {
     std::string r = reply;
-    db_.session() << db_.sql("UPDATE outbox SET state = 'parked', attempts = ?, last_reply = ? WHERE id = ?"),
+    db_.session() << db_.sql("UPDATE outbox SET state = 'parked', attempts = ?, last_reply = ?, claimed_until = 0 WHERE id = ?"),
         use(attempts), use(r), use(id), now;
 }
 

@@ -41,6 +41,21 @@ public:
     /// Queued rows due at `now`, oldest first, at most `limit`, with ids after afterId.
     std::vector<OutboxRow> due(std::int64_t now, int limit, std::int64_t afterId = 0);
 
+    /// Claims up to `limit` due rows with ids after afterId for `claimer` until
+    /// `claimUntil` (unix seconds) and returns them, oldest first. A row claimed by
+    /// another worker whose claim has not expired is skipped; an expired claim (its
+    /// worker died or stalled) is taken over. One atomic statement: two workers
+    /// never claim the same row (PostgreSQL: FOR UPDATE SKIP LOCKED).
+    std::vector<OutboxRow> claim(std::int64_t now, int limit, std::int64_t afterId, const std::string& claimer,
+                                 std::int64_t claimUntil);
+    /// Gives back the claims of workers of this machine whose process is gone
+    /// (killed): due again at once instead of when their claims expire. Returns how many.
+    int releaseClaimsOfDeadWorkers();
+    /// Extends this claimer's claims on rows still queued; returns how many it holds.
+    int renewClaims(const std::string& claimer, std::int64_t claimUntil);
+    /// True while `claimer` holds the claim on row id (it was not taken over).
+    bool stillClaimed(std::int64_t id, const std::string& claimer);
+
     void markSent(std::int64_t id, const std::string& reply);
     /// A delivered mail that held the Access ID and Contract ID (kind id_mail) keeps its
     /// header and a SHA-256 of what was sent; the body goes (`contracts` is the one place

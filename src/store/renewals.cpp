@@ -34,13 +34,15 @@ std::int64_t Renewals::countPending(const std::string& partnerId) {
     return n;
 }
 
-std::vector<domain::Renewal> Renewals::pending(std::int64_t afterId, int limit, const std::string& partnerId) {
+std::vector<domain::Renewal> Renewals::pending(std::int64_t afterId, int limit, const std::string& partnerId,
+                                               bool claim) {
     std::string pid = partnerId;
     Statement st(db_.session());
     std::string q = "SELECT id, partner_id, benefit, location_id, renewal_date FROM renewals "
                     "WHERE state = 'pending' AND id > ?";
     if (!pid.empty()) q += " AND partner_id = ?";
     q += " ORDER BY id LIMIT ?";
+    if (claim) q += db_.claimClause();
     st << db_.sql(q), use(afterId);
     if (!pid.empty()) st, use(pid);
     st, use(limit);

@@ -20,7 +20,10 @@ public:
 
     /// Pending renewals in id order, after `afterId`, at most `limit`.
     /// partnerId empty = all partners.
-    std::vector<domain::Renewal> pending(std::int64_t afterId, int limit, const std::string& partnerId = {});
+    /// claim: on PostgreSQL the rows are locked for the caller's open transaction and
+    /// rows another worker has locked are skipped (Database::claimClause).
+    std::vector<domain::Renewal> pending(std::int64_t afterId, int limit, const std::string& partnerId = {},
+                                         bool claim = false);
 
     /// How many are pending (for one partner if partnerId is given).
     std::int64_t countPending(const std::string& partnerId = {});

@@ -72,7 +72,8 @@ private:
                     silent.push_back(false);
                 }
             }
-            for (std::size_t i = 0; i < clients.size(); ++i) {
+            // Only the clients this poll watched: one accepted just now has no pollfd yet.
+            for (std::size_t i = 0; i + 1 < fds.size(); ++i) {
                 if (!(fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
                 char buf[4096];
                 const ssize_t n = ::read(clients[i], buf, sizeof buf);

@@ -20,7 +20,7 @@ using smtest::today;
 
 }  // namespace
 
-TEST_CASE("expiry: one reminder reaches the primary over two runs; then the contract expires",
+TEST_CASE("expiry: one reminder reaches the primary over two runs, then the contract expires",
           "[integration][expiry]") {
     REQUIRE(smtest::fileExists(smtest::sharedDir() + "/tools/validate_eml.py"));
     smtest::MailServers s;
@@ -60,7 +60,7 @@ TEST_CASE("expiry: one reminder reaches the primary over two runs; then the cont
         auto exp = runSupportmail({"--config", conf, "expire"});
         INFO(exp.out << exp.err);
         CHECK(exp.exitCode == 0);
-        CHECK(exp.out.find("expire: 0 expired, 0 written off (0 incidents), " +
+        CHECK(exp.out.find("expire: 0 expired, 0 written off (0 incidents), 0 expiry notices queued, " +
                            std::string(round == 0 ? "1" : "0") + " reminders queued") != std::string::npos);
         auto del = runSupportmail({"--config", conf, "deliver"}, s.auth());
         INFO(del.err);
@@ -107,7 +107,7 @@ TEST_CASE("expiry: one reminder reaches the primary over two runs; then the cont
     auto exp = runSupportmail({"--config", conf, "expire"});
     INFO(exp.out << exp.err);
     CHECK(exp.exitCode == 0);
-    CHECK(exp.out.find("expire: 1 expired, 1 written off (20 incidents), 0 reminders queued") != std::string::npos);
+    CHECK(exp.out.find("expire: 1 expired, 1 written off (20 incidents), 1 expiry notices queued, 0 reminders queued") != std::string::npos);
     std::string state;
     int ledgerSum = -1, writeOff = 0;
     db->session() << "SELECT state FROM contracts WHERE id = ?", use(id), into(state), now;
@@ -120,7 +120,7 @@ TEST_CASE("expiry: one reminder reaches the primary over two runs; then the cont
 
     // A rerun changes nothing.
     auto again = runSupportmail({"--config", conf, "expire"});
-    CHECK(again.out.find("expire: 0 expired, 0 written off (0 incidents), 0 reminders queued") != std::string::npos);
+    CHECK(again.out.find("expire: 0 expired, 0 written off (0 incidents), 0 expiry notices queued, 0 reminders queued") != std::string::npos);
     int ledgerRows = 0;
     db->session() << "SELECT COUNT(*) FROM ledger WHERE contract_ref = ?", use(id), into(ledgerRows), now;
     CHECK(ledgerRows == 2);

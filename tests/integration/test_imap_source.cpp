@@ -205,7 +205,7 @@ std::size_t countLogins(const smtest::MailServerEnv& env, const std::string& use
 
 }  // namespace
 
-TEST_CASE("ImapSource lists and fetches byte-exact, without setting \\Seen; markSeen sets it", "[imap]") {
+TEST_CASE("ImapSource lists and fetches byte-exact, the Seen flag set by markSeen only", "[imap]") {
     const auto env = smtest::loadMailServerEnv();
     smtest::deleteAll(env, "ivan", "ivan-pw");
     auto src = makeImapSource(settingsFor(env, "ivan"));
@@ -543,7 +543,7 @@ TEST_CASE("ImapSource lists and fetches 150 messages over one connection", "[ima
           std::string::npos);
 }
 
-TEST_CASE("ImapSource: a 1 MB line is exact; a hostile message costs only itself", "[imap]") {
+TEST_CASE("ImapSource: a 1 MB line is exact, a hostile message costs only itself", "[imap]") {
     const auto env = smtest::loadMailServerEnv();
     smtest::deleteAll(env, "judy", "judy-pw");
     const std::string head = "From: a@example.test\r\nTo: judy@example.test\r\nSubject: lines\r\n";

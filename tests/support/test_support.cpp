@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -20,7 +21,10 @@
 #include <Poco/TemporaryFile.h>
 #include <Poco/Timestamp.h>
 
+#include <Poco/Data/Session.h>
+
 #include "domain/dates.h"
+#include "store/database.h"
 
 namespace smtest {
 
@@ -31,10 +35,44 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+    if (!pgSchema_.empty()) {
+        try {
+            auto db = sm::store::Database::open(std::string("postgresql:") + std::getenv("SUPPORTMAIL_TEST_POSTGRES"));
+            db->session() << "DROP DATABASE IF EXISTS " + pgSchema_ + " WITH (FORCE)", Poco::Data::Keywords::now;
+        } catch (...) {
+            // The whole cluster is thrown away after the run.
+        }
+    }
     try {
         Poco::File(path_).remove(true);
     } catch (...) {
     }
+}
+
+bool testingOnPostgres() {
+    const char* pg = std::getenv("SUPPORTMAIL_TEST_POSTGRES");
+    return pg && *pg;
+}
+
+std::string testDatabaseUrl(const TempDir& dir) {
+    if (!testingOnPostgres()) return "sqlite:" + dir.file("supportmail.db");
+    const std::string conninfo = std::getenv("SUPPORTMAIL_TEST_POSTGRES");
+    if (dir.pgSchema_.empty()) {
+        // Named after the temporary directory: unique on this machine while it lives.
+        std::string name = "t_" + Poco::Path(dir.path()).getFileName().substr(7);
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (auto& c : name)
+            if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+        auto db = sm::store::Database::open("postgresql:" + conninfo);
+        db->session() << "CREATE DATABASE " + name, Poco::Data::Keywords::now;
+        dir.pgSchema_ = name;
+    }
+    // The server's conninfo with its dbname replaced (POCO does not pass options='...' through).
+    std::string info = conninfo;
+    auto at = info.find("dbname=");
+    if (at != std::string::npos) info.erase(at, info.find(' ', at) == std::string::npos ? std::string::npos
+                                                                                       : info.find(' ', at) - at + 1);
+    return "postgresql:" + info + (info.empty() || info.back() == ' ' ? "" : " ") + "dbname=" + dir.pgSchema_;
 }
 
 RunResult runProgram(const std::string& program, const std::vector<std::string>& args,
@@ -121,7 +159,7 @@ std::string writeTestConfig(const TempDir& dir, const std::string& transportUrl,
         }
         if (!overridden) text += line + "\n";
     }
-    text += "database.url = sqlite:" + dir.file("supportmail.db") + "\n";
+    text += "database.url = " + testDatabaseUrl(dir) + "\n";
     text += "templates.dir = " + sourceDir() + "/templates\n";
     text += "transport.url = " + transportUrl + "\n";
     text += extra;

@@ -18,8 +18,19 @@ public:
     std::string file(const std::string& name) const { return path_ + "/" + name; }
 
 private:
+    friend std::string testDatabaseUrl(const TempDir& dir);
     std::string path_;
+    mutable std::string pgSchema_;  ///< the database testDatabaseUrl made for this dir (dropped with it)
 };
+
+/// The database a test works on: "sqlite:DIR/supportmail.db", or, when the
+/// environment names a PostgreSQL server (SUPPORTMAIL_TEST_POSTGRES=conninfo, set by
+/// ctest's PG fixture for the "unit-pg:" entries), a fresh database of its own on that
+/// server, made on the first call for dir and dropped with dir. Same URL for the
+/// same dir on every call.
+std::string testDatabaseUrl(const TempDir& dir);
+/// True when testDatabaseUrl gives PostgreSQL.
+bool testingOnPostgres();
 
 struct RunResult {
     int exitCode = -1;
@@ -55,7 +66,7 @@ RunResult checkEml(const std::string& file);
 RunResult extractEml(const std::string& file);
 
 /// A configuration file for tests: the project's plans and regions with the
-/// given database, transport and extra lines. Returns its path.
+/// database of testDatabaseUrl(dir), the transport and the extra lines. Returns its path.
 std::string writeTestConfig(const TempDir& dir, const std::string& transportUrl, const std::string& extra = "");
 
 /// Sample reference data for tests (partners with contacts in DE, FR, VN, US).

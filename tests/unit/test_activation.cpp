@@ -82,7 +82,7 @@ TEST_CASE("a dry run reports and changes nothing", "[activation]") {
     CHECK(f.count("SELECT COUNT(*) FROM renewals WHERE state = 'pending'") == 1);
 }
 
-TEST_CASE("Action Pack waits for a request; the administrator activates it by partner", "[activation]") {
+TEST_CASE("Action Pack waits for a request, the administrator activates it by partner", "[activation]") {
     Fixture f;
     f.importRenewals("7001234,action_pack," + today() + ",\n");
     auto batch = f.run();
@@ -109,7 +109,7 @@ TEST_CASE("a kit is activated for its location and mailed to the location primar
     CHECK(f.count("SELECT COUNT(*) FROM contracts WHERE location_id = 'CON-PAR'") == 1);
 }
 
-TEST_CASE("a renewal without a primary contact stays pending and is reported; an old one as overdue",
+TEST_CASE("a renewal without a primary contact stays pending and is reported, an old one as overdue",
           "[activation]") {
     Fixture f;
     // Partner 9 has only a member contact.
@@ -144,7 +144,7 @@ TEST_CASE("activation commits in groups and stays unique across many renewals", 
     CHECK(f.count("SELECT COALESCE(SUM(delta), 0) FROM ledger") == 30 * 20);
 }
 
-TEST_CASE("a mail that cannot be built stops activation; its group rolls back and stays pending", "[activation]") {
+TEST_CASE("a mail that cannot be built stops activation, its group rolls back and stays pending", "[activation]") {
     Fixture f;
     f.importRenewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n");
     sm::mail::TemplateSet broken(f.dir.file("no-templates"));  // id_mail missing: TemplateError

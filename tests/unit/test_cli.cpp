@@ -130,7 +130,7 @@ TEST_CASE("a CSV with a broken header or quote is refused as a whole", "[cli][im
     CHECK(r.err.find("no such file") != std::string::npos);
 }
 
-TEST_CASE("import twice changes nothing; import → activate → deliver fills the spool", "[cli][e2e-spool]") {
+TEST_CASE("import twice changes nothing, import → activate → deliver fills the spool", "[cli][e2e-spool]") {
     smtest::TempDir dir;
     std::string spool = dir.file("spool");
     std::string conf = smtest::writeTestConfig(dir, "maildir:" + spool);

@@ -319,7 +319,7 @@ TEST_CASE("compose: invalid UTF-8 in a body becomes U+FFFD, NUL is encoded", "[c
     CHECK(partBodies(c.bytes).at(0) == std::string("ok \xEF\xBF\xBD( \xEF\xBF\xBD\xEF\xBF\xBD end\0z", 20));
 }
 
-TEST_CASE("compose: In-Reply-To alone also gives References; malformed ids are dropped", "[compose]") {
+TEST_CASE("compose: In-Reply-To alone also gives References, malformed ids are dropped", "[compose]") {
     OutgoingMessage m = sample();
     m.inReplyTo = "<p@example.test>";
     auto c = compose(m);
@@ -383,7 +383,7 @@ TEST_CASE("encodeHeaderText: control characters and invalid UTF-8 are neutralise
     CHECK(decodeHeader(bad) == "x\xEF\xBF\xBD(\xEF\xBF\xBDy");
 }
 
-TEST_CASE("formatAddress: bare, quoted, encoded; invalid addresses refused", "[compose]") {
+TEST_CASE("formatAddress: bare, quoted and encoded forms, invalid addresses refused", "[compose]") {
     CHECK(formatAddress({"", "a@example.test"}) == "a@example.test");
     CHECK(formatAddress({"John Smith", "js@example.test"}) == "John Smith <js@example.test>");
     CHECK(formatAddress({"Smith, John", "js@example.test"}) == "\"Smith, John\" <js@example.test>");

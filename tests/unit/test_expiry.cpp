@@ -43,7 +43,7 @@ struct Fixture : smtest::JobFixture {
 
     void setExpiresOn(std::int64_t id, const std::string& date) {
         std::string d = date;
-        db->session() << "UPDATE contracts SET expires_on = ? WHERE id = ?", use(d), use(id), now;
+        db->session() << db->sql("UPDATE contracts SET expires_on = ? WHERE id = ?"), use(d), use(id), now;
     }
 
     sm::jobs::ExpiryReport expire(const Poco::Timestamp& at = Poco::Timestamp(), bool dryRun = false) {
@@ -52,13 +52,13 @@ struct Fixture : smtest::JobFixture {
 
     int ledgerSum(std::int64_t id) {
         int sum = 0;
-        db->session() << "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = ?", use(id), into(sum), now;
+        db->session() << db->sql("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = ?"), use(id), into(sum), now;
         return sum;
     }
 
     std::string state(std::int64_t id) {
         std::string s;
-        db->session() << "SELECT state FROM contracts WHERE id = ?", use(id), into(s), now;
+        db->session() << db->sql("SELECT state FROM contracts WHERE id = ?"), use(id), into(s), now;
         return s;
     }
 
@@ -102,7 +102,7 @@ TEST_CASE("expiry: a contract past its date expires, its remainder is written of
     f.checkLedger(gold);
     std::string key = "writeoff:contract:" + std::to_string(gold), reason;
     int delta = 0;
-    f.db->session() << "SELECT delta, reason FROM ledger WHERE entry_key = ?", use(key), into(delta), into(reason), now;
+    f.db->session() << f.db->sql("SELECT delta, reason FROM ledger WHERE entry_key = ?"), use(key), into(delta), into(reason), now;
     CHECK(delta == -19);
     CHECK(reason == "expired " + today() + ": remainder written off");
 
@@ -249,7 +249,7 @@ TEST_CASE("expiry: when several reminders are due at once only the most urgent i
     CHECK(first.remindersQueued == 2);
     CHECK(first.remindersSkipped == 1);
     std::int64_t sentAt = -1;
-    f.db->session() << "SELECT sent_at FROM expiry_reminders WHERE contract_ref = ? AND days_before = 30", use(gold),
+    f.db->session() << f.db->sql("SELECT sent_at FROM expiry_reminders WHERE contract_ref = ? AND days_before = 30"), use(gold),
         into(sentAt), now;
     CHECK(sentAt == 0);  // recorded as skipped, never to be sent
     CHECK(f.count("SELECT COUNT(*) FROM expiry_reminders WHERE days_before = 7 AND sent_at > 0") == 1);
@@ -282,7 +282,7 @@ TEST_CASE("expiry: when several reminders are due at once only the most urgent i
     f.checkLedger(silver);
 }
 
-TEST_CASE("expiry: a reminder shows the masked display name, never the IDs; in the contact's language",
+TEST_CASE("expiry: a reminder shows the masked display name, never the IDs, in the contact's language",
           "[expiry]") {
     Fixture f;
     auto ids = f.activate("5102233,silver," + today() + ",\n4648141,competency_kit," + today() + ",CON-PAR\n");

@@ -228,7 +228,7 @@ std::string shellQuote(const std::string& s) {
 
 }  // namespace
 
-TEST_CASE("without a terminal a run is quiet: a summary line, nothing on stderr; --quiet prints nothing",
+TEST_CASE("without a terminal a run is quiet: a summary line, nothing on stderr, --quiet prints nothing",
           "[progress][cli]") {
     CliFixture f;
     auto act = smtest::runSupportmail({"--config", f.conf, "activate"});
@@ -279,7 +279,7 @@ TEST_CASE("on a terminal activate and deliver draw a bar with rate and ETA, then
     CHECK(quiet.out.find("deliver [") == std::string::npos);
 }
 
-TEST_CASE("JSON lines in a log file: every job line names its run; no ID or password in clear", "[logging][cli]") {
+TEST_CASE("JSON lines in a log file: every job line names its run and no ID or password is in clear", "[logging][cli]") {
     CliFixture f;
     const std::string logFile = f.dir.file("supportmail.log");
     smtest::writeFile(f.conf, smtest::readFile(f.conf) + "logging.channel = file\nlogging.file = " + logFile +

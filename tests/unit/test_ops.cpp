@@ -142,9 +142,9 @@ struct SilentServer {
 
 }  // namespace
 
-TEST_CASE("Leases: acquire, renew, release and take-over after expiry", "[ops][lease]") {
+TEST_CASE("Leases: acquire, renew, release and take-over after expiry", "[ops][lease][store]") {
     smtest::TempDir dir;
-    auto db = sm::store::Database::open("sqlite:" + dir.file("l.db"));
+    auto db = sm::store::Database::open(smtest::testDatabaseUrl(dir));
     db->migrate();
     sm::store::Leases leases(*db);
     CHECK(leases.acquire("deliver", "a:1:x", 30));
@@ -174,9 +174,9 @@ TEST_CASE("Leases: acquire, renew, release and take-over after expiry", "[ops][l
     CHECK(holder != sm::store::makeLeaseHolder());
 }
 
-TEST_CASE("LeaseGuard renews its lease while it lives, releases it, and notices a take-over", "[ops][lease]") {
+TEST_CASE("LeaseGuard renews its lease while it lives, releases it, and notices a take-over", "[ops][lease][store]") {
     smtest::TempDir dir;
-    const std::string url = "sqlite:" + dir.file("g.db");
+    const std::string url = smtest::testDatabaseUrl(dir);
     auto db = sm::store::Database::open(url);
     db->migrate();
     sm::store::Leases leases(*db);
@@ -274,7 +274,7 @@ TEST_CASE("two overlapping deliver processes: one runs, the other exits 73", "[o
     CHECK(count(*db, "SELECT COUNT(*) FROM job_runs WHERE job = 'deliver'") == 2);
 }
 
-TEST_CASE("a killed holder's lease is taken over; another machine's lease expires", "[ops][lease]") {
+TEST_CASE("a killed holder's lease is taken over, another machine's lease expires", "[ops][lease]") {
     SilentServer server;
     Setup s(server.url(), "transport.connect_timeout = 30\ntransport.timeout = 30\n");
     REQUIRE(runSupportmail({"--config", s.conf, "activate"}).exitCode == 0);

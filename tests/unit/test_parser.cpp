@@ -260,7 +260,7 @@ TEST_CASE("enormous header line and many parts are bounded", "[parser]") {
     CHECK_THROWS_AS(parseMail(raw, small), MailRejected);
 }
 
-TEST_CASE("HTML-only mail becomes text; alternatives prefer text/plain", "[parser]") {
+TEST_CASE("HTML-only mail becomes text, alternatives prefer text/plain", "[parser]") {
     ParsedMail h = parseMail(
         "From: a@b.c\nContent-Type: text/html; charset=iso-8859-1\n\n<p>Gr\xFC\xDF" "e</p><p>zwei</p>");
     CHECK(h.text == "Grüße\n\nzwei");
@@ -273,7 +273,7 @@ TEST_CASE("HTML-only mail becomes text; alternatives prefer text/plain", "[parse
     CHECK(alt.attachments.empty());
 }
 
-TEST_CASE("attached messages do not give the main text; attachment names are decoded", "[parser]") {
+TEST_CASE("attached messages do not give the main text, attachment names are decoded", "[parser]") {
     ParsedMail m = parseMail(
         "From: a@b.c\nContent-Type: multipart/mixed; boundary=M\n\n--M\nContent-Type: text/plain\n\nmine\n"
         "--M\nContent-Type: message/rfc822\n\nFrom: x@y.z\nSubject: old\n\ntheirs\n"
@@ -371,8 +371,14 @@ TEST_CASE("classification: follow-up, resend, benefits, junk, auto-reply, bounce
     CHECK(cls("From: a@b.c\nSubject: help\n\nPlease resend our IDs") == Classification::Resend);
     CHECK(cls("From: a@b.c\nSubject: =?UTF-8?Q?g=E1=BB=ADi_l=E1=BA=A1i?=\n\nxin") == Classification::Resend);
     CHECK(cls("From: a@b.c\nSubject: question\n\nWhat is our balance?") == Classification::Benefits);
-    CHECK(cls("From: a@b.c\nSubject: offer\n\nCheap watches") == Classification::Junk);
+    CHECK(cls("From: a@b.c\nSubject: offer\n\nCheap watches") == Classification::NoRequest);
     CHECK(cls("From: a@b.c\nAuto-Submitted: auto-replied\nSubject: Out\n\naway") == Classification::AutoReply);
+    CHECK(cls("From: a@b.c\nX-Auto-Response-Suppress: All\nSubject: Automatic reply: help\n\naway") ==
+          Classification::AutoReply);
+    // A person's request sent from Outlook with the header is still a request.
+    CHECK(cls("From: a@b.c\nX-Auto-Response-Suppress: All\nSubject: help\n\nAccess ID: 0012345678\n"
+              "Contract ID: 1234567890\nProduct: Windows Server\nSeverity: B\nDescription: slow") ==
+          Classification::Request);
     CHECK(cls("From: a@b.c\nPrecedence: bulk\nSubject: news\n\nx") == Classification::Junk);
     CHECK(cls("From: a@b.c\nList-Id: <l.example.com>\nSubject: Access ID: 1\n\nx") == Classification::Junk);
     std::string dsn =

@@ -207,7 +207,7 @@ TEST_CASE("process --dry-run tells what each pending mail would become and chang
     CHECK(answer->getArray("recipients")->getElement<std::string>(0) == "alice@example.test");
     CHECK(!answer->getValue<std::string>("subject").empty());
     CHECK(auto_->getArray("answers")->size() == 0);
-    CHECK(auto_->getValue<std::string>("reason").find("never answered") != std::string::npos);
+    CHECK(auto_->getValue<std::string>("reason").find("unanswered: auto_reply") != std::string::npos);
 
     auto text = q.run({"process", "--dry-run"});
     CHECK(text.out.find("would queue reply:accepted to alice@example.test") != std::string::npos);
@@ -316,7 +316,7 @@ TEST_CASE("contact list, show and unblock", "[cli][queue]") {
     q.run({"contact", "list", "--state", "gone"}, 64);
 }
 
-TEST_CASE("case show has subject, due time and thread, case list --overdue finds the late ones", "[cli][cases]") {
+TEST_CASE("case show has subject, due time and thread, case list --overdue finds the late ones", "[cli][case_commands]") {
     Queue q;
     q.request("alice@example.test");
     q.run({"fetch"});
@@ -360,7 +360,7 @@ TEST_CASE("case show has subject, due time and thread, case list --overdue finds
     CHECK(json(q.run({"case", "list", "--state", "closed", "--json"}).out)->getValue<int>("count") == 1);
 }
 
-TEST_CASE("contract show finds a contract by display name or masked Access ID, never by the clear one", "[cli][cases]") {
+TEST_CASE("contract show finds a contract by display name or masked Access ID, never by the clear one", "[cli][case_commands]") {
     Queue q;
     const std::string display = q.text("SELECT display_name FROM contracts");
     const std::string masked = q.goldAccess.substr(0, 4) + "xxxxxx";
@@ -386,7 +386,7 @@ TEST_CASE("contract show finds a contract by display name or masked Access ID, n
           std::string::npos);
 }
 
-TEST_CASE("contract list over 20000 contracts is fast and its columns stay aligned", "[cli][cases]") {
+TEST_CASE("contract list over 20000 contracts is fast and its columns stay aligned", "[cli][case_commands]") {
     Queue q;
     // 20,000 contracts of the one sample partner, written straight into the store.
     q.db->session() << "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
@@ -436,7 +436,9 @@ TEST_CASE("an ID mail sent again on request says who asked and when", "[cli][res
     q.run({"deliver"});  // the first ID mail out of the way
     const auto before = smtest::listFiles(q.spool + "/new");
     // bob (a member, same country as the primary) asks; the primary gets the IDs again.
-    std::string raw = "From: bob@example.test\r\nTo: support@example.test\r\nSubject: resend IDs please\r\n"
+    // A resend needs an authenticated sender (process.require_authentication, on by default).
+    std::string raw = "Authentication-Results: mx.example.test; dmarc=pass header.from=example.test\r\n"
+                      "From: bob@example.test\r\nTo: support@example.test\r\nSubject: resend IDs please\r\n"
                       "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <resend." +
                       std::to_string(Poco::Timestamp().epochMicroseconds()) +
                       "@partner.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"

@@ -11,7 +11,7 @@ using namespace Poco::Data::Keywords;
 
 TEST_CASE("a savepoint drops one step of a group transaction and keeps the others", "[store]") {
     smtest::TempDir dir;
-    auto db = sm::store::Database::open("sqlite:" + dir.file("s.db"));
+    auto db = sm::store::Database::open(smtest::testDatabaseUrl(dir));
     db->migrate();
     db->session() << "CREATE TABLE steps (n INTEGER)", now;
     auto count = [&](sm::store::Database& d) {
@@ -23,7 +23,7 @@ TEST_CASE("a savepoint drops one step of a group transaction and keeps the other
         sm::store::Transaction tx(*db);
         for (int i = 0; i < 5; ++i) {
             sm::store::Savepoint step(*db, "step");
-            db->session() << "INSERT INTO steps VALUES (?)", bind(i), now;
+            db->session() << db->sql("INSERT INTO steps VALUES (?)"), bind(i), now;
             if (i == 2) step.rollback();  // this one failed
             else step.release();
         }
@@ -31,7 +31,7 @@ TEST_CASE("a savepoint drops one step of a group transaction and keeps the other
             sm::store::Savepoint abandoned(*db, "step");  // an exception would leave it like this
             db->session() << "INSERT INTO steps VALUES (99)", now;
         }
-        auto other = sm::store::Database::open("sqlite:" + dir.file("s.db"));
+        auto other = sm::store::Database::open(smtest::testDatabaseUrl(dir));
         CHECK(count(*other) == 0);  // nothing visible before the commit
         tx.commit();
     }

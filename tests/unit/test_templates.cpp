@@ -144,7 +144,7 @@ TEST_CASE("templates: id_mail renders in en and vi with every id and instruction
     CHECK(set.languages("id_mail") == std::vector<std::string>{"en", "vi"});
     CHECK(set.names() == std::vector<std::string>{"admin_bounce", "benefits", "case_closed", "contract_expired", "expiry_reminder",
                                                   "follow_up_added", "follow_up_refused", "id_mail", "mail_too_large",
-                                                  "request_accepted", "request_refused", "resend_ack"});
+                                                  "no_request", "request_accepted", "request_refused", "resend_ack"});
     const TemplateData data = idMailData();
 
     const RenderedMail en = set.render("id_mail", "en", data);
@@ -516,7 +516,7 @@ TEST_CASE("templates: reply mails greet generically without a contact name", "[t
     TemplateData unset = fullSample();
     unset.set("contact_name", false);
     for (const char* name : {"request_accepted", "request_refused", "follow_up_added", "follow_up_refused",
-                             "mail_too_large"}) {
+                             "mail_too_large", "no_request"}) {
         CAPTURE(name);
         const RenderedMail en = set.render(name, "en", unset);
         CHECK(en.text.rfind("Hello,\n", 0) == 0);

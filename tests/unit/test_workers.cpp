@@ -1,0 +1,322 @@
+// Several workers on one database (issue 12): queues claimed row by row, balances
+// locked before a debit, a run that loses its lease stopped with its transaction
+// rolled back. Tests tagged [pg] run on SQLite and on PostgreSQL; [.pg] only on
+// PostgreSQL (ctest's "unit-pg:" entries), where workers really run at once.
+//
+// SUPPORTMAIL_TEST_WORKLOAD scales the many-worker runs (default 1: 600 requests,
+// 1,000 mails; 5 gives the issue's 3,000 ... run by hand, see README "Several hosts").
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <Poco/Data/Session.h>
+#include <Poco/Pipe.h>
+#include <Poco/Process.h>
+
+#include "app/lease_guard.h"
+#include "jobs/activate.h"
+#include "domain/dates.h"
+#include "jobs/deliver.h"
+#include "jobs/expire.h"
+#include "jobs/process.h"
+#include "mail/transport.h"
+#include "store/contracts.h"
+#include "store/inbound.h"
+#include "store/leases.h"
+#include "store/outbox.h"
+#include "support/job_fixture.h"
+
+using namespace Poco::Data::Keywords;
+
+namespace {
+
+int workload() {
+    const char* w = std::getenv("SUPPORTMAIL_TEST_WORKLOAD");
+    int n = w ? std::atoi(w) : 1;
+    return n > 0 ? n : 1;
+}
+
+struct Desk : smtest::JobFixture {
+    std::int64_t gold = 0, silver = 0;
+    std::string goldAccess, goldContract, silverAccess, silverContract;
+
+    explicit Desk(const std::string& extra = "") : JobFixture(extra) {
+        importRenewals("4648141,gold," + smtest::today() + ",\n5102233,silver," + smtest::today() + ",\n");
+        sm::jobs::ActivationOptions opts;
+        auto report = sm::jobs::activate(*db, settings, templates, random, opts, log);
+        REQUIRE(report.activated == 2);
+        db->session() << "SELECT id, access_id, contract_id FROM contracts WHERE plan_key = 'gold'", into(gold),
+            into(goldAccess), into(goldContract), now;
+        db->session() << "SELECT id, access_id, contract_id FROM contracts WHERE plan_key = 'silver'", into(silver),
+            into(silverAccess), into(silverContract), now;
+        REQUIRE(gold > 0);
+        REQUIRE(silver > 0);
+        db->session() << "DELETE FROM outbox", now;  // the ID mails: not under test here
+    }
+
+    /// Leaves `left` incidents on the contract (a ledger row, as earlier cases would).
+    void leave(std::int64_t contract, int left) {
+        sm::store::Contracts c(*db);
+        sm::store::Transaction tx(*db);
+        c.appendLedger(contract, left - c.balance(contract), "test: earlier cases", "test:used:" + std::to_string(contract));
+        tx.commit();
+    }
+
+    /// n request mails in the inbound queue, alternating between the two contracts,
+    /// each from its own sender (no rate limit in the way).
+    void queueRequests(int n) {
+        sm::store::Inbound inbound(*db);
+        sm::store::Transaction tx(*db);
+        for (int i = 0; i < n; ++i) {
+            const bool toGold = i % 2 == 0;
+            sm::store::InboundRow row;
+            row.source = "maildir:/test";
+            row.sourceKey = std::to_string(i);
+            row.messageId = "<req." + std::to_string(i) + "@partner.example>";
+            row.raw = "From: Requester " + std::to_string(i) + " <req" + std::to_string(i) +
+                      "@partner.example>\r\nTo: support@example.test\r\nSubject: help " + std::to_string(i) +
+                      "\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: " + row.messageId +
+                      "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\nAccess ID: " +
+                      (toGold ? goldAccess : silverAccess) + "\r\nContract ID: " +
+                      (toGold ? goldContract : silverContract) +
+                      "\r\nProduct: Windows Server 2019\r\nUsage type: IT Pro\r\nProblem type: Performance\r\n"
+                      "Category: Cluster\r\nSeverity: B\r\nDescription: case " + std::to_string(i) + "\r\n";
+            row.size = static_cast<std::int64_t>(row.raw.size());
+            row.sha256 = sm::store::sha256Hex(row.raw);
+            inbound.insert(row);
+        }
+        tx.commit();
+    }
+
+    /// The invariants of the ledger after any number of workers: each incident debited
+    /// exactly once, every balance the sum of its ledger and never negative.
+    void checkLedger() {
+        CHECK(count("SELECT COUNT(*) FROM incidents") == count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'debit:inbound:%'"));
+        CHECK(count("SELECT COUNT(*) FROM (SELECT inbound_ref FROM incidents GROUP BY inbound_ref HAVING COUNT(*) > 1) AS d") == 0);
+        for (auto c : {gold, silver}) {
+            const int balance = sm::store::Contracts(*db).balance(c);
+            CHECK(balance >= 0);
+            const std::string id = std::to_string(c);
+            CHECK(balance == count("SELECT incidents_granted FROM contracts WHERE id = " + id) -
+                                 count("SELECT COUNT(*) FROM incidents WHERE contract_ref = " + id) +
+                                 count("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE reason LIKE 'test:%' AND contract_ref = " + id));
+        }
+    }
+};
+
+std::string configPath(const Desk& d) { return d.dir.file("supportmail.properties"); }
+
+}  // namespace
+
+TEST_CASE("workers: 4 process workers at once handle each request exactly once and never overdraw a balance",
+          "[.pg][workers]") {
+    Desk d("process.batch = 20\n");
+    const int n = 600 * workload();
+    d.leave(d.silver, 3);  // few incidents left: 3 of the n/2 silver requests may pass
+    d.queueRequests(n);
+
+    std::vector<sm::jobs::ProcessReport> reports(4);
+    std::vector<std::thread> workers;
+    for (std::size_t w = 0; w < reports.size(); ++w)
+        workers.emplace_back([&, w] {
+            auto db = sm::store::Database::open(d.settings.databaseUrl);
+            sm::mail::TemplateSet templates(d.settings.templatesDir);  // one per thread: not thread-safe
+            reports[w] = sm::jobs::process(*db, d.settings, templates, d.log);
+        });
+    for (auto& t : workers) t.join();
+
+    int processed = 0, accepted = 0, refused = 0, busy = 0;
+    for (const auto& r : reports) {
+        processed += r.processed;
+        accepted += r.accepted;
+        refused += r.refused;
+        busy += r.processed > 0;
+    }
+    INFO("workers that handled mail: " << busy);
+    CHECK(processed == n);  // each message by exactly one worker
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 0);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents WHERE contract_ref = " + std::to_string(d.silver)) == 3);
+    CHECK(sm::store::Contracts(*d.db).balance(d.silver) == 0);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents WHERE contract_ref = " + std::to_string(d.gold)) == 20);
+    CHECK(accepted == 23);
+    CHECK(refused == n - 23);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'reply:%'") == n);  // one answer each
+    d.checkLedger();
+}
+
+TEST_CASE("workers: a claimed outbox page is skipped by another worker until its claim expires", "[pg][workers]") {
+    Desk d;
+    sm::store::Outbox outbox(*d.db);
+    for (int i = 0; i < 5; ++i) {
+        sm::store::OutboxRow row;
+        row.messageId = "<claim." + std::to_string(i) + "@example.test>";
+        row.kind = "test";
+        row.envelopeFrom = "support@example.test";
+        row.recipients = {"alice@example.test"};
+        row.bytes = "Subject: x\r\n\r\nx\r\n";
+        outbox.enqueue(row);
+    }
+    const std::int64_t t = sm::store::Database::nowSeconds();
+    auto a = outbox.claim(t, 3, 0, "a", t + 60);
+    CHECK(a.size() == 3);
+    auto b = outbox.claim(t, 10, 0, "b", t + 60);
+    REQUIRE(b.size() == 2);  // only what a does not hold
+    CHECK(b[0].id > a[2].id);
+    CHECK(outbox.claim(t, 10, 0, "c", t + 60).empty());
+    // a dies: once its claims expire, they are taken over.
+    CHECK(outbox.claim(t + 61, 10, 0, "c", t + 120).size() == 5);
+    CHECK_FALSE(outbox.stillClaimed(a[0].id, "a"));
+    CHECK(outbox.stillClaimed(a[0].id, "c"));
+    // Given back (renewClaims to 0): due again for anyone.
+    outbox.renewClaims("c", 0);
+    CHECK(outbox.claim(t, 10, 0, "d", t + 60).size() == 5);
+}
+
+TEST_CASE("workers: 4 deliver workers at once send each mail exactly once", "[.pg][workers]") {
+    Desk d("delivery.batch = 25\n");
+    const int n = 1000 * workload();
+    {
+        sm::store::Outbox outbox(*d.db);
+        sm::store::Transaction tx(*d.db);
+        for (int i = 0; i < n; ++i) {
+            sm::store::OutboxRow row;
+            row.messageId = "<mail." + std::to_string(i) + "@example.test>";
+            row.kind = "test";
+            row.envelopeFrom = "support@example.test";
+            row.recipients = {"alice@example.test"};
+            row.bytes = "Message-ID: " + row.messageId + "\r\nSubject: x\r\n\r\nx\r\n";
+            outbox.enqueue(row);
+        }
+        tx.commit();
+    }
+    std::vector<sm::jobs::DeliveryReport> reports(4);
+    std::vector<std::thread> workers;
+    for (std::size_t w = 0; w < reports.size(); ++w)
+        workers.emplace_back([&, w] {
+            auto db = sm::store::Database::open(d.settings.databaseUrl);
+            auto transport = sm::mail::makeTransport(d.settings.transport);
+            reports[w] = sm::jobs::deliver(*db, d.settings.delivery, *transport, d.log);
+        });
+    for (auto& t : workers) t.join();
+    int sent = 0;
+    for (const auto& r : reports) sent += r.sent;
+    CHECK(sent == n);
+    std::map<std::string, int> received;
+    for (const auto& file : smtest::listFiles(d.dir.file("spool") + "/new")) {
+        const std::string text = smtest::readFile(file);
+        const auto at = text.find("Message-ID: ");
+        REQUIRE(at != std::string::npos);
+        received[text.substr(at + 12, text.find("\r\n", at) - at - 12)]++;
+    }
+    CHECK(received.size() == static_cast<std::size_t>(n));
+    int doubled = 0;
+    for (const auto& [id, times] : received) doubled += times > 1;
+    CHECK(doubled == 0);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == n);
+}
+
+TEST_CASE("workers: a process worker killed with SIGKILL mid-run loses and doubles nothing", "[.pg][workers]") {
+    Desk d("process.batch = 10\n");
+    const int n = 400 * workload();
+    d.leave(d.silver, 5);
+    d.queueRequests(n);
+    auto launch = [&] {
+        Poco::Process::Args args{"--config", configPath(d), "--quiet", "process"};
+        return Poco::Process::launch(SUPPORTMAIL_BINARY, args, nullptr, nullptr, nullptr);
+    };
+    std::vector<Poco::ProcessHandle> workers;
+    for (int i = 0; i < 4; ++i) workers.push_back(launch());
+    // Kill one once it is surely in the middle of its work: some mail handled, much left.
+    for (int i = 0; i < 400 && d.count("SELECT COUNT(*) FROM inbound WHERE state <> 'pending'") < n / 10; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const int doneBeforeKill = d.count("SELECT COUNT(*) FROM inbound WHERE state <> 'pending'");
+    ::kill(workers[0].id(), SIGKILL);
+    CHECK(workers[0].wait() != 0);
+    for (std::size_t i = 1; i < workers.size(); ++i) CHECK(workers[i].wait() == 0);
+    INFO("handled before the kill: " << doneBeforeKill);
+    CHECK(doneBeforeKill < n);
+    // What the killed worker held went back to the queue with its transaction: a next run takes it.
+    auto last = smtest::runSupportmail({"--config", configPath(d), "--quiet", "process"});
+    CHECK(last.exitCode == 0);
+    CHECK(last.err.empty());  // no server NOTICE on stderr either
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 0);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'reply:%'") == n);  // one answer each, none twice
+    CHECK(d.count("SELECT COUNT(*) FROM incidents WHERE contract_ref = " + std::to_string(d.silver)) == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents WHERE contract_ref = " + std::to_string(d.gold)) == 20);
+    d.checkLedger();
+}
+
+// PostgreSQL only: on SQLite a job's transaction holds the one write lock (BEGIN
+// IMMEDIATE), so the lease cannot be renewed or taken over while it is open; there the
+// interruption is seen at the job's next transaction, savepoint or commit.
+TEST_CASE("workers: a run that loses its lease is stopped and its open transaction rolled back", "[.pg][workers][lease]") {
+    Desk d;
+    auto job = sm::store::Database::open(d.settings.databaseUrl);
+    sm::store::Leases leases(*d.db);
+    sm::app::LeaseGuard guard(d.settings.databaseUrl, "process", d.log, 3, job.get());
+    REQUIRE(guard.acquired());
+    sm::store::Transaction tx(*job);  // the job at work
+    // It stalls past its expiry (simulated) and another run takes over.
+    d.db->session() << "UPDATE leases SET expires_at = expires_at - 100", now;
+    REQUIRE(leases.acquire("process", "other:2:x", 60));
+    for (int i = 0; i < 40 && !guard.lost(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    REQUIRE(guard.lost());
+    CHECK(job->interrupted());
+    // The step it was in: the guard may have cancelled it (it throws) or it may have run;
+    // either way the job must not be able to commit it.
+    try {
+        job->session() << "UPDATE contracts SET state = 'expired'", now;
+    } catch (const Poco::Exception&) {
+    }
+    CHECK_THROWS_AS(tx.commit(), sm::store::RunInterrupted);
+    CHECK_THROWS_AS(sm::store::Transaction(*job), sm::store::RunInterrupted);
+    CHECK(d.count("SELECT COUNT(*) FROM contracts WHERE state = 'expired'") == 0);
+}
+
+TEST_CASE("workers: 4 activate workers and 2 expire workers at once: each renewal and contract once",
+          "[.pg][workers]") {
+    smtest::JobFixture f("activation.batch = 10\n");
+    std::string rows;
+    const int n = 120;
+    for (int i = 0; i < n; ++i)  // distinct renewal dates: distinct renewals of two partners
+        rows += std::string(i % 2 ? "4648141,gold," : "5102233,silver,") +
+                sm::domain::addDays(smtest::today(), -(i / 2)) + ",\n";
+    f.importRenewals(rows);
+    std::vector<sm::jobs::ActivationReport> reports(4);
+    std::vector<std::thread> workers;
+    for (std::size_t w = 0; w < reports.size(); ++w)
+        workers.emplace_back([&, w] {
+            auto db = sm::store::Database::open(f.settings.databaseUrl);
+            sm::mail::TemplateSet templates(f.settings.templatesDir);
+            sm::domain::SystemRandom random;
+            reports[w] = sm::jobs::activate(*db, f.settings, templates, random, {}, f.log);
+        });
+    for (auto& t : workers) t.join();
+    int activated = 0;
+    for (const auto& r : reports) activated += r.activated;
+    CHECK(activated == n);
+    CHECK(f.count("SELECT COUNT(*) FROM contracts") == n);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE kind = 'id_mail'") == n);
+    CHECK(f.count("SELECT COUNT(*) FROM ledger") == n);
+    CHECK(f.count("SELECT COUNT(*) FROM renewals WHERE state = 'pending'") == 0);
+
+    // All of them past their date: two expire workers write each remainder off once.
+    f.db->session() << "UPDATE contracts SET expires_on = '2020-01-01'", now;
+    std::vector<sm::jobs::ExpiryReport> expiries(2);
+    workers.clear();
+    for (std::size_t w = 0; w < expiries.size(); ++w)
+        workers.emplace_back([&, w] {
+            auto db = sm::store::Database::open(f.settings.databaseUrl);
+            sm::mail::TemplateSet templates(f.settings.templatesDir);
+            expiries[w] = sm::jobs::expire(*db, f.settings, templates, f.log);
+        });
+    for (auto& t : workers) t.join();
+    CHECK(expiries[0].expired + expiries[1].expired == n);
+    CHECK(f.count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'writeoff:contract:%'") == n);
+    CHECK(f.count("SELECT COALESCE(SUM(delta), 0) FROM ledger") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM contracts WHERE state = 'expired'") == n);
+}
