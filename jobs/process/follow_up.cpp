@@ -38,7 +38,7 @@ void MessageHandler::handleFollowUp() {
 /// another contact of the partner only when our MX vouches for its From.
 bool MessageHandler::mayAddTo(const store::IncidentRow& inc) {
     if (sender_ == lower(inc.requesterEmail)) return true;
-    if (!authenticated()) return false;
+    if (!authenticated("not added to the case of another requester")) return false;
     auto contract = contracts_.byId(inc.contractRef);
     if (!contract) return false;
     for (const auto& c : ref_.contactsByEmail(sender_))

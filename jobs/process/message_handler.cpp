@@ -186,14 +186,19 @@ std::string MessageHandler::languageOf(const std::string& email) {
 }
 
 /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
-bool MessageHandler::authenticated() const {
+bool MessageHandler::authenticated(const std::string& forWhat) const {
     if (!s_.process.requireAuthentication) return true;
     std::vector<std::string> results;
     for (const auto& [name, value] : mail_.headers)
         if (lower(name) == "authentication-results") results.push_back(value);
     auto at = sender_.rfind('@');
-    return at != std::string::npos &&
-           domain::senderAuthenticated(results, sender_.substr(at + 1), s_.process.authservId);
+    const bool vouched = at != std::string::npos &&
+                         domain::senderAuthenticated(results, sender_.substr(at + 1), s_.process.authservId);
+    if (!vouched)
+        log_.notice("inbound #" + std::to_string(row_->id) + " from " + sender_ +
+                    ": our MX's Authentication-Results do not vouch for the sender (no DMARC pass, no aligned "
+                    "SPF or DKIM pass): " + forWhat + " (process.require_authentication)");
+    return vouched;
 }
 
 }  // namespace sm::jobs::processing

@@ -89,7 +89,9 @@ private:
     void tooLarge(const store::InboundRow& row);
     bool isListMail() const;
     /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
-    bool authenticated() const;
+    /// Our MX vouched for the From (or process.require_authentication is off). When it
+    /// did not, says so at notice with what was not done (forWhat): never silent.
+    bool authenticated(const std::string& forWhat) const;
     int countSince(const std::string& column, const std::string& value, std::int64_t since);
     void recordResend(const std::string& partnerId, const std::string& outcome);
     /// DOMAIN.md flow 4: the IDs go to the primary on record (and, by the regional

@@ -46,7 +46,13 @@ void MessageHandler::handleResend() {
         return unanswered("rate_limited", "resend requests over the sender's daily limit");
     }
     auto contacts = ref_.contactsByEmail(sender_);
-    if (contacts.empty() || !authenticated()) {
+    if (contacts.empty() && ref_.onlyInactiveContact(sender_)) {
+        // The CRM's last file no longer lists this address: it gets nothing.
+        recordResend("", "inactive_contact");
+        outcome = "refused: a contact the CRM no longer lists";
+        log_.notice("inbound #" + std::to_string(row_->id) + ": resend request from " + sender_ +
+                    " refused: a contact the CRM's last file no longer lists");
+    } else if (contacts.empty() || !authenticated("no IDs resent")) {
         recordResend("", contacts.empty() ? "unknown_sender" : "not_authenticated");
         outcome = contacts.empty() ? "unknown sender" : "sender not authenticated";
     } else {
@@ -99,7 +105,7 @@ void MessageHandler::handleResend() {
 /// DOMAIN.md flow 2: an Action Pack benefit is activated when a known contact asks.
 void MessageHandler::handleActivationRequest() {
     std::vector<std::string> partners;
-    if (authenticated())
+    if (authenticated("no Action Pack activated"))
         for (const auto& c : ref_.contactsByEmail(sender_)) {
             auto p = ref_.partner(c.partnerId);
             if (p && p->membership == domain::Membership::ActionPack) partners.push_back(c.partnerId);

@@ -133,6 +133,15 @@ void ReferenceData::deactivateContact(const std::string& partnerId, const std::s
         use(e), use(p), now;
 }
 
+bool ReferenceData::onlyInactiveContact(const std::string& email) {
+    std::string e = email;
+    int inactive = 0, active = 0;
+    db_.session() << db_.sql("SELECT COALESCE(SUM(CASE WHEN active = 0 THEN 1 ELSE 0 END), 0), "
+                             "COALESCE(SUM(active), 0) FROM contacts WHERE email = ?"),
+        use(e), into(inactive), into(active), now;
+    return inactive > 0 && active == 0;
+}
+
 bool ReferenceData::isInactiveContact(const std::string& partnerId, const std::string& email) {
     std::string p = partnerId, e = email;
     int n = 0;
