@@ -1,6 +1,11 @@
 #include "app/config.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdlib>
 #include <fstream>
@@ -190,17 +195,51 @@ bool validEmail(const std::string& s) {
     return std::regex_match(s, re);
 }
 
+/// Opened once, then checked on the descriptor (no race between a check and the open):
+/// a regular file, owned by the user we run as, no access for group or others. The
+/// first line is the password.
 std::string readPasswordFile(const Reader& r, const std::string& path, const std::string& key = "transport.password_file") {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) r.fail(key, "cannot open '" + path + "': " + std::strerror(errno));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) r.fail(key, "cannot read '" + path + "'");
+    if (::fstat(fd, &st) != 0) r.fail(key, "cannot stat '" + path + "': " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) r.fail(key, "'" + path + "' is not a regular file (it must hold a password)");
+    if (st.st_uid != ::geteuid())
+        r.fail(key, "'" + path + "' is owned by uid " + std::to_string(st.st_uid) + ", not by the user running " +
+                        "supportmail (uid " + std::to_string(::geteuid()) + "); chown it (it holds a password)");
     if (st.st_mode & (S_IRWXG | S_IRWXO))
-        r.fail(key,
-               "'" + path + "' is readable by group or others; chmod 600 it (it holds a password)");
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);
+        r.fail(key, "'" + path + "' is readable by group or others; chmod 600 it (it holds a password)");
+    std::string content;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) r.fail(key, "cannot read '" + path + "': " + std::strerror(errno));
+        if (n == 0 || content.size() > 65536) break;
+        content.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string line = content.substr(0, content.find('\n'));
     if (!line.empty() && line.back() == '\r') line.pop_back();
     return line;
+}
+
+/// The password a PostgreSQL database.url carries (password=... in a conninfo, or
+/// user:password@ in a URI), or "".
+std::string databasePassword(const std::string& url) {
+    static const std::regex keyword(R"((?:^|\s|:)password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s]+))");
+    static const std::regex uri(R"(postgres(?:ql)?://[^:/@\s]*:([^@\s]*)@)");
+    std::smatch m;
+    if (std::regex_search(url, m, keyword)) {
+        std::string v = m[1].str();
+        if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+        return v;
+    }
+    if (std::regex_search(url, m, uri)) return m[1].str();
+    return "";
 }
 
 }  // namespace
@@ -288,6 +327,7 @@ Settings loadSettings(const std::string& fileArg) {
     if (db.rfind("sqlite:", 0) == 0) db = "sqlite:" + resolve(s.baseDir, db.substr(7));
     else if (db.rfind("postgresql:", 0) != 0) r.fail("database.url", "'" + db + "' must start with sqlite: or postgresql:");
     s.databaseUrl = db;
+    addSecret(databasePassword(db));  // never in a log line
     s.templatesDir = resolve(s.baseDir, r.str("templates.dir", "../templates"));
     s.log.level = r.str("logging.level", "notice");
     static const std::set<std::string> levels = {"fatal", "critical", "error", "warning", "notice", "information", "debug", "trace"};
