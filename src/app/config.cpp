@@ -44,6 +44,7 @@ const std::set<std::string>& knownKeys() {
         "mail.message_id_domain",
         "transport.url",
         "transport.starttls",
+        "transport.allow_plaintext",
         "transport.verify_peer",
         "transport.ca_file",
         "transport.username",
@@ -73,6 +74,7 @@ const std::set<std::string>& knownKeys() {
         "plans.*.validity_days",
         "inbound.*.url",
         "inbound.*.starttls",
+        "inbound.*.allow_plaintext",
         "inbound.*.verify_peer",
         "inbound.*.ca_file",
         "inbound.*.username",
@@ -376,7 +378,17 @@ Settings loadSettings(const std::string& fileArg) {
     if (t.url.rfind("smtp://", 0) != 0 && t.url.rfind("smtps://", 0) != 0 && t.url.rfind("maildir:", 0) != 0 &&
         t.url.rfind("spool:", 0) != 0)
         r.fail("transport.url", "'" + t.url + "' must start with smtp://, smtps://, maildir: or spool:");
-    t.startTls = r.boolean("transport.starttls", false);
+    {
+        // TLS by default (mail/tls_policy.h): STARTTLS for any server not on the loopback.
+        const bool asked = r.boolean("transport.starttls", false);
+        try {
+            s.transportTlsRule = mail::tlsRule(t.url, r.has("transport.starttls") ? &asked : nullptr,
+                                               r.boolean("transport.allow_plaintext", false));
+        } catch (const std::invalid_argument& e) {
+            r.fail("transport.starttls", e.what());
+        }
+        t.startTls = s.transportTlsRule == mail::TlsRule::StartTlsRequired;
+    }
     t.verifyPeer = r.boolean("transport.verify_peer", true);
     t.caFile = resolve(s.baseDir, r.str("transport.ca_file", ""));
     t.username = r.str("transport.username", "");
@@ -445,7 +457,16 @@ Settings loadSettings(const std::string& fileArg) {
         if (in.url.rfind("maildir:", 0) == 0) in.url = "maildir:" + resolve(s.baseDir, in.url.substr(8));
         else if (in.url.rfind("imap://", 0) != 0 && in.url.rfind("imaps://", 0) != 0)
             r.fail(p + "url", "'" + in.url + "' must start with imap://, imaps:// or maildir:");
-        in.startTls = r.boolean(p + "starttls", false);
+        {
+            const bool asked = r.boolean(p + "starttls", false);
+            try {
+                in.tlsRule = mail::tlsRule(in.url, r.has(p + "starttls") ? &asked : nullptr,
+                                           r.boolean(p + "allow_plaintext", false));
+            } catch (const std::invalid_argument& e) {
+                r.fail(p + "starttls", e.what());
+            }
+            in.startTls = in.tlsRule == mail::TlsRule::StartTlsRequired;
+        }
         in.verifyPeer = r.boolean(p + "verify_peer", true);
         in.caFile = resolve(s.baseDir, r.str(p + "ca_file", ""));
         in.username = r.str(p + "username", "");

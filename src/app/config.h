@@ -21,6 +21,7 @@
 #include "domain/regions.h"
 #include "mail/inbound_source.h"
 #include "mail/message.h"
+#include "mail/tls_policy.h"
 #include "mail/transport.h"
 
 namespace sm::app {
@@ -52,8 +53,9 @@ struct ActivationSettings {
 struct InboundSettings {
     std::string name;
     std::string url;          ///< imap://host:port/MAILBOX, imaps://..., or maildir:PATH
-    bool startTls = false;
+    bool startTls = false;    ///< set by mail/tls_policy.h's rule: on for any server not on the loopback
     bool verifyPeer = true;
+    mail::TlsRule tlsRule = mail::TlsRule::NotNetwork;  ///< what doctor reports
     std::string caFile;
     std::string username;
     std::string password;     ///< SUPPORTMAIL_IMAP_PASSWORD_<NAME>, SUPPORTMAIL_IMAP_PASSWORD or password_file
@@ -93,6 +95,7 @@ struct Settings {
     std::string adminAddress;    ///< administrators' address
     std::string messageIdDomain;
     mail::TransportSettings transport;
+    mail::TlsRule transportTlsRule = mail::TlsRule::NotNetwork;  ///< what doctor reports
     DeliverySettings delivery;
     ActivationSettings activation;
     domain::PlanCatalogue plans;
