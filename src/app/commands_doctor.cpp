@@ -205,7 +205,6 @@ void checkSmtp(Report& r, const Settings& s) {
     }
     std::string line = "connected";
     line += implicitTls ? ", TLS" : t.startTls ? ", TLS (STARTTLS)" : ", no TLS";
-    line += " [rule: " + mail::describe(s.transportTlsRule) + "]";
     if (t.username.empty()) line += ", no login (transport.username not set)";
     else if (probe.saw("235")) line += ", login ok";
     else {
@@ -213,7 +212,7 @@ void checkSmtp(Report& r, const Settings& s) {
                Severity::Server);
         return;
     }
-    r.ok(what + ": " + line);
+    r.ok(what + ": " + line + "; TLS rule: " + mail::describe(s.transportTlsRule));
 }
 
 bool writableDirOrCreatable(const std::string& dir, std::string& note) {

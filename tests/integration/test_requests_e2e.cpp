@@ -485,6 +485,51 @@ TEST_CASE("with authentication required, an unauthenticated resend sends no IDs"
     CHECK(d.scalar("SELECT COUNT(*) FROM resends WHERE outcome = 'not_authenticated'") == 1);
 }
 
+// Issue 11 end to end: a forger writes bob's From with its own Reply-To, through the
+// real Postfix, without our MX's vouching header; mallory's mailbox is read afterwards.
+TEST_CASE("a forged From with the forger's Reply-To gets nothing and spends nothing over the real servers",
+          "[integration][auth][trust]") {
+    Desk d;  // process.require_authentication is on by default
+    // bob asks once with the IDs, through our MX: a case, his address linked to gold.
+    d.send("bob@example.test",
+           requestMail("Bob Weber <bob@example.test>", "Cluster fails over",
+                       fields(d.goldAccess, d.goldContract, "Windows Server 2019", "B")),
+           1);
+    d.cycle();
+    REQUIRE(d.scalar("SELECT COUNT(*) FROM incidents") == 1);
+    REQUIRE(d.scalar("SELECT COUNT(*) FROM sender_links WHERE email = 'bob@example.test'") == 1);
+    const int balance = d.balance("gold");
+    REQUIRE(d.lastMail("bob", 1).text.find("SR-") != std::string::npos);
+
+    const std::string replyTo = "Reply-To: mallory@example.test\r\n";
+    // A request without IDs through bob's link, a balance query and a resend request.
+    d.send("mallory@example.test",
+           requestMail("Bob Weber <bob@example.test>", "Another problem",
+                       "Product: Windows Server 2019\r\nSeverity: B\r\nDescription: please open a case\r\n", replyTo,
+                       false),
+           2);
+    d.send("mallory@example.test",
+           requestMail("Bob Weber <bob@example.test>", "Our balance", "What is our balance? List our open cases.\r\n",
+                       replyTo, false),
+           3);
+    d.send("mallory@example.test",
+           requestMail("Bob Weber <bob@example.test>", "Please resend our IDs", "Please resend.\r\n", replyTo, false),
+           4);
+    d.cycle();
+
+    CHECK(d.scalar("SELECT COUNT(*) FROM incidents") == 1);
+    CHECK(d.balance("gold") == balance);
+    CHECK(d.scalar("SELECT COUNT(*) FROM resends WHERE outcome = 'not_authenticated'") == 1);
+    // The answers went to bob, the address on record: the refusal, the balance (listing
+    // nothing) and the neutral resend acknowledgement; no IDs among them.
+    auto bob = smtest::waitForMessages(d.env, "bob", "bob-pw", 4, 10000);
+    REQUIRE(bob.size() == 4);
+    CHECK_FALSE(anyContains(bob, d.goldAccess));
+    // Every mail of that deliver run has landed: mallory's mailbox is empty.
+    CHECK(smtest::waitForMessages(d.env, "mallory", "mallory-pw", 1, 2000).empty());
+    CHECK(d.scalar("SELECT COUNT(*) FROM outbox WHERE recipients LIKE '%mallory%'") == 0);
+}
+
 TEST_CASE("a non-decrement closure credits the incident back and tells the requester", "[integration][cases]") {
     Desk d;
     d.send("alice@example.test",
