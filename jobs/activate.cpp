@@ -8,6 +8,7 @@
 #include "domain/ids.h"
 #include "jobs/id_mail.h"
 #include "store/contracts.h"
+#include "store/disclosures.h"
 #include "store/outbox.h"
 #include "store/reference_data.h"
 #include "store/renewals.h"
@@ -69,6 +70,7 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
     store::ReferenceData ref(db);
     store::Contracts contracts(db);
     store::Outbox outbox(db);
+    store::Disclosures disclosures(db);
     IdGenerator ids(contracts, random);
     const std::string today = domain::isoDate(now);
     domain::IdDeliveryPolicy policy{settings.activation.regionalRule, &settings.regions};
@@ -159,7 +161,11 @@ ActivationReport activate(store::Database& db, const app::Settings& settings, co
             contracts.appendLedger(c.id, plan->incidents, "activation: " + plan->name,
                                    "grant:contract:" + std::to_string(c.id));
             // The mail is queued without its bytes: deliver renders it from the contract.
-            outbox.enqueue(queuedIdMail(settings, c, recipients));
+            const store::OutboxRow row = queuedIdMail(settings, c, recipients);
+            disclosures.recordIdMail(row, outbox.enqueue(row),
+                                     r.locationId.empty() ? store::disclosure_rule::kActivationHqPrimary
+                                                          : store::disclosure_rule::kLocationKit,
+                                     store::disclosure_rule::kRegionalRule);
             renewals.markActivated(r.id);
             ++report.activated;
             log.information("activated renewal " + std::to_string(r.id) + " of partner " + r.partnerId + " as " +

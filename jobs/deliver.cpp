@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "jobs/outgoing.h"
 #include "jobs/crash_point.h"
 #include "store/leases.h"
 #include "store/outbox.h"
@@ -84,7 +85,9 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
                 progressAdvance(progress);
                 continue;
             }
-            mail::Envelope env{row.envelopeFrom, row.recipients};
+            mail::Envelope env{settings.bounceAddress.empty() ? row.envelopeFrom
+                                                              : verpReturnPath(settings.bounceAddress, row.id),
+                               row.recipients};
             auto outcome = transport.send(env, row.messageId, row.bytes);
             crashPoint("deliver.after_send");
             const int attempts = row.attempts + 1;
@@ -94,6 +97,7 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
             switch (outcome.status) {
                 case mail::DeliveryStatus::Sent:
                     outbox.markSent(row.id, outcome.reply);
+                    outbox.forgetIds(row);
                     ++report.sent;
                     log.information("sent " + row.messageId + " (" + row.kind + ") to " + to);
                     break;

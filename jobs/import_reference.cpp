@@ -47,6 +47,63 @@ struct LineChecker {
 
 std::string upper(std::string s) { return Poco::toUpper(s); }
 
+struct Row {
+    domain::Partner partner;
+    std::optional<domain::Location> location;
+    domain::Contact contact;
+};
+
+int rank(domain::ContactRole r) {
+    switch (r) {
+        case domain::ContactRole::HqPrimary: return 2;
+        case domain::ContactRole::LocationPrimary: return 1;
+        case domain::ContactRole::Member: return 0;
+    }
+    return 0;
+}
+
+/// The file is the truth for each partner it lists (DOMAIN.md, CRM import): before the
+/// upserts, a primary whose role the file changes gives it up (the schema holds one
+/// hq_primary per partner and one location_primary per location) and a contact the file
+/// no longer lists becomes inactive. Partners absent from the file, and partners with a
+/// skipped line (the file is not whole for them), keep their contacts.
+void reconcileContacts(store::ReferenceData& ref, const std::vector<Row>& good,
+                       const std::set<std::string>& partnersWithBadLines, ImportReport& report) {
+    std::map<std::string, std::map<std::string, const domain::Contact*>> listed;  // partner → email → contact
+    for (const auto& row : good) listed[row.partner.partnerId][row.contact.email] = &row.contact;
+    const std::int64_t at = store::Database::nowSeconds();
+    for (const auto& [partnerId, contacts] : listed) {
+        const bool whole = !partnersWithBadLines.count(partnerId);
+        if (!whole) ++report.partnersNotReconciled;
+        for (const auto& old : ref.contactsOf(partnerId)) {
+            auto it = contacts.find(old.email);
+            if (it == contacts.end()) {
+                if (!whole) {
+                    // Still: a role the file gives to another contact is no longer this one's.
+                    for (const auto& [email, c] : contacts)
+                        if (old.role != domain::ContactRole::Member && c->role == old.role &&
+                            (old.role == domain::ContactRole::HqPrimary || c->locationId == old.locationId)) {
+                            ref.demoteToMember(partnerId, old.email);
+                            ++report.contactsDemoted;
+                            break;
+                        }
+                    continue;
+                }
+                ref.deactivateContact(partnerId, old.email, at);
+                ++report.contactsDeactivated;
+                continue;
+            }
+            const domain::Contact& now = *it->second;
+            const bool sameRole = now.role == old.role && (old.role != domain::ContactRole::LocationPrimary ||
+                                                           now.locationId == old.locationId);
+            if (sameRole) continue;
+            if (rank(now.role) > rank(old.role)) ++report.contactsPromoted;
+            else ++report.contactsDemoted;
+            if (old.role != domain::ContactRole::Member) ref.demoteToMember(partnerId, old.email);
+        }
+    }
+}
+
 }  // namespace
 
 std::string ImportReport::summary() const {
@@ -56,6 +113,12 @@ std::string ImportReport::summary() const {
         s += "; locations " + std::to_string(locationsInserted) + " new, " + std::to_string(locationsUpdated) + " updated";
     if (contactsInserted || contactsUpdated)
         s += "; contacts " + std::to_string(contactsInserted) + " new, " + std::to_string(contactsUpdated) + " updated";
+    if (contactsPromoted || contactsDemoted || contactsDeactivated)
+        s += "; contacts " + std::to_string(contactsPromoted) + " promoted, " + std::to_string(contactsDemoted) +
+             " demoted, " + std::to_string(contactsDeactivated) + " deactivated";
+    if (partnersNotReconciled)
+        s += "; " + std::to_string(partnersNotReconciled) +
+             " partners with a bad line kept their unlisted contacts";
     if (skipped) s += "; " + std::to_string(skipped) + " bad lines skipped";
     if (!loaded) s += "; nothing loaded";
     return s;
@@ -70,11 +133,6 @@ ImportReport importPartners(store::Database& db, const app::Settings& settings, 
     ImportReport report;
     report.lines = static_cast<int>(records.size());
 
-    struct Row {
-        domain::Partner partner;
-        std::optional<domain::Location> location;
-        domain::Contact contact;
-    };
     std::vector<Row> good;
     std::map<std::string, std::pair<domain::Partner, int>> partnersSeen;
     std::map<std::string, std::pair<domain::Location, int>> locationsSeen;
@@ -82,12 +140,20 @@ ImportReport importPartners(store::Database& db, const app::Settings& settings, 
     std::map<std::string, int> hqPrimary;     // partner → line
     std::map<std::string, int> locPrimary;    // location → line
 
+    std::set<std::string> partnersWithBadLines;
     for (const auto& rec : records) {
         LineChecker c{rec, report.problems};
         if (!rec.error.empty()) {
             c.bad("", rec.error);
             continue;
         }
+        struct NoteBad {  // whatever the reason a line is skipped, its partner is not fully known
+            LineChecker& c;
+            std::set<std::string>& out;
+            ~NoteBad() {
+                if (!c.ok) out.insert(c.get("partner_id"));
+            }
+        } noteBad{c, partnersWithBadLines};
         Row row;
         auto& p = row.partner;
         p.partnerId = c.matching("partner_id", kPartnerId, "a partner ID (digits)");
@@ -178,6 +244,7 @@ ImportReport importPartners(store::Database& db, const app::Settings& settings, 
     store::ReferenceData ref(db);
     store::Transaction tx(db);
     std::set<std::string> partnersDone, locationsDone;
+    reconcileContacts(ref, good, partnersWithBadLines, report);
     progressBegin(progress, static_cast<std::int64_t>(good.size()));
     for (const auto& row : good) {
         if (partnersDone.insert(row.partner.partnerId).second) {

@@ -26,6 +26,11 @@ struct ImportReport {
     int inserted = 0, updated = 0, unchanged = 0;  ///< rows of the main entity
     int locationsInserted = 0, locationsUpdated = 0;
     int contactsInserted = 0, contactsUpdated = 0;
+    /// The file is the truth for each partner it lists: roles that changed, and contacts
+    /// it no longer lists (kept, inactive).
+    int contactsPromoted = 0, contactsDemoted = 0, contactsDeactivated = 0;
+    /// Partners with a skipped line: their unlisted contacts were left as they were.
+    int partnersNotReconciled = 0;
     int skipped = 0;
     std::vector<LineProblem> problems;
     bool loaded = false;  ///< false: nothing was written

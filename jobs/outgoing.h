@@ -25,4 +25,11 @@ mail::OutgoingMessage messageFrom(const app::Settings& settings, const mail::Ren
 store::OutboxRow queuedRow(const app::Settings& settings, const mail::OutgoingMessage& msg, const std::string& kind,
                            std::int64_t contractRef = 0);
 
+/// VERP: bounces@example.com and outbox row 42 make bounces+42@example.com.
+std::string verpReturnPath(const std::string& bounceAddress, std::int64_t outboxId);
+
+/// The outbox id a VERP address names (bounces+42@example.com → 42), or 0 when the
+/// address is not one of ours.
+std::int64_t outboxIdOfReturnPath(const std::string& bounceAddress, const std::string& address);
+
 }  // namespace sm::jobs

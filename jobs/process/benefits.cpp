@@ -13,7 +13,8 @@ namespace sm::jobs::processing {
 /// the ones it is linked to, and all of its partner's for a primary contact.
 void MessageHandler::handleBenefits() {
     std::set<std::int64_t> ids;
-    if (authenticated()) {
+    const bool vouched = authenticated("no contract listed");
+    if (vouched) {
         for (auto id : incidents_.linkedContracts(sender_)) ids.insert(id);
         for (const auto& c : ref_.contactsByEmail(sender_))
             if (c.role != domain::ContactRole::Member)
@@ -54,7 +55,8 @@ void MessageHandler::handleBenefits() {
     d.set("contracts", list);
     d.set("has_contracts", !ids.empty());
     reply("benefits", "benefits", d, languageOf(sender_));
-    finish("done", "benefits", sender_, "benefits: " + std::to_string(ids.size()) + " contracts listed");
+    finish("done", "benefits", sender_,
+           "benefits: " + std::to_string(ids.size()) + " contracts listed" + (vouched ? "" : ", sender not authenticated"));
 }
 
 }  // namespace sm::jobs::processing

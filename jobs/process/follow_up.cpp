@@ -21,10 +21,10 @@ void MessageHandler::handleFollowUp() {
     if (!inc) return handleByContent();
     mail::TemplateData d;
     d.set("case_number", inc->caseNumber);
-    if (!mayAddTo(*inc) || !authenticated()) {
+    if (!mayAddTo(*inc)) {
         reply("follow_up_refused", "follow_up_refused", d, languageOf(sender_));
         ++report_.refused;
-        return finish("done", "follow_up", sender_, "not the requester nor a contact of the partner of " + inc->caseNumber);
+        return finish("done", "follow_up", sender_, "not the requester nor an authenticated contact of the partner of " + inc->caseNumber);
     }
     incidents_.addMessage(inc->id, "in", mail_.messageId, row_->id);
     std::string ours = reply("follow_up", "follow_up_added", d, languageOf(sender_));
@@ -34,8 +34,11 @@ void MessageHandler::handleFollowUp() {
     finish("done", "follow_up", sender_, "added to " + inc->caseNumber);
 }
 
+/// The requester may always add to its case (the case number and thread are its own);
+/// another contact of the partner only when our MX vouches for its From.
 bool MessageHandler::mayAddTo(const store::IncidentRow& inc) {
     if (sender_ == lower(inc.requesterEmail)) return true;
+    if (!authenticated("not added to the case of another requester")) return false;
     auto contract = contracts_.byId(inc.contractRef);
     if (!contract) return false;
     for (const auto& c : ref_.contactsByEmail(sender_))

@@ -138,15 +138,19 @@ bool MessageHandler::rateLimited(const std::string& to) {
     return n >= s_.process.repliesPerSenderPerHour;
 }
 
-/// Queues a reply to the sender, threaded to the inbound mail. Returns its Message-ID,
+/// Queues a reply, threaded to the inbound mail. Returns its Message-ID,
 /// or "" when the rate limit held it back.
 std::string MessageHandler::reply(const std::string& kind, const std::string& templateName, mail::TemplateData data,
-                                  const std::string& language) {
-    if (replyTo_.empty()) return "";
-    if (rateLimited(replyTo_)) {
+                                  const std::string& language, To to) {
+    const std::string recipient = to == To::OnRecord ? sender_ : replyTo_;
+    if (recipient.empty()) return "";
+    if (to == To::OnRecord && replyTo_ != sender_)
+        log_.information("inbound #" + std::to_string(row_->id) + ": answer '" + kind + "' goes to " + sender_ +
+                         ", the address on record, not to its Reply-To " + replyTo_);
+    if (rateLimited(recipient)) {
         ++report_.rateLimited;
         heldBack_ = true;
-        log_.notice("reply to " + replyTo_ + " held back: more than " +
+        log_.notice("reply to " + recipient + " held back: more than " +
                     std::to_string(s_.process.repliesPerSenderPerHour) + " replies in the last hour");
         return "";
     }
@@ -157,7 +161,7 @@ std::string MessageHandler::reply(const std::string& kind, const std::string& te
     data.set("original_subject", mail_.subject);
     auto rendered = templates_.render(templateName, language, data);
     auto msg = messageFrom(s_, rendered, now_);
-    msg.to.push_back({mail_.from.name, replyTo_});
+    msg.to.push_back({mail_.from.name, recipient});
     msg.inReplyTo = mail_.messageId;
     msg.references = mail_.references;
     if (!mail_.messageId.empty()) msg.references.push_back(mail_.messageId);
@@ -166,7 +170,7 @@ std::string MessageHandler::reply(const std::string& kind, const std::string& te
     try {
         out = queuedRow(s_, msg, "reply:" + kind);
     } catch (const std::invalid_argument& e) {
-        log_.warning("inbound #" + std::to_string(row_->id) + ": cannot answer " + replyTo_ + ": " + e.what());
+        log_.warning("inbound #" + std::to_string(row_->id) + ": cannot answer " + recipient + ": " + e.what());
         return "";
     }
     outbox_.enqueue(out);
@@ -182,14 +186,19 @@ std::string MessageHandler::languageOf(const std::string& email) {
 }
 
 /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
-bool MessageHandler::authenticated() const {
+bool MessageHandler::authenticated(const std::string& forWhat) const {
     if (!s_.process.requireAuthentication) return true;
     std::vector<std::string> results;
     for (const auto& [name, value] : mail_.headers)
         if (lower(name) == "authentication-results") results.push_back(value);
     auto at = sender_.rfind('@');
-    return at != std::string::npos &&
-           domain::senderAuthenticated(results, sender_.substr(at + 1), s_.process.authservId);
+    const bool vouched = at != std::string::npos &&
+                         domain::senderAuthenticated(results, sender_.substr(at + 1), s_.process.authservId);
+    if (!vouched)
+        log_.notice("inbound #" + std::to_string(row_->id) + " from " + sender_ +
+                    ": our MX's Authentication-Results do not vouch for the sender (no DMARC pass, no aligned "
+                    "SPF or DKIM pass): " + forWhat + " (process.require_authentication)");
+    return vouched;
 }
 
 }  // namespace sm::jobs::processing

@@ -75,17 +75,23 @@ private:
     /// request template and what we did find.
     void handleNoRequest();
     bool rateLimited(const std::string& to);
-    /// Queues a reply to the sender, threaded to the inbound mail. Returns its Message-ID,
+    /// Where an answer goes. OnRecord: the From address, the one a contract, a link or
+    /// a case knows; a Reply-To (anyone can write one) never receives what an answer tells
+    /// about a contract or a case. MayFollowReplyTo: answers that tell nothing of the kind.
+    enum class To { OnRecord, MayFollowReplyTo };
+    /// Queues a reply, threaded to the inbound mail. Returns its Message-ID,
     /// or "" when the rate limit held it back.
     std::string reply(const std::string& kind, const std::string& templateName, mail::TemplateData data,
-                      const std::string& language);
+                      const std::string& language, To to = To::OnRecord);
     /// The language of the sender if they are a known contact, else Vietnamese when the
     /// mail is written in Vietnamese, else English.
     std::string languageOf(const std::string& email);
     void tooLarge(const store::InboundRow& row);
     bool isListMail() const;
     /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
-    bool authenticated() const;
+    /// Our MX vouched for the From (or process.require_authentication is off). When it
+    /// did not, says so at notice with what was not done (forWhat): never silent.
+    bool authenticated(const std::string& forWhat) const;
     int countSince(const std::string& column, const std::string& value, std::int64_t since);
     void recordResend(const std::string& partnerId, const std::string& outcome);
     /// DOMAIN.md flow 4: the IDs go to the primary on record (and, by the regional
@@ -97,6 +103,8 @@ private:
     /// DOMAIN.md flow 10: balance and cases of the contracts this address may see:
     /// the ones it is linked to, and all of its partner's for a primary contact.
     void handleBenefits();
+    std::optional<store::OutboxRow> bouncedMail(std::string& matchedBy);
+    /// A bounce marks a contact only when it is about mail we sent, to that address.
     void handleBounce(const mail::BounceInfo& bounce);
     std::optional<store::IncidentRow> threadIncident();
     void handleFollowUp();

@@ -46,7 +46,9 @@ void MessageHandler::handleRequest() {
                               product->portal + ". Nothing was deducted.",
                           d);
         }
-        auto linked = authenticated() ? incidents_.linkedContracts(sender_) : std::vector<std::int64_t>{};
+        auto linked = authenticated("its address's link to a contract is not used")
+                          ? incidents_.linkedContracts(sender_)
+                          : std::vector<std::int64_t>{};
         if (linked.empty())
             return refuse(domain::RequestOutcome::MissingIds,
                           "The request carries no Access ID and Contract ID, and your address is not linked to a "
@@ -93,7 +95,8 @@ void MessageHandler::handleRequest() {
     inc.dueAt = due.epochTime();
     inc = incidents_.create(inc, Poco::DateTimeFormatter::format(now_, "%Y"));
     contracts_.appendLedger(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
-    if (authenticated()) incidents_.link(sender_, contract->id);
+    // A contact the CRM no longer lists for this partner is never linked again.
+    if (authenticated("its address is not linked to the contract") && !ref_.isInactiveContact(contract->partnerId, sender_)) incidents_.link(sender_, contract->id);
     incidents_.addMessage(inc.id, "in", mail_.messageId, row_->id);
 
     d.set("case_number", inc.caseNumber);

@@ -10,6 +10,7 @@
 #include "domain/secure_random.h"
 #include "jobs/activate.h"
 #include "jobs/id_mail.h"
+#include "store/disclosures.h"
 
 using Poco::Data::Keywords::into;
 using Poco::Data::Keywords::now;
@@ -45,7 +46,13 @@ void MessageHandler::handleResend() {
         return unanswered("rate_limited", "resend requests over the sender's daily limit");
     }
     auto contacts = ref_.contactsByEmail(sender_);
-    if (contacts.empty() || !authenticated()) {
+    if (contacts.empty() && ref_.onlyInactiveContact(sender_)) {
+        // The CRM's last file no longer lists this address: it gets nothing.
+        recordResend("", "inactive_contact");
+        outcome = "refused: a contact the CRM no longer lists";
+        log_.notice("inbound #" + std::to_string(row_->id) + ": resend request from " + sender_ +
+                    " refused: a contact the CRM's last file no longer lists");
+    } else if (contacts.empty() || !authenticated("no IDs resent")) {
         recordResend("", contacts.empty() ? "unknown_sender" : "not_authenticated");
         outcome = contacts.empty() ? "unknown sender" : "sender not authenticated";
     } else {
@@ -79,7 +86,9 @@ void MessageHandler::handleResend() {
                 for (const auto* o : widened.others)
                     if (o->email == asking.email) r.others.push_back(o);
                 const ResendRequest asked{sender_, Poco::DateTimeFormatter::format(now_, "%Y-%m-%d %H:%M UTC")};
-                outbox_.enqueue(buildIdMail(s_, templates_, *partner, c, *plan, r, now_, &asked));
+                const auto mail = buildIdMail(s_, templates_, *partner, c, *plan, r, now_, &asked);
+                store::Disclosures(db_).recordIdMail(mail, outbox_.enqueue(mail), store::disclosure_rule::kResend,
+                                                     store::disclosure_rule::kResendRegionalRule);
                 ++forPartner;
             }
             recordResend(asking.partnerId, forPartner ? "sent" : "no_active_contract");
@@ -96,7 +105,7 @@ void MessageHandler::handleResend() {
 /// DOMAIN.md flow 2: an Action Pack benefit is activated when a known contact asks.
 void MessageHandler::handleActivationRequest() {
     std::vector<std::string> partners;
-    if (authenticated())
+    if (authenticated("no Action Pack activated"))
         for (const auto& c : ref_.contactsByEmail(sender_)) {
             auto p = ref_.partner(c.partnerId);
             if (p && p->membership == domain::Membership::ActionPack) partners.push_back(c.partnerId);

@@ -20,7 +20,7 @@ void MessageHandler::tooLarge(const store::InboundRow& row) {
         cls != mail::Classification::Bounce) {
         mail::TemplateData d;
         d.set("limit_mb", std::to_string(s_.process.maxMessageBytes / (1024 * 1024)));
-        reply("too_large", "mail_too_large", d, languageOf(sender_));
+        reply("too_large", "mail_too_large", d, languageOf(sender_), To::MayFollowReplyTo);
     }
     finish("rejected", "", sender_, "larger than process.max_message_bytes (" + row.reason.substr(10) + " bytes)");
 }

@@ -19,6 +19,7 @@
 #include "jobs/close_case.h"
 #include "mail/templates.h"
 #include "store/contracts.h"
+#include "store/disclosures.h"
 #include "store/inbound.h"
 #include "store/incidents.h"
 #include "mail/mime_parser.h"
@@ -395,16 +396,37 @@ int contractList(CommandContext& app, const Args& args) {
     return kExitOk;
 }
 
+/// Every disclosure of the contract's ID pair: when, to whom, under which rule, in which mail.
+int contractDisclosures(CommandContext& app, const Args& args) {
+    requireOnly(args, "disclosures", {});
+    if (args.positional.size() != 2) throw UsageError("expected: contract disclosures ID");
+    auto& db = app.database();
+    const auto c = findContract(db, args.positional[1]);
+    auto rows = store::Disclosures(db).ofContract(c.id);
+    std::ostringstream o;
+    o << "Contract #" << c.id << " " << c.displayName << " (Access ID " << domain::maskAccessId(c.accessId)
+      << ", Contract ID " << domain::maskContractId(c.contractId) << ")\n";
+    o << std::left << std::setw(22) << "WHEN" << std::setw(34) << "TO" << std::setw(24) << "RULE" << std::setw(9)
+      << "OUTBOX" << "MESSAGE-ID\n";
+    for (const auto& d : rows)
+        o << std::left << std::setw(22) << utcTime(d.createdAt) << std::setw(34) << d.recipient << std::setw(24)
+          << d.rule << std::setw(9) << ("#" + std::to_string(d.outboxRef)) << d.messageId << "\n";
+    o << rows.size() << (rows.size() == 1 ? " disclosure" : " disclosures") << "\n";
+    app.out() << Scrubber(db)(o.str());
+    return kExitOk;
+}
+
 int runContract(CommandContext& app, const Args& args) {
     const std::string sub = args.positional.at(0);
     try {
         if (sub == "show") return contractShow(app, args);
         if (sub == "list") return contractList(app, args);
+        if (sub == "disclosures") return contractDisclosures(app, args);
     } catch (const NotFound& e) {
         app.err() << "supportmail contract " << sub << ": " << e.what() << "\n";
         return kExitDataErr;
     }
-    throw UsageError("unknown subcommand '" + sub + "': expected show or list");
+    throw UsageError("unknown subcommand '" + sub + "': expected show, list or disclosures");
 }
 
 }  // namespace
@@ -430,11 +452,13 @@ std::vector<Command> caseCommands() {
              s.addOption(Option("json", "", "show, list: print one JSON document"));
          },
          1, 2, runCase},
-        {"contract", "show ID | list", "show contracts: balance, hours, expiry and cases (IDs masked)",
+        {"contract", "show ID | list | disclosures ID", "show contracts: balance, hours, expiry and cases (IDs masked)",
          "show: one contract by row id (#N), Contract ID, display name or masked Access ID (0037xxxxxx): "
          "display name, masked IDs, partner, plan, state, activation and expiry, incidents granted and "
          "left (the ledger's balance), hours, open and closed cases. list: every contract, or those of "
-         "--partner. --json prints one JSON document. "
+         "--partner. --json prints one JSON document. disclosures: every mail that carried the contract's "
+         "IDs: when, to whom, under which rule (activation_hq_primary, location_kit, regional_rule, resend, "
+         "resend_regional_rule), which outbox mail. "
          "Exit 65 for an unknown contract.",
          [](Poco::Util::OptionSet& s) {
              s.addOption(Option("partner", "", "list: only this partner's contracts").argument("ID"));

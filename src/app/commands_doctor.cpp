@@ -204,7 +204,7 @@ void checkSmtp(Report& r, const Settings& s) {
         }
     }
     std::string line = "connected";
-    line += implicitTls ? ", TLS" : t.startTls ? ", TLS (STARTTLS)" : ", no TLS (transport.starttls is off)";
+    line += implicitTls ? ", TLS" : t.startTls ? ", TLS (STARTTLS)" : ", no TLS";
     if (t.username.empty()) line += ", no login (transport.username not set)";
     else if (probe.saw("235")) line += ", login ok";
     else {
@@ -212,7 +212,7 @@ void checkSmtp(Report& r, const Settings& s) {
                Severity::Server);
         return;
     }
-    r.ok(what + ": " + line);
+    r.ok(what + ": " + line + "; TLS rule: " + mail::describe(s.transportTlsRule));
 }
 
 bool writableDirOrCreatable(const std::string& dir, std::string& note) {
@@ -288,7 +288,8 @@ void checkInbound(Report& r, const Settings& s, const InboundSettings& in) {
     }
     try {
         const auto st = src->open();
-        r.ok(what + ": " + (in.username.empty() ? std::string("no login") : "login ok") + ", mailbox " +
+        r.ok(what + ": " + mail::describe(in.tlsRule) + ", " +
+             (in.username.empty() ? std::string("no login") : "login ok") + ", mailbox " +
              mailboxOf(in.url) + " exists (" + std::to_string(st.exists) + " messages)");
     } catch (const mail::SourceError& e) {
         std::string kind;

@@ -191,7 +191,7 @@ int runInspect(CommandContext& app, const Args& args) {
     } catch (const mail::MailRejected& e) {
         parsed.defects.push_back(std::string("rejected: ") + e.what());
     }
-    app.out() << mail::inspectJson(parsed) << "\n";
+    app.out() << mail::inspectJson(parsed, args.has("show-ids")) << "\n";
     return kExitOk;
 }
 
@@ -220,8 +220,13 @@ std::vector<Command> inboundCommands() {
          "Exit 0 for any mail that could be read, broken or not (its defects are listed); "
          "65 for a file that is not mail at all or is larger than process.max_message_bytes "
          "(the configuration's, or the default 25 MB without one); 66 for a file that is missing, "
-         "unreadable or a directory.",
-         nullptr, 1, 1, runInspect},
+         "unreadable or a directory. Access IDs and Contract IDs in the subject, the text and the "
+         "fields are masked (0037xxxxxx), and so is any ten-digit number there; --show-ids prints "
+         "them in clear, for the operator who must read what a partner typed.",
+         [](Poco::Util::OptionSet& s) {
+             s.addOption(Option("show-ids", "", "print Access IDs and Contract IDs in clear"));
+         },
+         1, 1, runInspect},
     };
 }
 

@@ -1,6 +1,11 @@
 #include "app/config.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdlib>
 #include <fstream>
@@ -39,6 +44,7 @@ const std::set<std::string>& knownKeys() {
         "mail.message_id_domain",
         "transport.url",
         "transport.starttls",
+        "transport.allow_plaintext",
         "transport.verify_peer",
         "transport.ca_file",
         "transport.username",
@@ -50,6 +56,7 @@ const std::set<std::string>& knownKeys() {
         "delivery.retry_initial",
         "delivery.retry_max",
         "delivery.give_up_after",
+        "delivery.bounce_address",
         "delivery.claim_seconds",
         "activation.batch",
         "activation.regional_rule",
@@ -67,6 +74,7 @@ const std::set<std::string>& knownKeys() {
         "plans.*.validity_days",
         "inbound.*.url",
         "inbound.*.starttls",
+        "inbound.*.allow_plaintext",
         "inbound.*.verify_peer",
         "inbound.*.ca_file",
         "inbound.*.username",
@@ -189,17 +197,51 @@ bool validEmail(const std::string& s) {
     return std::regex_match(s, re);
 }
 
+/// Opened once, then checked on the descriptor (no race between a check and the open):
+/// a regular file, owned by the user we run as, no access for group or others. The
+/// first line is the password.
 std::string readPasswordFile(const Reader& r, const std::string& path, const std::string& key = "transport.password_file") {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) r.fail(key, "cannot open '" + path + "': " + std::strerror(errno));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) r.fail(key, "cannot read '" + path + "'");
+    if (::fstat(fd, &st) != 0) r.fail(key, "cannot stat '" + path + "': " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) r.fail(key, "'" + path + "' is not a regular file (it must hold a password)");
+    if (st.st_uid != ::geteuid())
+        r.fail(key, "'" + path + "' is owned by uid " + std::to_string(st.st_uid) + ", not by the user running " +
+                        "supportmail (uid " + std::to_string(::geteuid()) + "); chown it (it holds a password)");
     if (st.st_mode & (S_IRWXG | S_IRWXO))
-        r.fail(key,
-               "'" + path + "' is readable by group or others; chmod 600 it (it holds a password)");
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);
+        r.fail(key, "'" + path + "' is readable by group or others; chmod 600 it (it holds a password)");
+    std::string content;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) r.fail(key, "cannot read '" + path + "': " + std::strerror(errno));
+        if (n == 0 || content.size() > 65536) break;
+        content.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string line = content.substr(0, content.find('\n'));
     if (!line.empty() && line.back() == '\r') line.pop_back();
     return line;
+}
+
+/// The password a PostgreSQL database.url carries (password=... in a conninfo, or
+/// user:password@ in a URI), or "".
+std::string databasePassword(const std::string& url) {
+    static const std::regex keyword(R"((?:^|\s|:)password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s]+))");
+    static const std::regex uri(R"(postgres(?:ql)?://[^:/@\s]*:([^@\s]*)@)");
+    std::smatch m;
+    if (std::regex_search(url, m, keyword)) {
+        std::string v = m[1].str();
+        if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+        return v;
+    }
+    if (std::regex_search(url, m, uri)) return m[1].str();
+    return "";
 }
 
 }  // namespace
@@ -287,6 +329,7 @@ Settings loadSettings(const std::string& fileArg) {
     if (db.rfind("sqlite:", 0) == 0) db = "sqlite:" + resolve(s.baseDir, db.substr(7));
     else if (db.rfind("postgresql:", 0) != 0) r.fail("database.url", "'" + db + "' must start with sqlite: or postgresql:");
     s.databaseUrl = db;
+    addSecret(databasePassword(db));  // never in a log line
     s.templatesDir = resolve(s.baseDir, r.str("templates.dir", "../templates"));
     s.log.level = r.str("logging.level", "notice");
     static const std::set<std::string> levels = {"fatal", "critical", "error", "warning", "notice", "information", "debug", "trace"};
@@ -335,7 +378,17 @@ Settings loadSettings(const std::string& fileArg) {
     if (t.url.rfind("smtp://", 0) != 0 && t.url.rfind("smtps://", 0) != 0 && t.url.rfind("maildir:", 0) != 0 &&
         t.url.rfind("spool:", 0) != 0)
         r.fail("transport.url", "'" + t.url + "' must start with smtp://, smtps://, maildir: or spool:");
-    t.startTls = r.boolean("transport.starttls", false);
+    {
+        // TLS by default (mail/tls_policy.h): STARTTLS for any server not on the loopback.
+        const bool asked = r.boolean("transport.starttls", false);
+        try {
+            s.transportTlsRule = mail::tlsRule(t.url, r.has("transport.starttls") ? &asked : nullptr,
+                                               r.boolean("transport.allow_plaintext", false));
+        } catch (const std::invalid_argument& e) {
+            r.fail("transport.starttls", e.what());
+        }
+        t.startTls = s.transportTlsRule == mail::TlsRule::StartTlsRequired;
+    }
     t.verifyPeer = r.boolean("transport.verify_peer", true);
     t.caFile = resolve(s.baseDir, r.str("transport.ca_file", ""));
     t.username = r.str("transport.username", "");
@@ -351,6 +404,11 @@ Settings loadSettings(const std::string& fileArg) {
     s.delivery.retryInitialSeconds = r.integer("delivery.retry_initial", 60, 1, 86400);
     s.delivery.retryMaxSeconds = r.integer("delivery.retry_max", 3600, 1, 7 * 86400);
     s.delivery.giveUpAfterSeconds = r.integer("delivery.give_up_after", 5 * 86400, 60, 60 * 86400);
+    s.delivery.bounceAddress = Poco::toLower(r.str("delivery.bounce_address", ""));
+    if (!s.delivery.bounceAddress.empty() && (s.delivery.bounceAddress.find('@') == std::string::npos ||
+                                              s.delivery.bounceAddress.find('+') != std::string::npos))
+        r.fail("delivery.bounce_address", "'" + s.delivery.bounceAddress +
+                                              "' must be an address without '+' (the outbox id is added after one)");
     s.delivery.claimSeconds = r.integer("delivery.claim_seconds", 300, 2, 86400);
     s.activation.batch = r.integer("activation.batch", 500, 1, 100000);
     s.activation.regionalRule = r.boolean("activation.regional_rule", true);
@@ -399,7 +457,16 @@ Settings loadSettings(const std::string& fileArg) {
         if (in.url.rfind("maildir:", 0) == 0) in.url = "maildir:" + resolve(s.baseDir, in.url.substr(8));
         else if (in.url.rfind("imap://", 0) != 0 && in.url.rfind("imaps://", 0) != 0)
             r.fail(p + "url", "'" + in.url + "' must start with imap://, imaps:// or maildir:");
-        in.startTls = r.boolean(p + "starttls", false);
+        {
+            const bool asked = r.boolean(p + "starttls", false);
+            try {
+                in.tlsRule = mail::tlsRule(in.url, r.has(p + "starttls") ? &asked : nullptr,
+                                           r.boolean(p + "allow_plaintext", false));
+            } catch (const std::invalid_argument& e) {
+                r.fail(p + "starttls", e.what());
+            }
+            in.startTls = in.tlsRule == mail::TlsRule::StartTlsRequired;
+        }
         in.verifyPeer = r.boolean(p + "verify_peer", true);
         in.caFile = resolve(s.baseDir, r.str(p + "ca_file", ""));
         in.username = r.str(p + "username", "");
@@ -420,7 +487,7 @@ Settings loadSettings(const std::string& fileArg) {
     s.process.batch = r.integer("process.batch", 100, 1, 100000);
     s.process.resendsPerPartnerPerDay = r.integer("process.resends_per_partner_per_day", 3, 1, 100000);
     s.process.resendsPerSenderPerDay = r.integer("process.resends_per_sender_per_day", 3, 1, 100000);
-    s.process.requireAuthentication = r.boolean("process.require_authentication", false);
+    s.process.requireAuthentication = r.boolean("process.require_authentication", true);
     s.process.authservId = r.str("process.authserv_id", "");
 
     // products.<key>.*

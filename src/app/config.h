@@ -21,6 +21,7 @@
 #include "domain/regions.h"
 #include "mail/inbound_source.h"
 #include "mail/message.h"
+#include "mail/tls_policy.h"
 #include "mail/transport.h"
 
 namespace sm::app {
@@ -35,6 +36,10 @@ struct DeliverySettings {
     int retryInitialSeconds = 60;      ///< first back-off
     int retryMaxSeconds = 3600;        ///< back-off ceiling
     int giveUpAfterSeconds = 5 * 86400;  ///< park a mail still failing after this long
+    /// VERP (delivery.bounce_address = bounces@example.com): each mail goes with the
+    /// envelope sender bounces+OUTBOX-ID@example.com, so a bounce names the mail it is
+    /// about. Empty: the From address, and only the returned Message-ID tells.
+    std::string bounceAddress;
     int claimSeconds = 300;            ///< a worker's claim on a page of mail; renewed while it sends
 };
 
@@ -48,8 +53,9 @@ struct ActivationSettings {
 struct InboundSettings {
     std::string name;
     std::string url;          ///< imap://host:port/MAILBOX, imaps://..., or maildir:PATH
-    bool startTls = false;
+    bool startTls = false;    ///< set by mail/tls_policy.h's rule: on for any server not on the loopback
     bool verifyPeer = true;
+    mail::TlsRule tlsRule = mail::TlsRule::NotNetwork;  ///< what doctor reports
     std::string caFile;
     std::string username;
     std::string password;     ///< SUPPORTMAIL_IMAP_PASSWORD_<NAME>, SUPPORTMAIL_IMAP_PASSWORD or password_file
@@ -66,7 +72,7 @@ struct ProcessSettings {
     /// Resends, Action Pack activations, linking and follow-ups require that the
     /// receiving server's Authentication-Results says DMARC pass (or SPF/DKIM pass
     /// aligned with the From domain).
-    bool requireAuthentication = false;
+    bool requireAuthentication = true;  ///< flows 2, 5 (linked), 7 (others), 10 need our MX to vouch for the sender
     std::string authservId;  ///< only trust Authentication-Results from this server (empty: the first header)
 };
 
@@ -89,6 +95,7 @@ struct Settings {
     std::string adminAddress;    ///< administrators' address
     std::string messageIdDomain;
     mail::TransportSettings transport;
+    mail::TlsRule transportTlsRule = mail::TlsRule::NotNetwork;  ///< what doctor reports
     DeliverySettings delivery;
     ActivationSettings activation;
     domain::PlanCatalogue plans;

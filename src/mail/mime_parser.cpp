@@ -712,10 +712,12 @@ struct Walker {
             w.finish();
             std::string tmp;
             if (const std::string* v = field(child, "Subject", tmp)) inner.subject = decodeRfc2047(trim(*v));
+            if (const std::string* v = field(child, "Message-ID", tmp)) inner.messageId = std::string(trim(*v));
         } else {
             att.size = decodedSize(body, cte);
         }
         if (att.name.empty() && !inner.subject.empty()) att.name = inner.subject + ".eml";
+        if (m.returnedMessageId.empty()) m.returnedMessageId = inner.messageId;
         if (m.forwardedText.empty()) m.forwardedText = inner.text;
         offerFallback(inner.text);
         m.attachments.push_back(std::move(att));
@@ -782,6 +784,14 @@ struct Walker {
         if (type == "text/rfc822-headers" || type == "message/rfc822-headers") {
             m.hasAttachedMessage = true;
             att.size = decodedSize(body, cte);
+            if (m.returnedMessageId.empty()) {
+                // The returned headers of a DSN: whose Message-ID tells whether the mail was ours.
+                try {
+                    m.returnedMessageId = parseMail(transferDecode(body, cte) + "\r\n", lim).messageId;
+                } catch (const MailRejected&) {
+                    addDefect(m.defects, "returned headers unreadable");
+                }
+            }
             m.attachments.push_back(std::move(att));
             return;
         }

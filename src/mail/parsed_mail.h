@@ -50,6 +50,7 @@ struct ParsedMail {
     bool hasDeliveryStatus = false;         ///< a message/delivery-status part was seen
     bool hasFeedbackReport = false;         ///< a message/feedback-report part (ARF) was seen
     bool hasAttachedMessage = false;        ///< message/rfc822 or text/rfc822-headers part
+    std::string returnedMessageId;          ///< Message-ID of the first attached message or headers part
     std::vector<DsnRecipient> deliveryStatus;
     std::vector<std::string> feedbackRecipients;  ///< ARF Original-Rcpt-To / Removal-Recipient
     std::string reportingMta;

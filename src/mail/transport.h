@@ -27,7 +27,7 @@ struct DeliveryOutcome {
 /// environment or a password file; they never come from the command line.
 struct TransportSettings {
     std::string url;            ///< smtp://host:port, smtps://host:port, maildir:/path (or spool:/path)
-    bool startTls = false;      ///< smtp:// only: require STARTTLS
+    bool startTls = false;      ///< smtp:// only: require STARTTLS (the configuration sets it by mail/tls_policy.h)
     bool verifyPeer = true;     ///< TLS certificate and host verification
     std::string caFile;         ///< CA bundle for TLS (empty = system default)
     std::string username;       ///< AUTH user; empty = no AUTH

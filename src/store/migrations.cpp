@@ -198,6 +198,40 @@ CREATE INDEX inbound_sha256 ON inbound(source, sha256)
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE outbox ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0
 )SQL"},
+        // Before this, a second import could leave two hq_primary contacts of one partner;
+        // the newest (highest id, the last the CRM named) keeps the role, the others become
+        // members, so the indexes below can hold it from now on.
+        {6, "trust: active contacts, one primary each, ID disclosures, VERP bounces", R"SQL(
+ALTER TABLE contacts ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE contacts ADD COLUMN deactivated_at BIGINT;
+UPDATE contacts SET role = 'member' WHERE role = 'hq_primary' AND id < (
+    SELECT MAX(c2.id) FROM contacts c2 WHERE c2.partner_id = contacts.partner_id AND c2.role = 'hq_primary');
+UPDATE contacts SET role = 'member' WHERE role = 'location_primary' AND id < (
+    SELECT MAX(c2.id) FROM contacts c2 WHERE c2.location_id = contacts.location_id AND c2.role = 'location_primary');
+CREATE UNIQUE INDEX contacts_one_hq_primary ON contacts(partner_id) WHERE role = 'hq_primary' AND active = 1;
+CREATE UNIQUE INDEX contacts_one_location_primary ON contacts(location_id) WHERE role = 'location_primary' AND active = 1;
+CREATE TABLE disclosures (
+    id            @ID@,
+    contract_ref  BIGINT NOT NULL REFERENCES contracts(id),
+    recipient     TEXT NOT NULL,
+    rule          TEXT NOT NULL,
+    outbox_ref    BIGINT,
+    message_id    TEXT NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+CREATE INDEX disclosures_contract ON disclosures(contract_ref);
+ALTER TABLE outbox ADD COLUMN bytes_sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN holds_ids INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE bounces (
+    id          @ID@,
+    inbound_ref BIGINT NOT NULL,
+    outbox_ref  BIGINT,
+    matched_by  TEXT NOT NULL,
+    recipients  TEXT NOT NULL,
+    acted       INTEGER NOT NULL,
+    created_at  BIGINT NOT NULL
+)
+)SQL"},
     };
     return all;
 }

@@ -1,6 +1,8 @@
 #include "store/outbox.h"
 
 #include <Poco/Data/RecordSet.h>
+#include <Poco/DigestEngine.h>
+#include <Poco/SHA2Engine.h>
 #include <Poco/StringTokenizer.h>
 
 #include "store/leases.h"
@@ -143,6 +145,31 @@ void Outbox::markSent(std::int64_t id, const std::string& reply) {
     db_.session() << db_.sql("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_reply = ?, "
                              "claimed_until = 0 WHERE id = ?"),
         use(at), use(r), use(id), now;
+}
+
+void Outbox::forgetIds(const OutboxRow& row) {
+    if (row.kind != "id_mail") return;
+    Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
+    sha.update(row.bytes);
+    std::string digest = Poco::DigestEngine::digestToHex(sha.digest());
+    auto end = row.bytes.find("\r\n\r\n");
+    std::string head = end == std::string::npos ? std::string() : row.bytes.substr(0, end + 2);
+    std::string kept = head + "\r\n[body removed after delivery: it held the Access ID and Contract ID; sha256 of the "
+                              "mail as sent: " + digest + "]\r\n";
+    std::int64_t id = row.id;
+    db_.session() << db_.sql("UPDATE outbox SET bytes = ?, bytes_sha256 = ? WHERE id = ?"), bind(kept), use(digest),
+        use(id), now;
+}
+
+std::optional<OutboxRow> Outbox::byMessageId(const std::string& messageId) {
+    std::string m = messageId;
+    Statement st(db_.session());
+    st << db_.sql(std::string("SELECT ") + kColumns + " FROM outbox WHERE message_id = ?"), use(m);
+    st.execute();
+    RecordSet rs(st);
+    auto rows = rowsFrom(rs);
+    if (rows.empty()) return std::nullopt;
+    return rows.front();
 }
 
 void Outbox::markRetry(std::int64_t id, int attempts, std::int64_t nextAttemptAt, const std::string& reply) {

@@ -59,6 +59,11 @@ public:
     bool stillClaimed(std::int64_t id, const std::string& claimer);
 
     void markSent(std::int64_t id, const std::string& reply);
+    /// A delivered mail that held the Access ID and Contract ID (kind id_mail) keeps its
+    /// header and a SHA-256 of what was sent; the body goes (`contracts` is the one place
+    /// the IDs live, a resend renders the mail again). No-op for other kinds.
+    void forgetIds(const OutboxRow& row);
+    std::optional<OutboxRow> byMessageId(const std::string& messageId);
     void markRetry(std::int64_t id, int attempts, std::int64_t nextAttemptAt, const std::string& reply);
     void markParked(std::int64_t id, int attempts, const std::string& reply);
 

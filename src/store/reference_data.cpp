@@ -27,7 +27,7 @@ domain::Contact contactFrom(RecordSet& rs) {
 std::vector<domain::Contact> contactsWhere(Database& db, const std::string& column, std::string value) {
     if (db.dialect() == Dialect::SQLite && column == "partner_id") {  // activation asks once per renewal
         auto q = db.cached("SELECT id, partner_id, location_id, email, name, country, role, language, address_state "
-                           "FROM contacts WHERE partner_id = ? ORDER BY id");
+                           "FROM contacts WHERE partner_id = ? AND active = 1 ORDER BY id");
         q.bind(1, value);
         std::vector<domain::Contact> out;
         while (q.step()) {
@@ -47,7 +47,7 @@ std::vector<domain::Contact> contactsWhere(Database& db, const std::string& colu
     }
     Statement st(db.session());
     st << db.sql("SELECT id, partner_id, location_id, email, name, country, role, language, address_state "
-                 "FROM contacts WHERE " + column + " = ? ORDER BY id"),
+                 "FROM contacts WHERE " + column + " = ? AND active = 1 ORDER BY id"),
         use(value);
     st.execute();
     RecordSet rs(st);
@@ -95,20 +95,59 @@ Upsert ReferenceData::upsertLocation(const domain::Location& l) {
 Upsert ReferenceData::upsertContact(const domain::Contact& c) {
     std::string partnerId = c.partnerId, locationId = c.locationId, email = c.email, name = c.name,
                 country = c.country, role = domain::toString(c.role), language = c.language;
-    for (const auto& e : contactsByEmail(c.email)) {
-        if (e.partnerId != c.partnerId) continue;
-        if (e.locationId == c.locationId && e.name == c.name && e.country == c.country && e.role == c.role &&
-            e.language == c.language)
-            return Upsert::Unchanged;
-        db_.session() << db_.sql("UPDATE contacts SET location_id = ?, name = ?, country = ?, role = ?, language = ? "
-                                 "WHERE partner_id = ? AND email = ?"),
-            use(locationId), use(name), use(country), use(role), use(language), use(partnerId), use(email), now;
-        return Upsert::Updated;
+    // Inactive rows too: a contact the CRM lists again comes back (its history is the same row).
+    std::string oldLocation, oldName, oldCountry, oldRole, oldLanguage;
+    int active = -1;
+    db_.session() << db_.sql("SELECT location_id, name, country, role, language, active FROM contacts "
+                             "WHERE partner_id = ? AND email = ?"),
+        use(partnerId), use(email), into(oldLocation), into(oldName), into(oldCountry), into(oldRole),
+        into(oldLanguage), into(active), now;
+    if (active == -1) {
+        db_.session() << db_.sql("INSERT INTO contacts (partner_id, location_id, email, name, country, role, language) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            use(partnerId), use(locationId), use(email), use(name), use(country), use(role), use(language), now;
+        return Upsert::Inserted;
     }
-    db_.session() << db_.sql("INSERT INTO contacts (partner_id, location_id, email, name, country, role, language) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)"),
-        use(partnerId), use(locationId), use(email), use(name), use(country), use(role), use(language), now;
-    return Upsert::Inserted;
+    if (active == 1 && oldLocation == locationId && oldName == name && oldCountry == country && oldRole == role &&
+        oldLanguage == language)
+        return Upsert::Unchanged;
+    db_.session() << db_.sql("UPDATE contacts SET location_id = ?, name = ?, country = ?, role = ?, language = ?, "
+                             "active = 1, deactivated_at = NULL WHERE partner_id = ? AND email = ?"),
+        use(locationId), use(name), use(country), use(role), use(language), use(partnerId), use(email), now;
+    return Upsert::Updated;
+}
+
+void ReferenceData::demoteToMember(const std::string& partnerId, const std::string& email) {
+    std::string p = partnerId, e = email;
+    db_.session() << db_.sql("UPDATE contacts SET role = 'member' WHERE partner_id = ? AND email = ?"), use(p), use(e),
+        now;
+}
+
+void ReferenceData::deactivateContact(const std::string& partnerId, const std::string& email, std::int64_t at) {
+    std::string p = partnerId, e = email;
+    db_.session() << db_.sql("UPDATE contacts SET active = 0, deactivated_at = ? WHERE partner_id = ? AND email = ?"),
+        use(at), use(p), use(e), now;
+    // Its links to the partner's contracts go with it: it may no longer ask without the IDs.
+    db_.session() << db_.sql("DELETE FROM sender_links WHERE email = ? AND contract_ref IN "
+                             "(SELECT id FROM contracts WHERE partner_id = ?)"),
+        use(e), use(p), now;
+}
+
+bool ReferenceData::onlyInactiveContact(const std::string& email) {
+    std::string e = email;
+    int inactive = 0, active = 0;
+    db_.session() << db_.sql("SELECT COALESCE(SUM(CASE WHEN active = 0 THEN 1 ELSE 0 END), 0), "
+                             "COALESCE(SUM(active), 0) FROM contacts WHERE email = ?"),
+        use(e), into(inactive), into(active), now;
+    return inactive > 0 && active == 0;
+}
+
+bool ReferenceData::isInactiveContact(const std::string& partnerId, const std::string& email) {
+    std::string p = partnerId, e = email;
+    int n = 0;
+    db_.session() << db_.sql("SELECT COUNT(*) FROM contacts WHERE partner_id = ? AND email = ? AND active = 0"), use(p),
+        use(e), into(n), now;
+    return n > 0;
 }
 
 std::optional<domain::Partner> ReferenceData::partner(const std::string& partnerId) {

@@ -19,12 +19,21 @@ public:
 
     Upsert upsertPartner(const domain::Partner& p, domain::Region region);
     Upsert upsertLocation(const domain::Location& l);
+    /// Inserts, updates or brings back (active again) the contact (partner, email).
     Upsert upsertContact(const domain::Contact& c);
+    /// Drops a primary role before another contact takes it (the schema holds one each).
+    void demoteToMember(const std::string& partnerId, const std::string& email);
+    /// The CRM no longer lists it: kept for history, no IDs, no resend, no link, no activation.
+    void deactivateContact(const std::string& partnerId, const std::string& email, std::int64_t at);
+    bool isInactiveContact(const std::string& partnerId, const std::string& email);
+    /// The address is an inactive contact of some partner and an active one of none.
+    bool onlyInactiveContact(const std::string& email);
 
     std::optional<domain::Partner> partner(const std::string& partnerId);
     std::optional<domain::Location> location(const std::string& locationId);
+    /// Active contacts only (the ones the CRM's last file listed), here and below.
     std::vector<domain::Contact> contactsOf(const std::string& partnerId);
-    /// Every contact row with this address (one per partner it belongs to).
+    /// Every active contact row with this address (one per partner it belongs to).
     std::vector<domain::Contact> contactsByEmail(const std::string& email);
     /// Every contact, or those in one address state ("ok", "bouncing"; "" = any), in id order.
     std::vector<domain::Contact> contacts(const std::string& addressState = "");

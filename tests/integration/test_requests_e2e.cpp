@@ -37,7 +37,8 @@ public:
 
     explicit Desk(const std::string& extraConfig = "") {
         reset(kUsers);
-        conf = smtpConfig(dir, supportInbound() + "mail.admin = ops@example.test\n" + extraConfig);
+        conf = smtpConfig(dir, supportInbound() + "mail.admin = ops@example.test\nprocess.authserv_id = mx.example.test\n" +
+                                   extraConfig);
         run({"import-partners", smtest::writeSamplePartners(dir)});
         std::string renewals = dir.file("renewals.csv");
         std::string today = smtest::today();
@@ -114,10 +115,16 @@ private:
     int sent_ = 0;
 };
 
+// What our MX (authserv-id mx.example.test, Desk's process.authserv_id) writes on top of a
+// mail whose From domain passed DMARC. The test Postfix writes none, so a mail from the
+// partner's real mail program carries it as the MX would have added it; a forged mail
+// (vouched = false) does not.
+const std::string kVouchedByOurMx = "Authentication-Results: mx.example.test; dmarc=pass header.from=example.test\r\n";
+
 std::string requestMail(const std::string& from, const std::string& subject, const std::string& body,
-                        const std::string& extraHeaders = "") {
+                        const std::string& extraHeaders = "", bool vouched = true) {
     static int n = 0;
-    return "From: " + from + "\r\nTo: support@example.test\r\nSubject: " + subject +
+    return (vouched ? kVouchedByOurMx : std::string()) + "From: " + from + "\r\nTo: support@example.test\r\nSubject: " + subject +
            "\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <req" + std::to_string(++n) + "." +
            std::to_string(Poco::Timestamp().epochMicroseconds()) + "@partner.example>\r\n" + extraHeaders +
            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body;
@@ -268,25 +275,27 @@ TEST_CASE("requests by mail over real SMTP and IMAP", "[integration][requests]")
         CHECK(reply.text.find("Nguyễn Văn An") != std::string::npos);
         CHECK(reply.raw.find("=?UTF-8?") != std::string::npos);
     }
-    SECTION("a bounce marks the contact and tells the administrators; nobody answers the mailer-daemon") {
-        std::string dsn =
-            "From: Mail Delivery System <MAILER-DAEMON@mail.example.test>\r\nTo: support@example.test\r\n"
-            "Subject: Undelivered Mail Returned to Sender\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n"
-            "Message-ID: <dsn." + std::to_string(Poco::Timestamp().epochMicroseconds()) + "@mail.example.test>\r\n"
-            "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B1\"\r\n\r\n"
-            "--B1\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not be delivered.\r\n"
-            "--B1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.example.test\r\n\r\n"
-            "Final-Recipient: rfc822; bob@example.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-            "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n"
-            "--B1\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@example.test\r\nTo: bob@example.test\r\nSubject: IDs\r\n"
-            "--B1--\r\n";
-        d.send("", dsn, 1);
+    SECTION("a forged DSN naming a contact, for mail we never sent, changes nothing and is never answered") {
+        auto dsn = [](const std::string& returnedHeaders) {
+            return "From: Mail Delivery System <MAILER-DAEMON@mail.example.test>\r\nTo: support@example.test\r\n"
+                   "Subject: Undelivered Mail Returned to Sender\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n"
+                   "Message-ID: <dsn." + std::to_string(Poco::Timestamp().epochMicroseconds()) + "@mail.example.test>\r\n"
+                   "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+                   "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B1\"\r\n\r\n"
+                   "--B1\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not be delivered.\r\n"
+                   "--B1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.example.test\r\n\r\n"
+                   "Final-Recipient: rfc822; bob@example.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+                   "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n"
+                   "--B1\r\nContent-Type: text/rfc822-headers\r\n\r\n" + returnedHeaders + "--B1--\r\n";
+        };
+        // Forged: names bob, but for a mail we never sent.
+        d.send("", dsn("From: support@example.test\r\nTo: bob@example.test\r\nSubject: IDs\r\n"
+                       "Message-ID: <never-sent.1@elsewhere.example>\r\n"), 1);
         d.cycle();
-        CHECK(d.scalar("SELECT COUNT(*) FROM contacts WHERE email = 'bob@example.test' AND address_state = 'bouncing'") == 1);
+        CHECK(d.scalar("SELECT COUNT(*) FROM contacts WHERE email = 'bob@example.test' AND address_state = 'bouncing'") == 0);
+        CHECK(d.scalar("SELECT COUNT(*) FROM bounces WHERE outbox_ref IS NULL AND acted = 0") == 1);
+        CHECK(d.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'admin_bounce'") == 0);
         CHECK(d.scalar("SELECT COUNT(*) FROM incidents") == 0);
-        auto notice = d.lastMail("ops", 1);
-        CHECK(notice.text.find("bob@example.test") != std::string::npos);
         CHECK(d.scalar("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'reply%'") == 0);
     }
     SECTION("an out-of-office reply is never answered") {
@@ -466,13 +475,59 @@ TEST_CASE("a benefits query lists the balance, expiry and cases", "[integration]
 }
 
 TEST_CASE("with authentication required, an unauthenticated resend sends no IDs", "[integration][resend][auth]") {
-    Desk d("process.require_authentication = true\nprocess.authserv_id = mail.example.test\n");
-    d.send("alice@example.test", requestMail("alice@example.test", "Please resend our IDs", "Please resend.\r\n"), 1);
+    Desk d("process.require_authentication = true\n");
+    d.send("alice@example.test",
+           requestMail("alice@example.test", "Please resend our IDs", "Please resend.\r\n", "", false), 1);
     d.cycle();
     auto alice = smtest::waitForMessages(d.env, "alice", "alice-pw", 1, 10000);
     REQUIRE(alice.size() == 1);  // the neutral acknowledgement only
     CHECK_FALSE(anyContains(alice, d.goldAccess));
     CHECK(d.scalar("SELECT COUNT(*) FROM resends WHERE outcome = 'not_authenticated'") == 1);
+}
+
+// Issue 11 end to end: a forger writes bob's From with its own Reply-To, through the
+// real Postfix, without our MX's vouching header; mallory's mailbox is read afterwards.
+TEST_CASE("a forged From with the forger's Reply-To gets nothing and spends nothing over the real servers",
+          "[integration][auth][trust]") {
+    Desk d;  // process.require_authentication is on by default
+    // bob asks once with the IDs, through our MX: a case, his address linked to gold.
+    d.send("bob@example.test",
+           requestMail("Bob Weber <bob@example.test>", "Cluster fails over",
+                       fields(d.goldAccess, d.goldContract, "Windows Server 2019", "B")),
+           1);
+    d.cycle();
+    REQUIRE(d.scalar("SELECT COUNT(*) FROM incidents") == 1);
+    REQUIRE(d.scalar("SELECT COUNT(*) FROM sender_links WHERE email = 'bob@example.test'") == 1);
+    const int balance = d.balance("gold");
+    REQUIRE(d.lastMail("bob", 1).text.find("SR-") != std::string::npos);
+
+    const std::string replyTo = "Reply-To: mallory@example.test\r\n";
+    // A request without IDs through bob's link, a balance query and a resend request.
+    d.send("mallory@example.test",
+           requestMail("Bob Weber <bob@example.test>", "Another problem",
+                       "Product: Windows Server 2019\r\nSeverity: B\r\nDescription: please open a case\r\n", replyTo,
+                       false),
+           2);
+    d.send("mallory@example.test",
+           requestMail("Bob Weber <bob@example.test>", "Our balance", "What is our balance? List our open cases.\r\n",
+                       replyTo, false),
+           3);
+    d.send("mallory@example.test",
+           requestMail("Bob Weber <bob@example.test>", "Please resend our IDs", "Please resend.\r\n", replyTo, false),
+           4);
+    d.cycle();
+
+    CHECK(d.scalar("SELECT COUNT(*) FROM incidents") == 1);
+    CHECK(d.balance("gold") == balance);
+    CHECK(d.scalar("SELECT COUNT(*) FROM resends WHERE outcome = 'not_authenticated'") == 1);
+    // The answers went to bob, the address on record: the refusal, the balance (listing
+    // nothing) and the neutral resend acknowledgement; no IDs among them.
+    auto bob = smtest::waitForMessages(d.env, "bob", "bob-pw", 4, 10000);
+    REQUIRE(bob.size() == 4);
+    CHECK_FALSE(anyContains(bob, d.goldAccess));
+    // Every mail of that deliver run has landed: mallory's mailbox is empty.
+    CHECK(smtest::waitForMessages(d.env, "mallory", "mallory-pw", 1, 2000).empty());
+    CHECK(d.scalar("SELECT COUNT(*) FROM outbox WHERE recipients LIKE '%mallory%'") == 0);
 }
 
 TEST_CASE("a non-decrement closure credits the incident back and tells the requester", "[integration][cases]") {

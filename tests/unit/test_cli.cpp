@@ -3,6 +3,11 @@
 // the whole import → activate → deliver run, and no IDs in the output or logs.
 #include <catch2/catch.hpp>
 
+#include "app/config.h"
+#include "app/logging.h"
+
+#include <unistd.h>
+
 #include <regex>
 
 #include <Poco/Data/Session.h>
@@ -77,6 +82,61 @@ TEST_CASE("a broken configuration names file, line and key and exits 78", "[cli]
         CHECK(r.err.find("readable by group or others") != std::string::npos);
         CHECK(r.err.find("secret-pw") == std::string::npos);
     }
+    // Issue 11: opened once, checked on the descriptor: a regular file of ours, 0600.
+    SECTION("a password file that is not a regular file is refused") {
+        REQUIRE(smtest::runProgram("/bin/mkdir", {"-p", dir.file("pwdir")}).exitCode == 0);
+        smtest::writeFile(good, smtest::readFile(good) + "transport.username = alice\ntransport.password_file = " +
+                                    dir.file("pwdir") + "\n");
+        auto r = runSupportmail({"--config", good, "deliver"});
+        CHECK(r.exitCode == 78);
+        CHECK(r.err.find("transport.password_file: '" + dir.file("pwdir") + "' is not a regular file") !=
+              std::string::npos);
+    }
+    SECTION("a password file owned by another user is refused") {
+        // As root: a file given to nobody; otherwise a file root owns.
+        std::string pw = "/etc/hostname";
+        if (::geteuid() == 0) {
+            pw = dir.file("pw");
+            smtest::writeFile(pw, "secret-pw\n");
+            smtest::runProgram("/bin/chmod", {"600", pw});
+            REQUIRE(::chown(pw.c_str(), 65534, 65534) == 0);
+        }
+        smtest::writeFile(good, smtest::readFile(good) + "transport.username = alice\ntransport.password_file = " +
+                                    pw + "\n");
+        auto r = runSupportmail({"--config", good, "deliver"});
+        CHECK(r.exitCode == 78);
+        CHECK(r.err.find("transport.password_file: '" + pw + "' is owned by uid") != std::string::npos);
+        CHECK(r.err.find("secret-pw") == std::string::npos);
+    }
+    SECTION("a missing password file names the file and the cause") {
+        smtest::writeFile(good, smtest::readFile(good) + "transport.username = alice\ntransport.password_file = " +
+                                    dir.file("nope") + "\n");
+        auto r = runSupportmail({"--config", good, "deliver"});
+        CHECK(r.exitCode == 78);
+        CHECK(r.err.find("cannot open '" + dir.file("nope") + "': No such file or directory") != std::string::npos);
+    }
+}
+
+TEST_CASE("every password of the configuration is masked in logs, PostgreSQL's included", "[cli][trust]") {
+    smtest::TempDir dir;
+    const std::string pw = dir.file("pw");
+    smtest::writeFile(pw, "smtp-pw-123\n");
+    smtest::runProgram("/bin/chmod", {"600", pw});
+    std::string conf = smtest::writeTestConfig(dir, "maildir:" + dir.file("spool"),
+                                               "transport.username = alice\ntransport.password_file = " + pw + "\n");
+    // The same file with a PostgreSQL URL (loading it connects to nothing).
+    std::string text = smtest::readFile(conf);
+    const auto at = text.find("database.url");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, text.find('\n', at) - at,
+                 "database.url = postgresql:host=127.0.0.1 port=1 user=sm password='pg pw 42' dbname=sm");
+    smtest::writeFile(conf, text);
+    const auto s = sm::app::loadSettings(conf);
+    CHECK(s.transport.password == "smtp-pw-123");
+    const std::string line = sm::app::redact("connect postgresql:password='pg pw 42' as alice/smtp-pw-123");
+    CHECK(line.find("pg pw 42") == std::string::npos);
+    CHECK(line.find("smtp-pw-123") == std::string::npos);
+    CHECK(line.find("[secret]") != std::string::npos);
 }
 
 TEST_CASE("a malformed CSV reports each bad line and loads nothing", "[cli][import]") {

@@ -14,6 +14,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include <chrono>
+#include <fstream>
 #include <random>
 
 using namespace sm::mail;
@@ -359,7 +360,10 @@ TEST_CASE("Vietnamese HTML-only request: fields, classification, inspect JSON", 
     CHECK(obj->getValue<std::string>("subject") == "Yêu cầu");
     CHECK(obj->getValue<std::string>("classification") == "request");
     CHECK(obj->isNull("bounce"));
-    CHECK(obj->getObject("fields")->getValue<std::string>("access_id") == "0012345678");
+    // Masked unless asked for (issue 11): inspect output lands in tickets and terminals.
+    CHECK(obj->getObject("fields")->getValue<std::string>("access_id") == "0012xxxxxx");
+    auto clear = parser.parse(inspectJson(m, true)).extract<Poco::JSON::Object::Ptr>();
+    CHECK(clear->getObject("fields")->getValue<std::string>("access_id") == "0012345678");
     for (const char* key : {"from", "to", "subject", "date", "message_id", "in_reply_to", "references", "text",
                             "attachments", "classification", "bounce", "fields", "defects"})
         CHECK(obj->has(key));
@@ -430,4 +434,75 @@ TEST_CASE("an attachment's decoded size is what decoding would produce, for any 
     }
     CHECK(sm::mail::base64DecodedSize("") == 0);
     CHECK(sm::mail::base64DecodedSize("TWFu\r\nTWE=\r\n") == 5);  // "Man" + "Ma"
+}
+
+// Issue 11: a bounce acts only on mail we sent, found by the Message-ID in the returned
+// headers (RFC 3462 text/rfc822-headers, as Postfix and Exchange send them) or in a
+// returned message/rfc822.
+TEST_CASE("a DSN's returned headers give the Message-ID of the mail it is about", "[parser][bounce]") {
+    const std::string headersPart =
+        "From: MAILER-DAEMON@mx.partner.example\r\nTo: support@example.test\r\nSubject: Undelivered Mail Returned to "
+        "Sender\r\nMessage-ID: <dsn.1@mx.partner.example>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+        "--B\r\nContent-Type: text/plain\r\n\r\nI could not deliver your mail.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.partner.example\r\n\r\n"
+        "Final-Recipient: rfc822; gone@partner.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "Return-Path: <bounces+42@example.test>\r\nFrom: support@example.test\r\nTo: gone@partner.example\r\n"
+        "Subject: Your IDs\r\nMessage-ID: <id-mail.42@example.test>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n"
+        "\r\n--B--\r\n";
+    auto m = parseMail(headersPart);
+    CHECK(m.returnedMessageId == "<id-mail.42@example.test>");
+    CHECK(m.messageId == "<dsn.1@mx.partner.example>");
+
+    // The same returned as a whole message (message/rfc822).
+    std::string whole = headersPart;
+    whole.replace(whole.find("text/rfc822-headers"), 19, "message/rfc822");
+    whole.replace(whole.find("+0000\r\n\r\n--B--"), 15, "+0000\r\n\r\nYour IDs: ...\r\n\r\n--B--");
+    CHECK(parseMail(whole).returnedMessageId == "<id-mail.42@example.test>");
+
+    // A DSN that returns nothing names no mail of ours.
+    std::string bare = headersPart.substr(0, headersPart.find("--B\r\nContent-Type: text/rfc822-headers")) + "--B--\r\n";
+    CHECK(parseMail(bare).returnedMessageId.empty());
+}
+
+TEST_CASE("the returned Message-ID of real DSNs from the corpus", "[parser][bounce]") {
+    // Real DSNs (../shared/corpus) returning headers (text/rfc822-headers) or the whole
+    // mail (message/rfc822): the Message-ID each returns, read by eye from the file.
+    const std::vector<std::pair<std::string, std::string>> dsns = {
+        {"lhost-postfix-43.eml", "<11DA6AA80A5481396A07708AE233289E@nekonyaan>"},
+        {"lhost-opensmtpd-06.eml", "<201612140903.uBE938DJ094645@nyaan.example.jp>"},
+        {"lhost-amavis-01.eml", "<Qdmail.0.0.0e_8ed60e1eb3e559f02254e3437c3110b1@example.net>"},
+        {"lhost-postfix-05.eml", "<FFFFFFFF.0000000@example.co.jp>"},
+    };
+    for (const auto& [name, returned] : dsns) {
+        const std::string path = std::string(SUPPORTMAIL_SHARED_DIR) + "/corpus/sisimai-set-of-emails/maildir/bsd/" + name;
+        std::ifstream in(path, std::ios::binary);
+        REQUIRE(in);
+        std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        INFO(name);
+        CHECK(parseMail(raw).returnedMessageId == returned);
+    }
+}
+
+TEST_CASE("inspect masks the IDs wherever a person wrote them, --show-ids shows them", "[parser][inspect]") {
+    const std::string raw = "From: bob@example.test\r\nSubject: help for 0037123456\r\n"
+                            "Message-ID: <1700000000.123@partner.example>\r\n\r\n"
+                            "Access ID: 0037 123 456\r\nContract ID: c-7kq2m9xh4t\r\nProduct: Windows\r\n"
+                            "Again: C-7KQ2M9XH4T, and order 12345678901 (eleven digits).\r\n";
+    ParsedMail m = parseMail(raw);
+    const std::string masked = inspectJson(m);
+    INFO(masked);
+    for (const char* clear : {"0037123456", "0037 123 456", "c-7kq2m9xh4t", "C-7KQ2M9XH4T", "7KQ2M9XH4T"})
+        CHECK(masked.find(clear) == std::string::npos);
+    auto obj = Poco::JSON::Parser().parse(masked).extract<Poco::JSON::Object::Ptr>();
+    CHECK(obj->getValue<std::string>("subject") == "help for 0037xxxxxx");
+    CHECK(obj->getObject("fields")->getValue<std::string>("access_id") == "0037xxxxxx");
+    CHECK(obj->getObject("fields")->getValue<std::string>("contract_id") == "C-7Kxxxxxxxx");
+    // Not an ID's shape: left alone; the Message-ID is a header, not a person's words.
+    CHECK(masked.find("12345678901") != std::string::npos);
+    CHECK(obj->getValue<std::string>("message_id") == "<1700000000.123@partner.example>");
+    const std::string shown = inspectJson(m, true);
+    CHECK(shown.find("0037 123 456") != std::string::npos);
+    CHECK(shown.find("C-7KQ2M9XH4T") != std::string::npos);
 }

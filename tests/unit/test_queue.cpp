@@ -436,7 +436,9 @@ TEST_CASE("an ID mail sent again on request says who asked and when", "[cli][res
     q.run({"deliver"});  // the first ID mail out of the way
     const auto before = smtest::listFiles(q.spool + "/new");
     // bob (a member, same country as the primary) asks; the primary gets the IDs again.
-    std::string raw = "From: bob@example.test\r\nTo: support@example.test\r\nSubject: resend IDs please\r\n"
+    // A resend needs an authenticated sender (process.require_authentication, on by default).
+    std::string raw = "Authentication-Results: mx.example.test; dmarc=pass header.from=example.test\r\n"
+                      "From: bob@example.test\r\nTo: support@example.test\r\nSubject: resend IDs please\r\n"
                       "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <resend." +
                       std::to_string(Poco::Timestamp().epochMicroseconds()) +
                       "@partner.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"

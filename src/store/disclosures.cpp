@@ -1,0 +1,45 @@
+#include "store/disclosures.h"
+
+#include <Poco/Data/RecordSet.h>
+
+using namespace Poco::Data::Keywords;
+using Poco::Data::RecordSet;
+using Poco::Data::Statement;
+
+namespace sm::store {
+
+void Disclosures::recordIdMail(const OutboxRow& row, std::int64_t outboxId, const std::string& primaryRule,
+                               const std::string& othersRule) {
+    std::int64_t contract = row.contractRef, outbox = outboxId, at = Database::nowSeconds();
+    std::string messageId = row.messageId;
+    for (std::size_t i = 0; i < row.recipients.size(); ++i) {
+        std::string to = row.recipients[i], rule = i == 0 ? primaryRule : othersRule;
+        db_.session() << db_.sql("INSERT INTO disclosures (contract_ref, recipient, rule, outbox_ref, message_id, "
+                                 "created_at) VALUES (?, ?, ?, ?, ?, ?)"),
+            use(contract), use(to), use(rule), use(outbox), use(messageId), use(at), now;
+    }
+}
+
+std::vector<DisclosureRow> Disclosures::ofContract(std::int64_t contractRef) {
+    Statement st(db_.session());
+    st << db_.sql("SELECT id, contract_ref, recipient, rule, COALESCE(outbox_ref, 0), message_id, created_at "
+                  "FROM disclosures WHERE contract_ref = ? ORDER BY id"),
+        use(contractRef);
+    st.execute();
+    RecordSet rs(st);
+    std::vector<DisclosureRow> out;
+    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) {
+        DisclosureRow d;
+        d.id = rs[0].convert<std::int64_t>();
+        d.contractRef = rs[1].convert<std::int64_t>();
+        d.recipient = rs[2].convert<std::string>();
+        d.rule = rs[3].convert<std::string>();
+        d.outboxRef = rs[4].convert<std::int64_t>();
+        d.messageId = rs[5].convert<std::string>();
+        d.createdAt = rs[6].convert<std::int64_t>();
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+}  // namespace sm::store
