@@ -17,6 +17,9 @@ namespace sm::jobs {
 ProcessReport process(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
                       Poco::Logger& log, const Poco::Timestamp& now, ProgressSink* progress) {
     ProcessReport report;
+    // Each mail's rows are written once: a small page cache keeps the run's memory
+    // flat however many mails wait (the 64 MB default grew with the queue).
+    store::PageCacheLimit cache(db, 8);
     store::Inbound inbound(db);
     if (progress) progress->begin(inbound.counts().pending);
     std::int64_t afterId = 0;

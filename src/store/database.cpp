@@ -488,6 +488,19 @@ void Savepoint::release() {
     db_.cached(("RELEASE SAVEPOINT " + name_).c_str()).run();
 }
 
+PageCacheLimit::PageCacheLimit(Database& db, int megabytes) : db_(db) {
+    if (db_.dialect() == Dialect::SQLite)
+        db_.session() << "PRAGMA cache_size=-" + std::to_string(megabytes * 1024), Poco::Data::Keywords::now;
+}
+
+PageCacheLimit::~PageCacheLimit() {
+    try {
+        if (db_.dialect() == Dialect::SQLite) db_.session() << "PRAGMA cache_size=-65536", Poco::Data::Keywords::now;
+    } catch (...) {
+        // A connection that cannot be set back is closed by its owner soon; nothing to do.
+    }
+}
+
 RelaxedDurability::RelaxedDurability(Database& db) : db_(db) {
     if (db_.dialect() == Dialect::SQLite) db_.session() << "PRAGMA synchronous=NORMAL", Poco::Data::Keywords::now;
     else db_.session() << "SET synchronous_commit = off", Poco::Data::Keywords::now;

@@ -190,6 +190,22 @@ private:
     Database& db_;
 };
 
+/// While alive, this SQLite connection's page cache holds at most `megabytes`
+/// (the connection opens with 64 MB for activation's large groups). For a job
+/// that writes each row once and reads little back (process): its memory then
+/// stays flat however deep its queue, instead of growing to the 64 MB cache.
+/// Does nothing on PostgreSQL (the server holds the cache).
+class PageCacheLimit {
+public:
+    PageCacheLimit(Database& db, int megabytes);
+    ~PageCacheLimit();
+    PageCacheLimit(const PageCacheLimit&) = delete;
+    PageCacheLimit& operator=(const PageCacheLimit&) = delete;
+
+private:
+    Database& db_;
+};
+
 /// RAII write transaction: rolls back unless commit() was called. On SQLite it
 /// begins IMMEDIATE: the constructor waits up to the busy timeout (30 s) for
 /// another connection's write transaction to end and throws POCO's
