@@ -91,7 +91,7 @@ timed() {  # LABEL JOB WORKERS CONFIG KEY
 }
 ratio() { awk -v a="${RATE[$1]}" -v b="${RATE[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
 
-createdb() { psql -q "$CONNINFO" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+createdb() { psql -q "$CONNINFO" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
 
 echo "N = $N requests from $PARTNERS partners (one contract each), then N answers delivered into a spool;"
 echo "PostgreSQL 15 with fsync on, on this machine; load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -198,6 +198,13 @@ CREATE INDEX inbound_sha256 ON inbound(source, sha256)
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE outbox ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0
 )SQL"},
+        // process counts each sender's replies of the last hour for every mail it
+        // answers: with the kind in the index that count reads the index alone
+        // (it read each reply's outbox row). The old index is this one's prefix.
+        {9, "the hourly reply limit counts from an index", R"SQL(
+CREATE INDEX outbox_reply_limit ON outbox(recipients, created_at, kind);
+DROP INDEX outbox_recipients
+)SQL"},
     };
     return all;
 }
