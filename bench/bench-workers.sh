@@ -4,15 +4,19 @@
 # then `process` runs with 1, 2 and 4 workers at once on PostgreSQL and with one on
 # SQLite (the same mails each time); each processed mail queues one answer, which
 # `deliver` then sends into a spool Maildir with 1, 2 and 4 workers (and one on SQLite).
-# Prints mails/s per run. A private PostgreSQL 15 cluster with durable commits
-# (fsync on) is started under /tmp and thrown away.
+# Prints mails/s per run and the ratios the issue aims at. A private PostgreSQL 15
+# cluster with durable commits (fsync on) is started under /tmp and thrown away.
+# The requests come from PARTNERS gold partners' primary contacts, each quoting
+# its own contract's IDs, in random order, as a real load spreads over contracts
+# (all on one contract, every debit would wait on that one balance lock).
 #
-# usage: bench/bench-workers.sh [BUILD_DIR]   env: N [2000]  PG_PORT [16532]
+# usage: bench/bench-workers.sh [BUILD_DIR]   env: N [2000]  PARTNERS [500]  PG_PORT [16532]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build}
 BIN=$BUILD/supportmail
 N=${N:-2000}
+PARTNERS=${PARTNERS:-500}
 PORT=${PG_PORT:-16532}
 WORK=$(mktemp -d /tmp/smbench.XXXX)
 PGSTATE=/tmp/smbench-pg-$PORT
@@ -22,14 +26,19 @@ PG_FSYNC=on PG_PORT=$PORT "$ROOT/tests/scripts/start-postgres.sh" "$PGSTATE" >/d
 CONNINFO="host=127.0.0.1 port=$PORT user=postgres dbname=postgres"
 
 mkdir -p "$WORK/inbox/new" "$WORK/inbox/cur" "$WORK/inbox/tmp"
-cat >"$WORK/partners.csv" <<CSV
-partner_id,partner_name,membership,hq_country,contact_email,contact_name,contact_role,contact_country,contact_language,location_id,location_name,location_country
-4648141,Contoso Cloud Partners,gold,DE,alice@example.test,Alice Schmidt,hq_primary,DE,en,,,
-CSV
-printf 'partner_id,benefit,renewal_date,location_id\n4648141,gold,%s,\n' "$(date -u +%F)" >"$WORK/renewals.csv"
+python3 - "$WORK" "$PARTNERS" <<'PY'
+import sys
+work, partners = sys.argv[1], int(sys.argv[2])
+with open(f"{work}/partners.csv", "w") as p, open(f"{work}/renewals.csv", "w") as r:
+    p.write("partner_id,partner_name,membership,hq_country,contact_email,contact_name,contact_role,contact_country,contact_language,location_id,location_name,location_country\n")
+    r.write("partner_id,benefit,renewal_date,location_id\n")
+    for k in range(partners):
+        p.write(f"{4600000 + k},Partner {k},gold,DE,primary@p{k}.example,Primary {k},hq_primary,DE,en,,,\n")
+        r.write(f"{4600000 + k},gold,2026-11-02,\n")
+PY
 
 config() {  # NAME DATABASE_URL
-  grep -v -e '^database.url' -e '^templates.dir' -e '^transport.url' -e '^plans.gold.incidents' -e '^inbound.support.url' \
+  grep -v -e '^database.url' -e '^templates.dir' -e '^transport.url' -e '^plans.gold.incidents' -e '^inbound.support.url' -e '^process.replies_per_sender_per_hour' \
     "$ROOT/config/supportmail.properties" >"$WORK/$1.properties"
   cat >>"$WORK/$1.properties" <<CONF
 database.url = $2
@@ -37,6 +46,7 @@ templates.dir = $ROOT/templates
 transport.url = maildir:$WORK/spool-$1
 inbound.support.url = maildir:$WORK/inbox-$1
 plans.gold.incidents = 100000
+process.replies_per_sender_per_hour = 100000
 delivery.batch = 50
 CONF
 }
@@ -49,38 +59,56 @@ prepare() {  # NAME DATABASE_URL
   "$BIN" -q --config "$WORK/$1.properties" import-renewals "$WORK/renewals.csv"
   "$BIN" -q --config "$WORK/$1.properties" activate
   "$BIN" -q --config "$WORK/$1.properties" deliver   # the ID mail, out of the way
-  local ids
-  if [ "${2%%:*}" = sqlite ]; then ids=$(sqlite3 -separator ' ' "${2#sqlite:}" "SELECT access_id, contract_id FROM contracts")
-  else ids=$(psql -Atq -F ' ' "${2#postgresql:}" -c "SELECT access_id, contract_id FROM contracts"); fi
-  set -- "$1" $ids
-  for i in $(seq 1 "$N"); do
-    printf 'From: Requester %s <req%s@partner.example>\r\nTo: support@example.test\r\nSubject: help %s\r\nMessage-ID: <bench.%s@partner.example>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\nAccess ID: %s\r\nContract ID: %s\r\nProduct: Windows Server 2019\r\nUsage type: IT Pro\r\nProblem type: Performance\r\nCategory: Cluster\r\nSeverity: B\r\nDescription: case %s\r\n' \
-      "$i" "$i" "$i" "$i" "$2" "$3" "$i" >"$WORK/inbox-$1/new/1700000000.M${i}P1.bench"
-  done
+  if [ "${2%%:*}" = sqlite ]; then sqlite3 -separator ' ' "${2#sqlite:}" "SELECT partner_id, access_id, contract_id FROM contracts ORDER BY id" >"$WORK/ids-$1"
+  else psql -Atq -F ' ' "${2#postgresql:}" -c "SELECT partner_id, access_id, contract_id FROM contracts ORDER BY id" >"$WORK/ids-$1"; fi
+  python3 - "$WORK/ids-$1" "$WORK/inbox-$1/new" "$N" <<'PY'
+import random, sys
+ids, inbox, n = [l.split() for l in open(sys.argv[1])], sys.argv[2], int(sys.argv[3])
+rng = random.Random(7)  # the same mailbox for every site
+for i in range(1, n + 1):
+    partner, access, contract = ids[rng.randrange(len(ids))]
+    k = int(partner) - 4600000
+    with open(f"{inbox}/1700000000.M{i}P1.bench", "w", newline="") as f:
+        f.write(f"From: Primary {k} <primary@p{k}.example>\r\nTo: support@example.test\r\nSubject: help {i}\r\n"
+                f"Message-ID: <bench.{i}@partner.example>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n"
+                "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\n"
+                f"Access ID: {access}\r\nContract ID: {contract}\r\nProduct: Windows Server 2019\r\n"
+                "Usage type: IT Pro\r\nProblem type: Performance\r\nCategory: Cluster\r\nSeverity: B\r\n"
+                f"Description: case {i}\r\n")
+PY
   "$BIN" -q --config "$WORK/$1.properties" fetch
 }
 
-timed() {  # LABEL JOB WORKERS CONFIG
+declare -A RATE
+timed() {  # LABEL JOB WORKERS CONFIG KEY
   local start end pids=()
   start=$(date +%s.%N)
   for _ in $(seq 1 "$3"); do "$BIN" -q --config "$4" "$2" & pids+=($!); done
   for p in "${pids[@]}"; do wait "$p"; done
   end=$(date +%s.%N)
+  RATE[$5]=$(awk -v n="$N" -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", n / (e - s) }')
   awk -v n="$N" -v s="$start" -v e="$end" -v l="$1" 'BEGIN { printf "%-34s %6.2f s  %7.0f mails/s\n", l, e - s, n / (e - s) }'
 }
+ratio() { awk -v a="${RATE[$1]}" -v b="${RATE[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
 
-createdb() { psql -q "$CONNINFO" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+createdb() { psql -q "$CONNINFO" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
 
-echo "N = $N requests, then N answers delivered into a spool; PostgreSQL 15 with fsync on"
-createdb bench_sqlite_ref >/dev/null 2>&1 || true
+echo "N = $N requests from $PARTNERS partners (one contract each), then N answers delivered into a spool;"
+echo "PostgreSQL 15 with fsync on, on this machine; load $(cut -d' ' -f1-3 /proc/loadavg)"
 prepare sqlite "sqlite:$WORK/site.db"
-timed "process, SQLite, 1 worker" process 1 "$WORK/sqlite.properties"
-timed "deliver, SQLite, 1 worker" deliver 1 "$WORK/sqlite.properties"
+timed "process, SQLite, 1 worker" process 1 "$WORK/sqlite.properties" process-sqlite
+timed "deliver, SQLite, 1 worker" deliver 1 "$WORK/sqlite.properties" deliver-sqlite
 for w in 1 2 4; do
   createdb "bench_$w"
   prepare "pg$w" "postgresql:host=127.0.0.1 port=$PORT user=postgres dbname=bench_$w"
-  timed "process, PostgreSQL, $w worker(s)" process "$w" "$WORK/pg$w.properties"
-  timed "deliver, PostgreSQL, $w worker(s)" deliver "$w" "$WORK/pg$w.properties"
+  timed "process, PostgreSQL, $w worker(s)" process "$w" "$WORK/pg$w.properties" "process-$w"
+  answered=$(psql -Atq "host=127.0.0.1 port=$PORT user=postgres dbname=bench_$w" -c "SELECT COUNT(*) FROM inbound WHERE state = 'done'")
+  [ "$answered" -eq "$N" ] || echo "  !! $answered of $N mails processed"
+  timed "deliver, PostgreSQL, $w worker(s)" deliver "$w" "$WORK/pg$w.properties" "deliver-$w"
   sent=$(ls "$WORK/spool-pg$w/new" | wc -l)
-  [ "$sent" -eq $((N + 1)) ] || echo "  !! spool holds $sent mails, expected $((N + 1))"
+  [ "$sent" -eq $((N + PARTNERS)) ] || echo "  !! spool holds $sent mails, expected $((N + PARTNERS))"
 done
+echo "process: one PostgreSQL worker = $(ratio process-1 process-sqlite) x SQLite's rate (aim >= 0.5);" \
+  "2 workers = $(ratio process-2 process-1) x one (aim >= 1.6), 4 = $(ratio process-4 process-1) x one"
+echo "deliver: one PostgreSQL worker = $(ratio deliver-1 deliver-sqlite) x SQLite's rate;" \
+  "2 workers = $(ratio deliver-2 deliver-1) x one, 4 = $(ratio deliver-4 deliver-1) x one"

@@ -18,9 +18,13 @@ namespace sm::jobs {
 ProcessReport process(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
                       Poco::Logger& log, const Poco::Timestamp& now, ProgressSink* progress) {
     ProcessReport report;
+    // Each mail's rows are written once: a small page cache keeps the run's memory
+    // flat however many mails wait (the 64 MB default grew with the queue).
+    store::PageCacheLimit cache(db, 8);
     store::Inbound inbound(db);
     if (progress) progress->begin(inbound.counts().pending);
     std::int64_t afterId = 0;
+    std::string raw;
     // A page of messages (process.batch) is one transaction, each message inside it
     // its own savepoint: one fsync per page instead of one per message (about half
     // of a run's time), and still all or nothing per message. A crash before the
@@ -36,11 +40,16 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
         auto rows = inbound.pending(afterId, settings.process.batch);
         if (rows.empty()) break;
         std::int64_t inPage = 0;
-        for (const auto& row : rows) {
+        for (auto& row : rows) {
             store::Savepoint message(db, "message");
+            // One message's bytes in memory at a time, in a buffer reused across the
+            // run: memory is bounded by the largest message, not by the page.
+            raw.swap(row.raw);
             try {
+                inbound.rawInto(row.id, row.raw);
                 processing::MessageHandler handler(db, settings, templates, log, now, report);
                 handler.handle(row);
+                raw.swap(row.raw);
             } catch (const store::BalanceBusy& e) {
                 // Another worker holds this message's contract balance while this page
                 // holds another one: waiting could deadlock. Commit the page so far and
@@ -83,8 +92,9 @@ std::vector<DryRunOutcome> processDryRun(store::Database& db, const app::Setting
     for (;;) {
         auto rows = inbound.pending(afterId, settings.process.batch);
         if (rows.empty()) break;
-        for (const auto& row : rows) {
+        for (auto& row : rows) {
             afterId = row.id;
+            inbound.rawInto(row.id, row.raw);
             DryRunOutcome o;
             o.inboundId = row.id;
             const auto parsed = mail::parseMail(row.raw);
@@ -112,6 +122,7 @@ std::vector<DryRunOutcome> processDryRun(store::Database& db, const app::Setting
                 message.rollback();
             }
             out.push_back(std::move(o));
+            std::string().swap(row.raw);  // one message's bytes at a time
         }
     }
     return out;

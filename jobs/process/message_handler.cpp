@@ -130,12 +130,9 @@ void MessageHandler::unanswered(const std::string& outcome, const std::string& w
 }
 
 bool MessageHandler::rateLimited(const std::string& to) {
-    int n = 0;
-    std::string r = to;
-    std::int64_t since = now_.epochTime() - 3600;
-    db_.session() << db_.sql("SELECT COUNT(*) FROM outbox WHERE recipients = ? AND created_at >= ? AND kind LIKE 'reply%'"),
-        use(r), use(since), into(n), now;
-    return n >= s_.process.repliesPerSenderPerHour;
+    auto q = db_.cached("SELECT COUNT(*) FROM outbox WHERE recipients = ? AND created_at >= ? AND kind LIKE 'reply%'");
+    q.bind(1, to).bind(2, std::int64_t{now_.epochTime() - 3600}).step();
+    return q.int64(0) >= s_.process.repliesPerSenderPerHour;
 }
 
 /// Queues a reply, threaded to the inbound mail. Returns its Message-ID,
@@ -180,9 +177,14 @@ std::string MessageHandler::reply(const std::string& kind, const std::string& te
 /// The language of the sender if they are a known contact, else Vietnamese when the
 /// mail is written in Vietnamese, else English.
 std::string MessageHandler::languageOf(const std::string& email) {
-    for (const auto& c : ref_.contactsByEmail(email))
+    for (const auto& c : email == sender_ ? senderContacts() : ref_.contactsByEmail(email))
         if (!c.language.empty()) return c.language;
     return mail::looksVietnamese(mail_.subject + "\n" + mail_.text) ? "vi" : "en";
+}
+
+const std::vector<domain::Contact>& MessageHandler::senderContacts() {
+    if (!senderContacts_) senderContacts_ = ref_.contactsByEmail(sender_);
+    return *senderContacts_;
 }
 
 /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.

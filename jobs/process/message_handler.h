@@ -86,6 +86,8 @@ private:
     /// The language of the sender if they are a known contact, else Vietnamese when the
     /// mail is written in Vietnamese, else English.
     std::string languageOf(const std::string& email);
+    /// The contacts on record with the sender's address, read once per message.
+    const std::vector<domain::Contact>& senderContacts();
     void tooLarge(const store::InboundRow& row);
     bool isListMail() const;
     /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
@@ -127,6 +129,7 @@ private:
     mail::ParsedMail mail_;
     std::string sender_, replyTo_;
     bool heldBack_ = false;  ///< an answer was held back by the rate limit
+    std::optional<std::vector<domain::Contact>> senderContacts_;
 };
 
 }  // namespace sm::jobs::processing

@@ -109,7 +109,7 @@ void MessageHandler::handleRequest() {
     d.set("due_local", domain::formatLocal(due, s_.calendar));
     // Beside the support centre's time, the contact's own (by the contact's country).
     std::string contactZone;
-    for (const auto& c : ref_.contactsByEmail(sender_))
+    for (const auto& c : senderContacts())
         if (auto z = s_.countryTimeZones.find(Poco::toUpper(c.country)); z != s_.countryTimeZones.end()) {
             contactZone = z->second;
             break;

@@ -38,7 +38,11 @@ bool safeComponent(const std::string& s) {
 
 std::string identity(const std::string& s) { return s; }
 
-CompiledTemplatePart loadPart(const std::string& path, bool required, bool escapeHtml) {
+std::string inlineStyles(std::string html);
+
+/// styled: the file's HTML gets the inline styles (inlineStyles) once here, not
+/// in every mail rendered from it (data is escaped, so it brings no tags to style).
+CompiledTemplatePart loadPart(const std::string& path, bool required, bool escapeHtml, bool styled = false) {
     CompiledTemplatePart part;
     part.path = path;
     std::ifstream in(path, std::ios::binary);
@@ -48,7 +52,7 @@ CompiledTemplatePart loadPart(const std::string& path, bool required, bool escap
     }
     std::ostringstream buf;
     buf << in.rdbuf();
-    part.tmpl = std::make_unique<Mustache>(buf.str());
+    part.tmpl = std::make_unique<Mustache>(styled ? inlineStyles(buf.str()) : buf.str());
     if (!part.tmpl->is_valid()) throw TemplateError(path + ": " + part.tmpl->error_message());
     if (!escapeHtml) part.tmpl->set_custom_escape(identity);
     return part;
@@ -153,11 +157,12 @@ TemplateSet::Compiled& TemplateSet::load(const std::string& name, const std::str
     auto compiled = std::make_shared<Compiled>();
     compiled->text = loadPart(base + lang + ".txt.mustache", true, false);
     compiled->subject = loadPart(base + lang + ".subject.mustache", true, false);
-    compiled->html = loadPart(base + lang + ".html.mustache", false, true);
     const std::string layouts = directory_ + "/" + kLayout + "/";
     compiled->layout = loadPart(layouts + (fs::exists(layouts + lang + ".html.mustache", ec) ? lang : "en") +
                                     ".html.mustache",
-                                false, true);
+                                false, true, true);
+    // A mail's HTML is styled when it goes into the layout.
+    compiled->html = loadPart(base + lang + ".html.mustache", false, true, compiled->layout.tmpl != nullptr);
     cache_[key] = compiled;
     return *compiled;
 }
@@ -168,7 +173,7 @@ RenderedMail TemplateSet::render(const std::string& name, const std::string& lan
     out.subject = trim(renderPart(c.subject, data));
     out.text = renderPart(c.text, data);
     out.html = renderPart(c.html, data);
-    if (!out.html.empty() && c.layout.tmpl) out.html = inlineStyles(withLayout(c.layout, out.html, data));
+    if (!out.html.empty() && c.layout.tmpl) out.html = withLayout(c.layout, out.html, data);
     return out;
 }
 

@@ -37,6 +37,26 @@ domain::Contract contractFrom(RecordSet& rs) {
     return c;
 }
 
+// The columns of kColumns, from a kept statement.
+domain::Contract contractFrom(const CachedQuery& q) {
+    domain::Contract c;
+    c.id = q.int64(0);
+    c.accessId = q.text(1);
+    c.contractId = q.text(2);
+    c.partnerId = q.text(3);
+    c.locationId = q.text(4);
+    c.planKey = q.text(5);
+    c.displayName = q.text(6);
+    c.scope = domain::parseScope(q.text(7)).value_or(domain::Scope::Any);
+    c.activatedOn = q.text(8);
+    c.expiresOn = q.text(9);
+    c.state = domain::parseContractState(q.text(10)).value_or(domain::ContractState::Active);
+    c.incidentsGranted = static_cast<int>(q.int64(11));
+    c.hoursGranted = static_cast<int>(q.int64(12));
+    c.renewalId = q.int64(13);
+    return c;
+}
+
 std::vector<domain::Contract> select(Database& db, const std::string& where, std::string value) {
     Statement st(db.session());
     st << db.sql(std::string("SELECT ") + kColumns + " FROM contracts WHERE " + where + " ORDER BY id"), use(value);
@@ -103,46 +123,32 @@ std::int64_t Contracts::insert(const domain::Contract& c, const std::string& pla
 
 bool Contracts::appendLedger(std::int64_t contractRef, int delta, const std::string& reason,
                              const std::string& entryKey) {
-    if (db_.dialect() == Dialect::SQLite) {
-        if (db_.cached("SELECT 1 FROM ledger WHERE entry_key = ?").bind(1, entryKey).step()) return false;
-        db_.cached("INSERT INTO ledger (contract_ref, delta, reason, entry_key, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(1, contractRef)
-            .bind(2, std::int64_t{delta})
-            .bind(3, reason)
-            .bind(4, entryKey)
-            .bind(5, Database::nowSeconds())
-            .run();
-        return true;
-    }
-    std::string key = entryKey, why = reason;
-    int n = 0;
-    db_.session() << db_.sql("SELECT COUNT(*) FROM ledger WHERE entry_key = ?"), use(key), into(n), now;
-    if (n > 0) return false;
-    std::int64_t at = Database::nowSeconds();
-    db_.session() << db_.sql("INSERT INTO ledger (contract_ref, delta, reason, entry_key, created_at) "
-                             "VALUES (?, ?, ?, ?, ?)"),
-        use(contractRef), use(delta), use(why), use(key), use(at), now;
-    return true;
+    // One statement: the unique entry key decides (a debit per inbound mail, a
+    // grant per renewal), on both engines.
+    auto q = db_.cached("INSERT INTO ledger (contract_ref, delta, reason, entry_key, created_at) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (entry_key) DO NOTHING");
+    q.bind(1, contractRef).bind(2, std::int64_t{delta}).bind(3, reason).bind(4, entryKey).bind(5, Database::nowSeconds());
+    q.run();
+    return q.changes() == 1;
 }
 
 int Contracts::balance(std::int64_t contractRef) {
-    int sum = 0;
-    db_.session() << db_.sql("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = ?"), use(contractRef),
-        into(sum), now;
-    return sum;
+    auto q = db_.cached("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = ?");
+    q.bind(1, contractRef).step();
+    return static_cast<int>(q.int64(0));
 }
 
 int Contracts::lockedBalance(std::int64_t contractRef, LockWait wait) {
     if (db_.dialect() == Dialect::PostgreSQL) {
-        std::int64_t key = contractRef;
         if (wait == LockWait::Always || db_.balanceLocksHeld() == 0) {
-            db_.session() << db_.sql("SELECT 1 FROM (SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))) AS locked"),
-                use(key), now;
+            db_.cached("SELECT 1 FROM (SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))) AS locked")
+                .bind(1, contractRef)
+                .run();
         } else {
-            int got = 0;
-            db_.session() << db_.sql("SELECT CASE WHEN pg_try_advisory_xact_lock(CAST(? AS BIGINT)) THEN 1 ELSE 0 END"),
-                use(key), into(got), now;
-            if (!got) throw BalanceBusy("the balance of contract #" + std::to_string(contractRef) + " is locked by another worker");
+            auto q = db_.cached("SELECT CASE WHEN pg_try_advisory_xact_lock(CAST(? AS BIGINT)) THEN 1 ELSE 0 END");
+            q.bind(1, contractRef).step();
+            if (!q.int64(0))
+                throw BalanceBusy("the balance of contract #" + std::to_string(contractRef) + " is locked by another worker");
         }
         db_.noteBalanceLock();
     }
@@ -156,20 +162,19 @@ std::optional<domain::Contract> Contracts::byRenewal(std::int64_t renewalId) {
 }
 
 std::optional<domain::Contract> Contracts::byId(std::int64_t id) {
-    auto v = select(db_, "id = CAST(? AS INTEGER)", std::to_string(id));
-    if (v.empty()) return std::nullopt;
-    return v.front();
+    auto q = db_.cached("SELECT id, access_id, contract_id, partner_id, location_id, plan_key, display_name, scope, "
+                        "activated_on, expires_on, state, incidents_granted, hours_granted, renewal_id "
+                        "FROM contracts WHERE id = ?");
+    if (!q.bind(1, id).step()) return std::nullopt;
+    return contractFrom(q);
 }
 
 std::optional<domain::Contract> Contracts::byPair(const std::string& accessId, const std::string& contractId) {
-    std::string a = accessId, c = contractId;
-    Statement st(db_.session());
-    st << db_.sql(std::string("SELECT ") + kColumns + " FROM contracts WHERE access_id = ? AND contract_id = ?"), use(a),
-        use(c);
-    st.execute();
-    RecordSet rs(st);
-    if (!rs.moveFirst()) return std::nullopt;
-    return contractFrom(rs);
+    auto q = db_.cached("SELECT id, access_id, contract_id, partner_id, location_id, plan_key, display_name, scope, "
+                        "activated_on, expires_on, state, incidents_granted, hours_granted, renewal_id "
+                        "FROM contracts WHERE access_id = ? AND contract_id = ?");
+    if (!q.bind(1, accessId).bind(2, contractId).step()) return std::nullopt;
+    return contractFrom(q);
 }
 
 std::vector<domain::Contract> Contracts::ofPartner(const std::string& partnerId) {

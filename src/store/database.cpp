@@ -1,10 +1,13 @@
 #include "store/database.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
 #include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/PostgreSQL/PostgreSQLException.h>
 #include <Poco/Data/PostgreSQL/SessionImpl.h>
 #include <Poco/Logger.h>
 #include <libpq-fe.h>
@@ -84,13 +87,26 @@ std::string hidePassword(const std::string& url) {
 
 }  // namespace
 
-// ---- cached statements (SQLite) ------------------------------------------------
+// ---- cached statements ---------------------------------------------------------
+
+struct CachedQuery::PgStatement {
+    std::string name;  // "sm_N", prepared on this connection
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    std::vector<std::string> numbers;  // the text of bound integers
+    PGresult* result = nullptr;
+    int row = -1;
+};
 
 struct Database::StatementCache {
     sqlite3* db = nullptr;
+    PGconn* pg = nullptr;
     std::map<std::string, sqlite3_stmt*, std::less<>> statements;
+    std::map<std::string, std::unique_ptr<CachedQuery::PgStatement>, std::less<>> pgStatements;
     ~StatementCache() {
         for (auto& [text, stmt] : statements) sqlite3_finalize(stmt);
+        // PostgreSQL: prepared statements end with the connection.
+        for (auto& [text, stmt] : pgStatements) PQclear(stmt->result);
     }
 };
 
@@ -101,13 +117,49 @@ sqlite3_stmt* statement(void* stmt) { return static_cast<sqlite3_stmt*>(stmt); }
 void check(void* db, int rc, const char* what) {
     if (rc != SQLITE_OK) Poco::Data::SQLite::Utility::throwException(handle(db), rc, what);
 }
+
+[[noreturn]] void throwPg(const PGresult* r, PGconn* conn, const std::string& what) {
+    const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    std::string message = r ? PQresultErrorMessage(r) : PQerrorMessage(conn);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    throw Poco::Data::PostgreSQL::StatementException(message + " (SQLSTATE " + (state ? state : "?") + ") in: " + what);
+}
+
+int hexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
 }  // namespace
 
 CachedQuery Database::cached(const char* text) {
-    if (dialect_ != Dialect::SQLite) throw std::logic_error("Database::cached is for SQLite only");
     if (!statements_) {
         statements_ = std::make_unique<StatementCache>();
-        statements_->db = Poco::Data::SQLite::Utility::dbHandle(session_);
+        if (dialect_ == Dialect::SQLite) statements_->db = Poco::Data::SQLite::Utility::dbHandle(session_);
+        else statements_->pg = connectionOf(session_);
+    }
+    if (dialect_ == Dialect::PostgreSQL) {
+        auto it = statements_->pgStatements.find(std::string_view(text));
+        if (it == statements_->pgStatements.end()) {
+            auto stmt = std::make_unique<CachedQuery::PgStatement>();
+            stmt->name = "sm_" + std::to_string(statements_->pgStatements.size() + 1);
+            const std::string adapted = sql(text);
+            PGresult* r = PQprepare(statements_->pg, stmt->name.c_str(), adapted.c_str(), 0, nullptr);
+            const bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+            if (!ok) {
+                std::unique_ptr<PGresult, decltype(&PQclear)> guard(r, PQclear);
+                throwPg(r, statements_->pg, adapted);
+            }
+            PQclear(r);
+            const std::size_t params = static_cast<std::size_t>(std::count(adapted.begin(), adapted.end(), '$'));
+            stmt->values.assign(params, nullptr);
+            stmt->lengths.assign(params, 0);
+            stmt->formats.assign(params, 0);
+            stmt->numbers.resize(params);
+            it = statements_->pgStatements.emplace(text, std::move(stmt)).first;
+        }
+        return CachedQuery(statements_->pg, nullptr, it->second.get());
     }
     auto it = statements_->statements.find(std::string_view(text));
     if (it == statements_->statements.end()) {
@@ -115,31 +167,99 @@ CachedQuery Database::cached(const char* text) {
         check(statements_->db, sqlite3_prepare_v2(statements_->db, text, -1, &stmt, nullptr), text);
         it = statements_->statements.emplace(text, stmt).first;
     }
-    return CachedQuery(statements_->db, it->second);
+    return CachedQuery(statements_->db, it->second, nullptr);
 }
 
 CachedQuery::~CachedQuery() {
+    if (pg_) {
+        PQclear(pg_->result);
+        pg_->result = nullptr;
+        pg_->row = -1;
+        std::fill(pg_->values.begin(), pg_->values.end(), nullptr);
+        std::fill(pg_->formats.begin(), pg_->formats.end(), 0);
+        return;
+    }
     sqlite3_reset(statement(stmt_));
     sqlite3_clear_bindings(statement(stmt_));
 }
 
+namespace {
+void checkIndex(const std::vector<const char*>& values, int index) {
+    if (index < 1 || static_cast<std::size_t>(index) > values.size())
+        throw Poco::Data::PostgreSQL::StatementException("bind index " + std::to_string(index) + " out of range");
+}
+}  // namespace
+
 CachedQuery& CachedQuery::bind(int index, std::string_view text) {
+    if (pg_) {
+        checkIndex(pg_->values, index);
+        // A non-null pointer even for "": NULL is bindNull's.
+        pg_->values[index - 1] = text.data() ? text.data() : "";
+        pg_->lengths[index - 1] = static_cast<int>(text.size());
+        pg_->formats[index - 1] = 1;  // as given, not NUL-terminated: binary format of text is its bytes
+        return *this;
+    }
     check(db_, sqlite3_bind_text(statement(stmt_), index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC),
           "bind");
     return *this;
 }
 
 CachedQuery& CachedQuery::bind(int index, std::int64_t value) {
+    if (pg_) {
+        checkIndex(pg_->values, index);
+        auto& number = pg_->numbers[index - 1];
+        number = std::to_string(value);
+        pg_->values[index - 1] = number.c_str();
+        pg_->lengths[index - 1] = static_cast<int>(number.size());
+        pg_->formats[index - 1] = 0;  // text: the server parses it as the parameter's type
+        return *this;
+    }
     check(db_, sqlite3_bind_int64(statement(stmt_), index, value), "bind");
     return *this;
 }
 
+CachedQuery& CachedQuery::bindBlob(int index, std::string_view bytes) {
+    if (pg_) {
+        checkIndex(pg_->values, index);
+        pg_->values[index - 1] = bytes.data() ? bytes.data() : "";
+        pg_->lengths[index - 1] = static_cast<int>(bytes.size());
+        pg_->formats[index - 1] = 1;  // binary BYTEA: the bytes themselves
+        return *this;
+    }
+    check(db_, sqlite3_bind_blob(statement(stmt_), index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC),
+          "bind");
+    return *this;
+}
+
 CachedQuery& CachedQuery::bindNull(int index) {
+    if (pg_) {
+        checkIndex(pg_->values, index);
+        pg_->values[index - 1] = nullptr;
+        return *this;
+    }
     check(db_, sqlite3_bind_null(statement(stmt_), index), "bind");
     return *this;
 }
 
 bool CachedQuery::step() {
+    if (pg_) {
+        if (!pg_->result) {
+            auto* conn = static_cast<PGconn*>(db_);
+            pg_->result = PQexecPrepared(conn, pg_->name.c_str(), static_cast<int>(pg_->values.size()),
+                                         pg_->values.data(), pg_->lengths.data(), pg_->formats.data(), 0);
+            const auto status = pg_->result ? PQresultStatus(pg_->result) : PGRES_FATAL_ERROR;
+            if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+                PGresult* failed = pg_->result;
+                pg_->result = nullptr;
+                std::unique_ptr<PGresult, decltype(&PQclear)> guard(failed, PQclear);
+                throwPg(failed, conn, pg_->name);
+            }
+            pg_->row = 0;
+        } else {
+            ++pg_->row;
+        }
+        return pg_->row < PQntuples(pg_->result);
+    }
     const int rc = sqlite3_step(statement(stmt_));
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
@@ -149,16 +269,48 @@ bool CachedQuery::step() {
     return false;
 }
 
-std::int64_t CachedQuery::int64(int column) const { return sqlite3_column_int64(statement(stmt_), column); }
+std::int64_t CachedQuery::int64(int column) const {
+    if (pg_) return std::strtoll(PQgetvalue(pg_->result, pg_->row, column), nullptr, 10);
+    return sqlite3_column_int64(statement(stmt_), column);
+}
 
 std::string CachedQuery::text(int column) const {
+    if (pg_)
+        return std::string(PQgetvalue(pg_->result, pg_->row, column),
+                           static_cast<std::size_t>(PQgetlength(pg_->result, pg_->row, column)));
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(statement(stmt_), column));
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(statement(stmt_), column))) : std::string();
 }
 
-int CachedQuery::changes() const { return sqlite3_changes(handle(db_)); }
+void CachedQuery::blob(int column, std::string& out) const {
+    if (pg_) {
+        // Text results show BYTEA as "\x" and two hex digits a byte (PostgreSQL's
+        // default bytea_output): decoded straight into out, no second copy.
+        const char* p = PQgetvalue(pg_->result, pg_->row, column);
+        const std::size_t n = static_cast<std::size_t>(PQgetlength(pg_->result, pg_->row, column));
+        if (n < 2 || p[0] != '\\' || p[1] != 'x')
+            throw Poco::Data::PostgreSQL::StatementException("BYTEA column not in hex output format");
+        out.resize((n - 2) / 2);
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            const int hi = hexValue(p[2 + 2 * i]), lo = hexValue(p[3 + 2 * i]);
+            if (hi < 0 || lo < 0) throw Poco::Data::PostgreSQL::StatementException("malformed BYTEA hex output");
+            out[i] = static_cast<char>(hi * 16 + lo);
+        }
+        return;
+    }
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(statement(stmt_), column));
+    out.assign(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(statement(stmt_), column)));
+}
 
-std::int64_t CachedQuery::lastInsertId() const { return sqlite3_last_insert_rowid(handle(db_)); }
+int CachedQuery::changes() const {
+    if (pg_) return std::atoi(PQcmdTuples(pg_->result));
+    return sqlite3_changes(handle(db_));
+}
+
+std::int64_t CachedQuery::lastInsertId() const {
+    if (pg_) throw std::logic_error("CachedQuery::lastInsertId is for SQLite only: use INSERT ... RETURNING id");
+    return sqlite3_last_insert_rowid(handle(db_));
+}
 
 // ---- Database ------------------------------------------------------------------
 
@@ -309,9 +461,11 @@ void Transaction::commit() {
     open_ = false;
 }
 
+// Savepoints are set and released for every message of a page: kept prepared
+// (one round trip each on PostgreSQL instead of POCO's four).
 Savepoint::Savepoint(Database& db, std::string name) : db_(db), name_(std::move(name)) {
     db_.checkInterrupted();
-    db_.session() << "SAVEPOINT " + name_, Poco::Data::Keywords::now;
+    db_.cached(("SAVEPOINT " + name_).c_str()).run();
 }
 
 Savepoint::~Savepoint() {
@@ -325,13 +479,26 @@ Savepoint::~Savepoint() {
 
 void Savepoint::rollback() {
     open_ = false;
-    db_.session() << "ROLLBACK TO SAVEPOINT " + name_, Poco::Data::Keywords::now;
-    db_.session() << "RELEASE SAVEPOINT " + name_, Poco::Data::Keywords::now;
+    db_.cached(("ROLLBACK TO SAVEPOINT " + name_).c_str()).run();
+    db_.cached(("RELEASE SAVEPOINT " + name_).c_str()).run();
 }
 
 void Savepoint::release() {
     open_ = false;
-    db_.session() << "RELEASE SAVEPOINT " + name_, Poco::Data::Keywords::now;
+    db_.cached(("RELEASE SAVEPOINT " + name_).c_str()).run();
+}
+
+PageCacheLimit::PageCacheLimit(Database& db, int megabytes) : db_(db) {
+    if (db_.dialect() == Dialect::SQLite)
+        db_.session() << "PRAGMA cache_size=-" + std::to_string(megabytes * 1024), Poco::Data::Keywords::now;
+}
+
+PageCacheLimit::~PageCacheLimit() {
+    try {
+        if (db_.dialect() == Dialect::SQLite) db_.session() << "PRAGMA cache_size=-65536", Poco::Data::Keywords::now;
+    } catch (...) {
+        // A connection that cannot be set back is closed by its owner soon; nothing to do.
+    }
 }
 
 RelaxedDurability::RelaxedDurability(Database& db) : db_(db) {

@@ -41,13 +41,20 @@ public:
 
 class Database;
 
-/// One execution of a statement that the Database keeps prepared (SQLite only:
-/// POCO 1.11 prepares the SQL again on every execute, which costs more than
-/// running a small statement). Bind values (1-based, like '?'), then step();
-/// the statement is reset and its bindings cleared when this object goes away,
-/// so it never holds a read transaction open. Text is bound without a copy:
-/// the bound strings must outlive the last step(). Errors throw the POCO
-/// SQLite exceptions the rest of the store sees (ConstraintViolationException ...).
+/// One execution of a statement that the Database keeps prepared on its
+/// connection, so a job that runs the same statement for every row pays for its
+/// parsing once. POCO 1.11 prepares a statement again on every execute: on
+/// SQLite that costs more than running a small statement, on PostgreSQL it is
+/// four round trips (PREPARE, DESCRIBE, EXECUTE, DEALLOCATE) where one does.
+/// Bind values (1-based, like '?'), then step(); the statement is reset and its
+/// bindings cleared when this object goes away, so it never holds a read
+/// transaction open. Text and blobs are bound without a copy: the bound data
+/// must outlive the last step(). Errors throw the POCO exceptions the rest of
+/// the store sees (SQLite: ConstraintViolationException ...; PostgreSQL:
+/// PostgreSQL::StatementException with the server's message and SQLSTATE).
+/// Use "INSERT ... RETURNING id" for a new row's id: it works on both engines.
+/// On PostgreSQL text is sent as given (binary format of a text parameter): bind
+/// text only where the server takes the parameter as text, integers with bind(int64).
 class CachedQuery {
 public:
     CachedQuery(const CachedQuery&) = delete;
@@ -56,6 +63,8 @@ public:
 
     CachedQuery& bind(int index, std::string_view text);
     CachedQuery& bind(int index, std::int64_t value);
+    /// Bytes for a BLOB (SQLite) / BYTEA (PostgreSQL) column.
+    CachedQuery& bindBlob(int index, std::string_view bytes);
     CachedQuery& bindNull(int index);
     /// Runs to the next row: true when a row is available, false when done.
     bool step();
@@ -63,16 +72,20 @@ public:
     void run() { step(); }
     std::int64_t int64(int column) const;
     std::string text(int column) const;
+    /// A BLOB/BYTEA column's bytes, assigned into `out` (its capacity reused).
+    void blob(int column, std::string& out) const;
     /// Rows changed by the last run of this (INSERT/UPDATE/DELETE) statement.
     int changes() const;
-    /// The row id of the last INSERT on this connection.
+    /// SQLite only: the row id of the last INSERT on this connection.
     std::int64_t lastInsertId() const;
 
 private:
     friend class Database;
-    CachedQuery(void* db, void* stmt) : db_(db), stmt_(stmt) {}
-    void* db_;    // sqlite3*
-    void* stmt_;  // sqlite3_stmt*
+    struct PgStatement;
+    CachedQuery(void* db, void* stmt, PgStatement* pg) : db_(db), stmt_(stmt), pg_(pg) {}
+    void* db_;    // sqlite3* or PGconn*
+    void* stmt_;  // sqlite3_stmt* (SQLite)
+    PgStatement* pg_;  // the prepared statement's name and this execution's bindings and result (PostgreSQL)
 };
 
 class Database {
@@ -92,9 +105,9 @@ public:
     /// Adapts '?' placeholders to the engine ($1, $2 ... for PostgreSQL).
     std::string sql(const std::string& text) const;
 
-    /// SQLite only (check dialect()): `text` prepared once per connection and
+    /// `text` ('?' placeholders, as for sql()) prepared once per connection and
     /// kept, for statements a job runs for every row. One CachedQuery per
-    /// statement text at a time.
+    /// statement text at a time. `text` is the key: pass a literal.
     CachedQuery cached(const char* text);
 
     /// Applies the numbered migrations not yet applied, each in its own
@@ -172,6 +185,22 @@ public:
     ~RelaxedDurability();
     RelaxedDurability(const RelaxedDurability&) = delete;
     RelaxedDurability& operator=(const RelaxedDurability&) = delete;
+
+private:
+    Database& db_;
+};
+
+/// While alive, this SQLite connection's page cache holds at most `megabytes`
+/// (the connection opens with 64 MB for activation's large groups). For a job
+/// that writes each row once and reads little back (process): its memory then
+/// stays flat however deep its queue, instead of growing to the 64 MB cache.
+/// Does nothing on PostgreSQL (the server holds the cache).
+class PageCacheLimit {
+public:
+    PageCacheLimit(Database& db, int megabytes);
+    ~PageCacheLimit();
+    PageCacheLimit(const PageCacheLimit&) = delete;
+    PageCacheLimit& operator=(const PageCacheLimit&) = delete;
 
 private:
     Database& db_;

@@ -19,31 +19,25 @@ std::string sha256Hex(const std::string& bytes) {
 
 bool Inbound::known(const std::string& source, std::int64_t uidValidity, const std::string& key,
                     const std::string& sha256) {
-    std::string s = source, k = key, h = sha256;
     // Two lookups, each by its index (one query with OR read the whole table, raw
-    // mail included, for every message fetched).
-    int n = 0;
-    db_.session() << db_.sql("SELECT COUNT(*) FROM inbound WHERE source = ? AND uid_validity = ? AND source_key = ?"),
-        use(s), use(uidValidity), use(k), into(n), now;
-    if (n > 0) return true;
-    db_.session() << db_.sql("SELECT COUNT(*) FROM inbound WHERE source = ? AND sha256 = ?"), use(s), use(h), into(n),
-        now;
-    return n > 0;
+    // mail included, for every message fetched); kept prepared, run per message.
+    if (db_.cached("SELECT 1 FROM inbound WHERE source = ? AND uid_validity = ? AND source_key = ?")
+            .bind(1, source)
+            .bind(2, uidValidity)
+            .bind(3, key)
+            .step())
+        return true;
+    return db_.cached("SELECT 1 FROM inbound WHERE source = ? AND sha256 = ?").bind(1, source).bind(2, sha256).step();
 }
 
 std::int64_t Inbound::insert(const InboundRow& row) {
-    std::string source = row.source, key = row.sourceKey, mid = row.messageId, sha = row.sha256, state = row.state,
-                reason = row.reason, sender = row.sender;
-    std::int64_t uv = row.uidValidity, size = row.size, at = Database::nowSeconds();
-    Poco::Data::BLOB raw(reinterpret_cast<const unsigned char*>(row.raw.data()), row.raw.size());
-    db_.session() << db_.sql("INSERT INTO inbound (source, uid_validity, source_key, message_id, sha256, size, raw, "
-                             "state, reason, sender, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-        use(source), use(uv), use(key), use(mid), use(sha), use(size), use(raw), use(state), use(reason), use(sender),
-        use(at), now;
-    std::int64_t id = 0;
-    db_.session() << db_.sql("SELECT id FROM inbound WHERE source = ? AND uid_validity = ? AND source_key = ?"),
-        use(source), use(uv), use(key), into(id), now;
-    return id;
+    auto q = db_.cached("INSERT INTO inbound (source, uid_validity, source_key, message_id, sha256, size, raw, state, "
+                        "reason, sender, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    q.bind(1, row.source).bind(2, row.uidValidity).bind(3, row.sourceKey).bind(4, row.messageId).bind(5, row.sha256);
+    q.bind(6, row.size).bindBlob(7, row.raw).bind(8, row.state).bind(9, row.reason).bind(10, row.sender);
+    q.bind(11, Database::nowSeconds());
+    q.step();
+    return q.int64(0);
 }
 
 std::optional<MailboxSync> Inbound::sync(const std::string& source) {
@@ -70,60 +64,58 @@ void Inbound::setSync(const std::string& source, const MailboxSync& sync) {
 }
 
 std::vector<InboundRow> Inbound::pending(std::int64_t afterId, int limit) {
-    Statement st(db_.session());
-    st << db_.sql("SELECT id, source, uid_validity, source_key, message_id, sha256, size, 0, state, reason, "
-                  "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?" +
-                  std::string(db_.claimClause())),
-        use(afterId), use(limit);
-    st.execute();
-    RecordSet rs(st);
+    // Without the raw bytes: a page of large mails would all be in memory at once
+    // (rawInto() reads one message's bytes when it is handled).
+    auto q = db_.cached(db_.dialect() == Dialect::PostgreSQL
+                            ? "SELECT id, source, uid_validity, source_key, message_id, sha256, size, state, reason, "
+                              "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? "
+                              "ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
+                            : "SELECT id, source, uid_validity, source_key, message_id, sha256, size, state, reason, "
+                              "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? "
+                              "ORDER BY id LIMIT ?");
+    q.bind(1, afterId).bind(2, std::int64_t{limit});
     std::vector<InboundRow> out;
-    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) {
+    while (q.step()) {
         InboundRow r;
-        r.id = rs[0].convert<std::int64_t>();
-        r.source = rs[1].convert<std::string>();
-        r.uidValidity = rs[2].convert<std::int64_t>();
-        r.sourceKey = rs[3].convert<std::string>();
-        r.messageId = rs[4].convert<std::string>();
-        r.sha256 = rs[5].convert<std::string>();
-        r.size = rs[6].convert<std::int64_t>();
-        r.state = rs[8].convert<std::string>();
-        r.reason = rs[9].convert<std::string>();
-        r.classification = rs[10].convert<std::string>();
-        r.sender = rs[11].convert<std::string>();
-        r.fetchedAt = rs[12].convert<std::int64_t>();
+        r.id = q.int64(0);
+        r.source = q.text(1);
+        r.uidValidity = q.int64(2);
+        r.sourceKey = q.text(3);
+        r.messageId = q.text(4);
+        r.sha256 = q.text(5);
+        r.size = q.int64(6);
+        r.state = q.text(7);
+        r.reason = q.text(8);
+        r.classification = q.text(9);
+        r.sender = q.text(10);
+        r.fetchedAt = q.int64(11);
         out.push_back(std::move(r));
-    }
-    for (auto& r : out) {
-        Poco::Data::BLOB blob;
-        db_.session() << db_.sql("SELECT raw FROM inbound WHERE id = ?"), use(r.id), into(blob), now;
-        r.raw.assign(reinterpret_cast<const char*>(blob.rawContent()), blob.size());
     }
     return out;
 }
 
+bool Inbound::rawInto(std::int64_t id, std::string& out) {
+    auto q = db_.cached("SELECT raw FROM inbound WHERE id = ?");
+    if (!q.bind(1, id).step()) return false;
+    q.blob(0, out);
+    return true;
+}
+
 bool Inbound::finish(std::int64_t id, const std::string& state, const std::string& classification,
                      const std::string& sender, const std::string& reason) {
-    std::string s = state, c = classification, snd = sender, r = reason;
-    std::int64_t at = Database::nowSeconds();
-    Statement st(db_.session());
-    st << db_.sql("UPDATE inbound SET state = ?, classification = ?, sender = ?, reason = ?, processed_at = ? "
-                  "WHERE id = ? AND state = 'pending'"),
-        use(s), use(c), use(snd), use(r), use(at), use(id);
-    return st.execute() == 1;
+    auto q = db_.cached("UPDATE inbound SET state = ?, classification = ?, sender = ?, reason = ?, processed_at = ? "
+                        "WHERE id = ? AND state = 'pending'");
+    q.bind(1, state).bind(2, classification).bind(3, sender).bind(4, reason).bind(5, Database::nowSeconds()).bind(6, id);
+    q.run();
+    return q.changes() == 1;
 }
 
 std::optional<std::int64_t> Inbound::processedWithMessageId(const std::string& messageId, std::int64_t exceptId) {
     if (messageId.empty()) return std::nullopt;
-    std::string m = messageId;
-    Statement st(db_.session());
-    st << db_.sql("SELECT id FROM inbound WHERE message_id = ? AND id <> ? AND state IN ('done', 'duplicate') "
-                  "ORDER BY id LIMIT 1"),
-        use(m), use(exceptId);
-    st.execute();
-    RecordSet rs(st);
-    if (!rs.moveFirst()) return std::nullopt;
-    return rs[0].convert<std::int64_t>();
+    auto q = db_.cached("SELECT id FROM inbound WHERE message_id = ? AND id <> ? AND state IN ('done', 'duplicate') "
+                        "ORDER BY id LIMIT 1");
+    if (!q.bind(1, messageId).bind(2, exceptId).step()) return std::nullopt;
+    return q.int64(0);
 }
 
 InboundCounts Inbound::counts() {

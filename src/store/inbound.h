@@ -53,10 +53,15 @@ public:
     std::optional<MailboxSync> sync(const std::string& source);
     void setSync(const std::string& source, const MailboxSync& sync);
 
-    /// Pending rows in id order after afterId, raw included, at most limit. On
-    /// PostgreSQL they are claimed for the caller's open transaction (rows another
-    /// worker holds are skipped; see Database::claimClause).
+    /// Pending rows in id order after afterId, at most limit, without their raw
+    /// bytes (raw is empty: read each with rawInto() when it is handled, so that a
+    /// page never holds more than one message's bytes). On PostgreSQL they are
+    /// claimed for the caller's open transaction (rows another worker holds are
+    /// skipped; see Database::claimClause).
     std::vector<InboundRow> pending(std::int64_t afterId, int limit);
+    /// The raw bytes of row id assigned into out (its capacity reused); false
+    /// when there is no such row.
+    bool rawInto(std::int64_t id, std::string& out);
     /// Ends processing of a row: only a pending row changes (returns false otherwise).
     bool finish(std::int64_t id, const std::string& state, const std::string& classification,
                 const std::string& sender, const std::string& reason);

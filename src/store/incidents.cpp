@@ -47,15 +47,16 @@ std::optional<IncidentRow> one(Database& db, const std::string& where, const std
 
 IncidentRow Incidents::create(IncidentRow r, const std::string& caseYear) {
     r.createdAt = Database::nowSeconds();
-    db_.session() << db_.sql("INSERT INTO incidents (contract_ref, inbound_ref, requester_email, product, usage_type, "
-                             "problem_type, category, severity, description, attachments, response_hours, due_at, "
-                             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-        use(r.contractRef), use(r.inboundRef), use(r.requesterEmail), use(r.product), use(r.usageType),
-        use(r.problemType), use(r.category), use(r.severity), use(r.description), use(r.attachments),
-        use(r.responseHours), use(r.dueAt), use(r.createdAt), now;
-    db_.session() << db_.sql("SELECT id FROM incidents WHERE inbound_ref = ?"), use(r.inboundRef), into(r.id), now;
+    auto q = db_.cached("INSERT INTO incidents (contract_ref, inbound_ref, requester_email, product, usage_type, "
+                        "problem_type, category, severity, description, attachments, response_hours, due_at, "
+                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    q.bind(1, r.contractRef).bind(2, r.inboundRef).bind(3, r.requesterEmail).bind(4, r.product).bind(5, r.usageType);
+    q.bind(6, r.problemType).bind(7, r.category).bind(8, r.severity).bind(9, r.description).bind(10, r.attachments);
+    q.bind(11, std::int64_t{r.responseHours}).bind(12, r.dueAt).bind(13, r.createdAt);
+    q.step();
+    r.id = q.int64(0);
     r.caseNumber = domain::formatCaseNumber(std::stoi(caseYear), r.id);
-    db_.session() << db_.sql("UPDATE incidents SET case_number = ? WHERE id = ?"), use(r.caseNumber), use(r.id), now;
+    db_.cached("UPDATE incidents SET case_number = ? WHERE id = ?").bind(1, r.caseNumber).bind(2, r.id).run();
     return r;
 }
 
@@ -74,13 +75,12 @@ std::optional<IncidentRow> Incidents::byThreadMessageId(const std::string& messa
 
 void Incidents::addMessage(std::int64_t incidentRef, const std::string& direction, const std::string& messageId,
                            std::int64_t inboundRef) {
-    std::string d = direction, m = messageId;
-    std::int64_t at = Database::nowSeconds();
-    Poco::Nullable<std::int64_t> in;
-    if (inboundRef) in = inboundRef;
-    db_.session() << db_.sql("INSERT INTO case_messages (incident_ref, direction, message_id, inbound_ref, created_at) "
-                             "VALUES (?, ?, ?, ?, ?)"),
-        use(incidentRef), use(d), use(m), use(in), use(at), now;
+    auto q = db_.cached("INSERT INTO case_messages (incident_ref, direction, message_id, inbound_ref, created_at) "
+                        "VALUES (?, ?, ?, ?, ?)");
+    q.bind(1, incidentRef).bind(2, direction).bind(3, messageId);
+    if (inboundRef) q.bind(4, inboundRef);
+    else q.bindNull(4);
+    q.bind(5, Database::nowSeconds()).run();
 }
 
 int Incidents::threadLength(std::int64_t incidentRef) {
@@ -96,21 +96,19 @@ std::int64_t Incidents::count() {
 }
 
 void Incidents::link(const std::string& email, std::int64_t contractRef) {
-    std::string e = email;
-    int n = 0;
-    db_.session() << db_.sql("SELECT COUNT(*) FROM sender_links WHERE email = ? AND contract_ref = ?"), use(e),
-        use(contractRef), into(n), now;
-    if (n) return;
-    std::int64_t at = Database::nowSeconds();
-    db_.session() << db_.sql("INSERT INTO sender_links (email, contract_ref, linked_at) VALUES (?, ?, ?)"), use(e),
-        use(contractRef), use(at), now;
+    db_.cached("INSERT INTO sender_links (email, contract_ref, linked_at) VALUES (?, ?, ?) "
+               "ON CONFLICT (email, contract_ref) DO NOTHING")
+        .bind(1, email)
+        .bind(2, contractRef)
+        .bind(3, Database::nowSeconds())
+        .run();
 }
 
 std::vector<std::int64_t> Incidents::linkedContracts(const std::string& email) {
-    std::string e = email;
+    auto q = db_.cached("SELECT contract_ref FROM sender_links WHERE email = ? ORDER BY contract_ref");
+    q.bind(1, email);
     std::vector<std::int64_t> out;
-    db_.session() << db_.sql("SELECT contract_ref FROM sender_links WHERE email = ? ORDER BY contract_ref"), use(e),
-        into(out), now;
+    while (q.step()) out.push_back(q.int64(0));
     return out;
 }
 

@@ -232,6 +232,13 @@ CREATE TABLE bounces (
     created_at  BIGINT NOT NULL
 )
 )SQL"},
+        // process counts each sender's replies of the last hour for every mail it
+        // answers: with the kind in the index that count reads the index alone
+        // (it read each reply's outbox row). The old index is this one's prefix.
+        {7, "the hourly reply limit counts from an index", R"SQL(
+CREATE INDEX outbox_reply_limit ON outbox(recipients, created_at, kind);
+DROP INDEX outbox_recipients
+)SQL"},
     };
     return all;
 }

@@ -58,31 +58,18 @@ std::vector<OutboxRow> rowsFrom(RecordSet& rs) {
 }  // namespace
 
 std::int64_t Outbox::enqueue(const OutboxRow& row) {
-    if (db_.dialect() == Dialect::SQLite) {
-        const std::string recipients = joinLines(row.recipients);
-        const std::int64_t at = Database::nowSeconds();
-        auto q = db_.cached("INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, next_attempt_at, "
-                            "created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-        q.bind(1, row.messageId).bind(2, row.kind).bind(3, row.envelopeFrom).bind(4, recipients).bind(5, row.bytes);
-        q.bind(6, row.nextAttemptAt ? row.nextAttemptAt : at).bind(7, at);
-        if (row.contractRef) q.bind(8, row.contractRef);
-        else q.bindNull(8);
-        q.run();
-        return q.lastInsertId();
-    }
-    std::string messageId = row.messageId, kind = row.kind, from = row.envelopeFrom,
-                recipients = joinLines(row.recipients);
-    const std::string& bytes = row.bytes;
-    std::int64_t at = Database::nowSeconds();
-    std::int64_t due = row.nextAttemptAt ? row.nextAttemptAt : at;
-    Poco::Nullable<std::int64_t> contract;
-    if (row.contractRef) contract = row.contractRef;
-    db_.session() << db_.sql("INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, next_attempt_at, "
-                             "created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-        use(messageId), use(kind), use(from), use(recipients), bind(bytes), use(due), use(at), use(contract), now;
-    std::int64_t id = 0;
-    db_.session() << db_.sql("SELECT id FROM outbox WHERE message_id = ?"), use(messageId), into(id), now;
-    return id;
+    // The same statement, kept prepared on both engines (activation and process
+    // queue one mail per row).
+    const std::string recipients = joinLines(row.recipients);
+    const std::int64_t at = Database::nowSeconds();
+    auto q = db_.cached("INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, next_attempt_at, "
+                        "created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    q.bind(1, row.messageId).bind(2, row.kind).bind(3, row.envelopeFrom).bind(4, recipients).bind(5, row.bytes);
+    q.bind(6, row.nextAttemptAt ? row.nextAttemptAt : at).bind(7, at);
+    if (row.contractRef) q.bind(8, row.contractRef);
+    else q.bindNull(8);
+    q.step();
+    return q.int64(0);
 }
 
 std::vector<OutboxRow> Outbox::due(std::int64_t nowAt, int limit, std::int64_t afterId) {

@@ -25,9 +25,14 @@ domain::Contact contactFrom(RecordSet& rs) {
 }
 
 std::vector<domain::Contact> contactsWhere(Database& db, const std::string& column, std::string value) {
-    if (db.dialect() == Dialect::SQLite && column == "partner_id") {  // activation asks once per renewal
-        auto q = db.cached("SELECT id, partner_id, location_id, email, name, country, role, language, address_state "
-                           "FROM contacts WHERE partner_id = ? AND active = 1 ORDER BY id");
+    // Kept prepared for the two asked per row: activation by partner, once per
+    // renewal; process by email, for each mail's sender.
+    if ((db.dialect() == Dialect::SQLite && column == "partner_id") || column == "email") {
+        auto q = db.cached(column == "email"
+                               ? "SELECT id, partner_id, location_id, email, name, country, role, language, "
+                                 "address_state FROM contacts WHERE email = ? AND active = 1 ORDER BY id"
+                               : "SELECT id, partner_id, location_id, email, name, country, role, language, "
+                                 "address_state FROM contacts WHERE partner_id = ? AND active = 1 ORDER BY id");
         q.bind(1, value);
         std::vector<domain::Contact> out;
         while (q.step()) {

@@ -1,10 +1,12 @@
 // Store mechanics the jobs rely on: savepoints inside a group transaction (process
-// commits a page of messages at once and drops only a message that failed).
+// commits a page of messages at once and drops only a message that failed), and the
+// statements kept prepared on both engines.
 #include <catch2/catch.hpp>
 
 #include <Poco/Data/Session.h>
 
 #include "store/database.h"
+#include "store/inbound.h"
 #include "support/test_support.h"
 
 using namespace Poco::Data::Keywords;
@@ -50,4 +52,55 @@ TEST_CASE("a savepoint drops one step of a group transaction and keeps the other
         step.release();
     }
     CHECK(count(*db) == 4);
+}
+
+// Kept statements (Database::cached) are the process path's on both engines: what
+// goes in through them comes back the same, and they run again with new values.
+TEST_CASE("kept statements store and return any bytes and run again with new values", "[store]") {
+    smtest::TempDir dir;
+    auto db = sm::store::Database::open(smtest::testDatabaseUrl(dir));
+    db->migrate();
+    sm::store::Inbound inbound(*db);
+    std::string every;  // every byte value, NUL and invalid UTF-8 included
+    for (int i = 0; i < 256; ++i) every += static_cast<char>(i);
+    std::vector<std::int64_t> ids;
+    {
+        sm::store::Transaction tx(*db);
+        for (int i = 0; i < 3; ++i) {
+            sm::store::InboundRow row;
+            row.source = "maildir:/x";
+            row.sourceKey = "k" + std::to_string(i);
+            row.messageId = "<m" + std::to_string(i) + "@x>";
+            row.sha256 = sm::store::sha256Hex(every + std::to_string(i));
+            row.raw = every + std::to_string(i);
+            row.size = static_cast<std::int64_t>(row.raw.size());
+            ids.push_back(inbound.insert(row));
+        }
+        tx.commit();
+    }
+    REQUIRE(ids.size() == 3);
+    CHECK(ids[0] < ids[1]);
+    CHECK(ids[1] < ids[2]);
+    CHECK(inbound.known("maildir:/x", 0, "k1", "none"));
+    CHECK_FALSE(inbound.known("maildir:/x", 0, "k9", "none"));
+    CHECK(inbound.known("maildir:/x", 0, "k9", sm::store::sha256Hex(every + "2")));
+    std::string raw = "left over";
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(inbound.rawInto(ids[static_cast<std::size_t>(i)], raw));
+        CHECK(raw == every + std::to_string(i));
+    }
+    CHECK_FALSE(inbound.rawInto(ids.back() + 100, raw));
+    auto page = inbound.pending(0, 10);
+    REQUIRE(page.size() == 3);
+    CHECK(page[1].messageId == "<m1@x>");
+    CHECK(page[1].raw.empty());  // the bytes are read one message at a time
+    {
+        sm::store::Transaction tx(*db);
+        CHECK(inbound.finish(ids[1], "done", "request", "a@x", "accepted"));
+        CHECK_FALSE(inbound.finish(ids[1], "done", "request", "a@x", "again"));  // only a pending row changes
+        tx.commit();
+    }
+    CHECK(inbound.pending(0, 10).size() == 2);
+    CHECK(inbound.processedWithMessageId("<m1@x>", ids[2]) == ids[1]);
+    CHECK_FALSE(inbound.processedWithMessageId("<m2@x>", ids[0]));
 }
