@@ -51,6 +51,7 @@ const std::set<std::string>& knownKeys() {
         "delivery.retry_max",
         "delivery.give_up_after",
         "delivery.claim_seconds",
+        "delivery.connections",
         "activation.batch",
         "activation.regional_rule",
         "activation.overdue_days",
@@ -352,6 +353,7 @@ Settings loadSettings(const std::string& fileArg) {
     s.delivery.retryMaxSeconds = r.integer("delivery.retry_max", 3600, 1, 7 * 86400);
     s.delivery.giveUpAfterSeconds = r.integer("delivery.give_up_after", 5 * 86400, 60, 60 * 86400);
     s.delivery.claimSeconds = r.integer("delivery.claim_seconds", 300, 2, 86400);
+    s.delivery.connections = r.integer("delivery.connections", 1, 1, 32);
     s.activation.batch = r.integer("activation.batch", 500, 1, 100000);
     s.activation.regionalRule = r.boolean("activation.regional_rule", true);
     s.activation.overdueDays = r.integer("activation.overdue_days", 28, 1, 365);

@@ -36,6 +36,7 @@ struct DeliverySettings {
     int retryMaxSeconds = 3600;        ///< back-off ceiling
     int giveUpAfterSeconds = 5 * 86400;  ///< park a mail still failing after this long
     int claimSeconds = 300;            ///< a worker's claim on a page of mail; renewed while it sends
+    int connections = 1;               ///< SMTP connections (spool writers) at once, 1..32
 };
 
 struct ActivationSettings {
