@@ -1,5 +1,7 @@
 #include "jobs/deliver.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -27,9 +29,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// Mails handed to one connection and not yet back: one being sent and a few
-/// waiting, so that a connection never waits for the main thread between mails.
-constexpr std::size_t kConnectionDepth = 4;
+/// Outcomes recorded in one transaction, at most: a commit per mail cost more than
+/// the rest of the main thread's work (bench_deliver). The main thread wakes for
+/// them once this many are back, when a connection has nothing left to send, or
+/// after kRecordDelay; a crash before the commit sends those mails again.
+constexpr std::size_t kRecordBatch = 32;
+constexpr auto kRecordDelay = std::chrono::milliseconds(100);
+
+/// Mails handed to one connection and not yet back: enough that it never waits
+/// for the main thread while that records a batch.
+constexpr std::size_t kConnectionDepth = 2 * kRecordBatch;
 
 /// One mail on its way: handed to a connection, sent there, handed back.
 struct Send {
@@ -60,7 +69,12 @@ public:
             lane->owned = std::move(owned[i]);
             lanes_.push_back(std::move(lane));
         }
-        for (auto& lane : lanes_) lane->thread = std::thread([this, l = lane.get()] { run(*l); });
+        for (std::size_t i = 0; i < lanes_.size(); ++i)
+            lanes_[i]->thread = std::thread([this, i] {
+                // "deliver-conn3" in top -H, ps -L and perf
+                ::pthread_setname_np(::pthread_self(), ("deliver-conn" + std::to_string(i + 1)).substr(0, 15).c_str());
+                run(*lanes_[i]);
+            });
     }
     /// No further mail starts; the ones being sent finish (each bounded by the
     /// transport's timeout) before this returns.
@@ -95,12 +109,14 @@ public:
         lane.wake.notify_one();
     }
 
-    /// The sends done since the last call; waits for one until `until`.
+    /// The sends done since the last call, once a batch of them is there (or a
+    /// connection ran dry, or the server is unavailable), at the latest at `until`.
     std::vector<std::unique_ptr<Send>> takeDone(Clock::time_point until) {
         std::vector<std::unique_ptr<Send>> out;
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            doneReady_.wait_until(lock, until, [this] { return !done_.empty(); });
+            doneReady_.wait_until(lock, until, [this] { return wakeMain_; });
+            wakeMain_ = false;
             out.swap(done_);
         }
         for (const auto& s : out) --lanes_[static_cast<std::size_t>(s->connection)]->handed;
@@ -124,6 +140,13 @@ public:
     bool serverUnavailable() const {
         std::lock_guard<std::mutex> lock(mutex_);
         return serverUnavailable_;
+    }
+
+    /// Until this is called the main thread is woken for every outcome (it waits
+    /// for the server's first answer before opening more connections).
+    void recordInBatches() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        recordBatch_ = kRecordBatch;
     }
 
 private:
@@ -159,14 +182,17 @@ private:
             crashPoint("deliver.after_send");
             const bool unavailable = serverUnavailableAfter(send->outcome, brokeBefore);
             brokeBefore = send->outcome.serverUnavailable;
+            bool wake = false;
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 done_.push_back(std::move(send));
                 serverUnavailable_ = serverUnavailable_ || unavailable;
+                wake = unavailable || lane.waiting.empty() || done_.size() >= recordBatch_;
+                wakeMain_ = wakeMain_ || wake;
             }
             if (unavailable)
                 for (auto& other : lanes_) other->wake.notify_one();
-            doneReady_.notify_one();
+            if (wake) doneReady_.notify_one();
         }
         lane.owned.reset();
     }
@@ -175,6 +201,8 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable doneReady_;
     std::vector<std::unique_ptr<Send>> done_;
+    std::size_t recordBatch_ = 1;
+    bool wakeMain_ = false;
     bool halted_ = false;
     bool serverUnavailable_ = false;
 };
@@ -186,7 +214,8 @@ public:
     Run(store::Database& db, const app::DeliverySettings& settings, std::vector<mail::Transport*> transports,
         std::vector<std::unique_ptr<mail::Transport>> owned, Poco::Logger& log, int limit, ProgressSink* progress)
         : db_(db), settings_(settings), log_(log), limit_(limit), progress_(progress), relaxed_(db), outbox_(db),
-          claimer_(store::makeLeaseHolder()), giveBack_{outbox_, claimer_},
+          claimer_(store::makeLeaseHolder()), shared_(db.dialect() == store::Dialect::PostgreSQL),
+          giveBack_{outbox_, claimer_, shared_},
           broken_(transports.size(), false), connections_(std::move(transports), std::move(owned)) {
         report_.perConnection.assign(static_cast<std::size_t>(connections_.size()), 0);
     }
@@ -196,21 +225,20 @@ public:
             const std::int64_t due = outbox_.counts(store::Database::nowSeconds()).due;
             progress_->begin(limit_ > 0 ? std::min<std::int64_t>(due, limit_) : due);
         }
-        if (int back = outbox_.releaseClaimsOfDeadWorkers())
+        if (int back = shared_ ? outbox_.releaseClaimsOfDeadWorkers() : 0)
             log_.warning(std::to_string(back) + " mails claimed by a killed deliver run of this machine are due again");
         for (;;) {
             db_.checkInterrupted();  // a run that lost its job lease stops before the next mail
-            renewClaims(false);
+            renewClaims();
             if (connections_.serverUnavailable()) {
                 for (auto& send : connections_.withdraw()) release(*send);  // not started: stays queued, untouched
             } else if (!limitReached()) {
-                if (!exhausted_ && wantPage()) claimPage();
+                if (!exhausted_ && wantPage()) takePage();
                 handOut();
             }
             const bool noMore = connections_.serverUnavailable() || limitReached() || (exhausted_ && backlog_.empty());
             if (noMore && connections_.inFlight() == 0) break;
-            // Wake at least once a second to renew the claims while mails are being sent.
-            auto done = connections_.takeDone(Clock::now() + std::chrono::seconds(1));
+            auto done = connections_.takeDone(Clock::now() + kRecordDelay);
             record(done);
         }
         // A break no mail went through after (on any connection) leaves the server in doubt.
@@ -241,15 +269,25 @@ private:
     /// unreachable server costs one mail's attempt, not one per connection.
     int usableConnections() const { return reached_ ? connections_.size() : 1; }
 
-    void claimPage() {
-        // Several workers share the queue: each claims a page for claimSeconds (renewed
-        // while it sends) and sends only what it claimed. A worker that dies keeps its
-        // claims until they expire; then another takes them over (a mail accepted by the
-        // server just before the death goes out once more, same Message-ID). Claims still
-        // held when this run ends (server unavailable, --limit) are given back.
-        if (!backlog_.empty() || connections_.inFlight() > 0) renewClaims(true);  // one expiry for all held
-        else claimUntil_ = store::Database::nowSeconds() + settings_.claimSeconds;
-        auto rows = outbox_.claim(store::Database::nowSeconds(), settings_.batch, afterId_, claimer_, claimUntil_);
+    void takePage() {
+        const std::int64_t now = store::Database::nowSeconds();
+        std::vector<store::OutboxRow> rows;
+        if (!shared_) {
+            // SQLite: this run holds the deliver job lease, so no other run reads the
+            // outbox; a claim would guard nothing and cost a rewrite of every row.
+            rows = outbox_.due(now, settings_.batch, afterId_);
+        } else {
+            // Several workers share the queue: each claims a page for claimSeconds
+            // (renewed while it sends) and sends only what it claimed. A worker that dies
+            // keeps its claims until they expire; then another takes them over (a mail
+            // accepted by the server just before the death goes out once more, same
+            // Message-ID). Claims still held when this run ends (server unavailable,
+            // --limit) are given back. While an older page is held, its earlier expiry
+            // stays the one renewClaims() goes by (it renews every page at once).
+            const std::int64_t until = now + settings_.claimSeconds;
+            if (backlog_.empty() && connections_.inFlight() == 0) claimUntil_ = until;
+            rows = outbox_.claim(now, settings_.batch, afterId_, claimer_, until);
+        }
         if (rows.empty()) exhausted_ = true;
         for (auto& row : rows) {
             afterId_ = row.id;
@@ -257,13 +295,13 @@ private:
         }
     }
 
-    /// A third of the claim used (or `now`): extend it. Past its end, another worker
-    /// may have taken rows over: keep only what is still ours.
-    void renewClaims(bool now) {
+    /// A third of the claim used: extend it. Past its end, another worker may have
+    /// taken rows over: keep only what is still ours.
+    void renewClaims() {
         if (claimUntil_ == 0) return;
         const std::int64_t at = store::Database::nowSeconds();
         const int ttl = settings_.claimSeconds;
-        if (!now && at < claimUntil_ - 2 * ttl / 3) return;
+        if (at < claimUntil_ - 2 * ttl / 3) return;
         const bool lapsed = at >= claimUntil_;
         claimUntil_ = at + ttl;
         outbox_.renewClaims(claimer_, claimUntil_);
@@ -407,6 +445,7 @@ private:
                 log_.warning(which + " broke: " + outcome.reply + "; reopening it for its next mail");
         } else {
             if (broken_[c]) log_.notice(which + " reopened");
+            if (!reached_) connections_.recordInBatches();
             reached_ = true;
             unresolvedBreak_ = false;
         }
@@ -425,12 +464,14 @@ private:
     store::RelaxedDurability relaxed_;
     store::Outbox outbox_;
     const std::string claimer_;
+    const bool shared_;  // PostgreSQL: several deliver runs share the outbox through claims
     struct GiveBack {
         store::Outbox& outbox;
         const std::string& claimer;
+        bool shared;
         ~GiveBack() {
             try {
-                outbox.renewClaims(claimer, 0);
+                if (shared) outbox.renewClaims(claimer, 0);
             } catch (...) {
                 // They expire on their own.
             }
