@@ -329,6 +329,9 @@ private:
     /// with a mail on a connection stays there, so its mails keep their order; a mail
     /// that has to wait holds back every later mail to its recipients.
     void handOut() {
+        // One mail until the server has answered: the recipients of a full first
+        // connection would otherwise stay on it for the whole run.
+        if (!reached_ && connections_.inFlight() > 0) return;
         std::set<std::string> heldBack;
         for (auto it = backlog_.begin(); it != backlog_.end() && !limitReached();) {
             int target = -1;
@@ -365,6 +368,7 @@ private:
             it = backlog_.erase(it);
             ++handedOut_;
             connections_.hand(std::move(send));
+            if (!reached_) return;
         }
     }
 

@@ -54,8 +54,8 @@ using NewConnection = std::function<std::unique_ptr<mail::Transport>()>;
 
 /// Sends over settings.connections connections, each a transport made by
 /// newConnection, all made in the calling thread before the first mail (what
-/// newConnection throws propagates). Only the first connection is used until the
-/// server has answered once, so an unreachable server costs one mail's attempt.
+/// newConnection throws propagates). One mail goes out alone on the first connection
+/// until the server has answered, so an unreachable server costs one mail's attempt.
 /// limit: stop after this many mails (0 = until no row is due).
 /// Throws store::RunInterrupted (the run lost its job lease) and the store's
 /// exceptions; the mails in flight then finish first (each bounded by the
