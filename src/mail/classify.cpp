@@ -311,8 +311,10 @@ Classification classifyHygiene(const ParsedMail& m, BounceInfo* out) {
     if (!autoSubmitted.empty() && autoSubmitted != "no") return Classification::AutoReply;
     if (const std::string* v = m.header("X-Apple-Action"))
         if (lowerUtf8(*v).find("vacation") != std::string::npos) return Classification::AutoReply;
-    if (m.header("X-Autoreply") || m.header("X-Autorespond") || m.header("X-Autoresponder") ||
-        m.header("X-Auto-Response-Suppress"))
+    // X-Auto-Response-Suppress is not among these: Outlook and Exchange put it on mail people write
+    // (meeting requests, mail through some add-ins) as a wish about responders; a request carrying it
+    // still opens a case and is answered. Exchange's own automatic replies say so in their subject.
+    if (m.header("X-Autoreply") || m.header("X-Autorespond") || m.header("X-Autoresponder"))
         return Classification::AutoReply;
     std::string precedence = trimmed(headerLower(m, "Precedence"));
     if (precedence == "auto_reply") return Classification::AutoReply;

@@ -3,7 +3,8 @@
 // Order of decision: bounce (DSN, ARF feedback report, or a mailer-daemon /
 // empty-return-path sender with bounce wording), then auto-reply (RFC 3834
 // Auto-Submitted, X-Autoreply/X-Autorespond, Precedence: auto_reply,
-// X-Auto-Response-Suppress, read receipts), then list / bulk traffic (junk:
+// read receipts, automatic-reply subjects; X-Auto-Response-Suppress alone is a
+// wish of the sender's client, not a sign of an automatic mail), then list / bulk traffic (junk:
 // never answered), then a content class: follow_up (case number or
 // In-Reply-To/References; the caller confirms against the database and, when the
 // reply is to none of our cases, asks classifyContent()), then by content: request

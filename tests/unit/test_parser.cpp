@@ -373,6 +373,12 @@ TEST_CASE("classification: follow-up, resend, benefits, junk, auto-reply, bounce
     CHECK(cls("From: a@b.c\nSubject: question\n\nWhat is our balance?") == Classification::Benefits);
     CHECK(cls("From: a@b.c\nSubject: offer\n\nCheap watches") == Classification::NoRequest);
     CHECK(cls("From: a@b.c\nAuto-Submitted: auto-replied\nSubject: Out\n\naway") == Classification::AutoReply);
+    CHECK(cls("From: a@b.c\nX-Auto-Response-Suppress: All\nSubject: Automatic reply: help\n\naway") ==
+          Classification::AutoReply);
+    // A person's request sent from Outlook with the header is still a request.
+    CHECK(cls("From: a@b.c\nX-Auto-Response-Suppress: All\nSubject: help\n\nAccess ID: 0012345678\n"
+              "Contract ID: 1234567890\nProduct: Windows Server\nSeverity: B\nDescription: slow") ==
+          Classification::Request);
     CHECK(cls("From: a@b.c\nPrecedence: bulk\nSubject: news\n\nx") == Classification::Junk);
     CHECK(cls("From: a@b.c\nList-Id: <l.example.com>\nSubject: Access ID: 1\n\nx") == Classification::Junk);
     std::string dsn =
