@@ -1,7 +1,13 @@
 // deliver over several connections without a server (issue 13, item 3): into the
 // spool with 4 writers every Message-ID lands once and the report adds up, and
-// delivery.connections outside 1..32 stops every command with the key named.
+// delivery.connections outside 1..32 stops every command with the key named; an
+// unreachable server costs one mail's attempt, not one per connection.
 #include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <regex>
@@ -65,6 +71,42 @@ TEST_CASE("deliver with 4 spool writers stores each Message-ID once and counts e
         *d.db, d.settings.delivery, [&] { return sm::mail::makeTransport(d.settings.transport); }, d.log);
     CHECK(again.sent == 0);
     CHECK(smtest::listFiles(d.dir.file("spool") + "/new").size() == static_cast<std::size_t>(n));
+}
+
+TEST_CASE("deliver with 4 connections to a closed port tries one mail and leaves the rest untouched", "[store][deliver]") {
+    smtest::JobFixture d("delivery.connections = 4\n");
+    {
+        sm::store::Outbox outbox(*d.db);
+        for (int i = 0; i < 20; ++i) {
+            sm::store::OutboxRow row;
+            row.messageId = "<closed." + std::to_string(i) + "@example.test>";
+            row.kind = "test";
+            row.envelopeFrom = "support@example.test";
+            row.recipients = {"user" + std::to_string(i) + "@example.test"};
+            row.bytes = "Message-ID: " + row.messageId + "\r\n\r\nx\r\n";
+            outbox.enqueue(row);
+        }
+    }
+    // A port nobody listens on: bound by the kernel's choice, then closed again.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    ::close(fd);
+    sm::mail::TransportSettings ts;
+    ts.url = "smtp://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    ts.connectTimeoutSeconds = 3;
+    auto report = sm::jobs::deliver(
+        *d.db, d.settings.delivery, [&] { return sm::mail::makeTransport(ts); }, d.log);
+    CHECK(report.serverUnavailable);
+    CHECK(report.sent == 0);
+    CHECK(report.retried == 1);
+    CHECK(report.perConnection == std::vector<int>{1, 0, 0, 0});
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND attempts = 0") == 19);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND attempts = 1") == 1);
 }
 
 TEST_CASE("delivery.connections must be 1 to 32", "[cli][config]") {
