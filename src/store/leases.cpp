@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include <Poco/Data/RecordSet.h>
@@ -44,19 +45,28 @@ bool Leases::acquire(const std::string& job, const std::string& holder, int ttlS
     return r && r->holder == holder && r->expiresAt == expires;
 }
 
+std::string thisHostName() {
+    std::string host;
+    if (const char* named = std::getenv("SUPPORTMAIL_HOST")) host = named;
+    if (host.empty()) {
+        try {
+            host = Poco::Environment::nodeName();
+        } catch (...) {
+        }
+    }
+    if (host.empty()) host = "localhost";
+    for (auto& c : host)  // the holder's fields are split at ':'
+        if (c == ':') c = '_';
+    return host;
+}
+
 bool holderIsDeadHere(const std::string& holder) {
     // holder = "host:pid:random" (makeLeaseHolder)
     auto first = holder.find(':');
     auto second = holder.find(':', first == std::string::npos ? first : first + 1);
     if (first == std::string::npos || second == std::string::npos) return false;
     std::string host = holder.substr(0, first);
-    std::string mine;
-    try {
-        mine = Poco::Environment::nodeName();
-    } catch (...) {
-        return false;
-    }
-    if (mine.empty() || host != mine) return false;
+    if (host != thisHostName()) return false;
     long pid = 0;
     try {
         pid = std::stol(holder.substr(first + 1, second - first - 1));
@@ -123,13 +133,7 @@ std::string makeLeaseHolder() {
     std::random_device rd;
     char rnd[17];
     std::snprintf(rnd, sizeof rnd, "%08x%08x", static_cast<unsigned>(rd()), static_cast<unsigned>(rd()));
-    std::string host;
-    try {
-        host = Poco::Environment::nodeName();
-    } catch (...) {
-    }
-    if (host.empty()) host = "localhost";
-    return host + ":" + std::to_string(static_cast<long>(::getpid())) + ":" + rnd;
+    return thisHostName() + ":" + std::to_string(static_cast<long>(::getpid())) + ":" + rnd;
 }
 
 }  // namespace sm::store

@@ -48,11 +48,17 @@ private:
     Database& db_;
 };
 
-/// A holder id unique to this process: "<hostname>:<pid>:<random hex>".
+/// The name of this host in holders: SUPPORTMAIL_HOST from the environment if set
+/// (hosts that share a host name but not their processes, e.g. containers with
+/// their own pid namespaces on one machine, must each set their own), else the
+/// host name. A ':' in it becomes '_'.
+std::string thisHostName();
+
+/// A holder id unique to this process: "<host>:<pid>:<random hex>" (thisHostName()).
 std::string makeLeaseHolder();
 
-/// True when holder names a process of this machine that no longer exists (a run
-/// killed without releasing its lease): such a lease is taken over at once.
+/// True when holder names a process of this host (thisHostName()) that no longer
+/// exists (a run killed without releasing its lease): such a lease is taken over at once.
 bool holderIsDeadHere(const std::string& holder);
 
 }  // namespace sm::store

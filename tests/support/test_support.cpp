@@ -140,6 +140,12 @@ RunResult extractEml(const std::string& file) {
     return runProgram("/usr/bin/python3", {sharedDir() + "/tools/validate_eml.py", "extract", file});
 }
 
+int scaled(int n) {
+    const char* factor = std::getenv("SUPPORTMAIL_TEST_SCALE");
+    const double f = factor && std::atof(factor) > 0 ? std::atof(factor) : 1.0;
+    return std::max(1, static_cast<int>(n * f + 0.5));
+}
+
 std::string writeTestConfig(const TempDir& dir, const std::string& transportUrl, const std::string& extra) {
     // The project's own file with the database, templates and transport replaced.
     std::ifstream in(sourceDir() + "/config/supportmail.properties");

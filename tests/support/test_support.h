@@ -69,6 +69,11 @@ RunResult extractEml(const std::string& file);
 /// database of testDatabaseUrl(dir), the transport and the extra lines. Returns its path.
 std::string writeTestConfig(const TempDir& dir, const std::string& transportUrl, const std::string& extra = "");
 
+/// n scaled by SUPPORTMAIL_TEST_SCALE (a factor, default 1; at least 1 is returned):
+/// the many-worker tests run the sizes by default and fewer under the
+/// sanitizers (scripts/test.sh sets 0.1 there).
+int scaled(int n);
+
 /// Sample reference data for tests (partners with contacts in DE, FR, VN, US).
 std::string writeSamplePartners(const TempDir& dir, const std::string& emailDomain = "example.test");
 

@@ -18,7 +18,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
-#include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -80,7 +80,9 @@ const std::map<std::string, std::string> kExceptions = {
 /// raw it is out of reach without adopting those errors.
 constexpr double kMinRawRate = 95.6;
 
-/// Per-message wall-clock bound; sanitizer and debug builds are ~10x slower.
+/// Per-message bound on the CPU time of the parsing thread (not wall time: on a loaded CI
+/// machine a 3.4 MB file took 3.5 s of wall time for well under one second of CPU);
+/// sanitizer and debug builds are ~10x slower.
 /// (clang 14 does not define __SANITIZE_ADDRESS__, it answers __has_feature.)
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -92,6 +94,12 @@ constexpr double kMaxMillisPerMessage = 30000;
 #else
 constexpr double kMaxMillisPerMessage = 3000;
 #endif
+
+double threadCpuMillis() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1000.0 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 
 std::string readFile(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
@@ -226,7 +234,7 @@ TEST_CASE("every corpus message parses in-process, bounded in time", "[corpus]")
         if (!entry.is_regular_file()) continue;
         ++files;
         std::string raw = readFile(entry.path());
-        auto t0 = std::chrono::steady_clock::now();
+        double t0 = threadCpuMillis();
         try {
             ParsedMail m = parseMail(raw);
             std::string json = inspectJson(m);
@@ -235,11 +243,11 @@ TEST_CASE("every corpus message parses in-process, bounded in time", "[corpus]")
             ++rejected;
             INFO(entry.path().string() << ": " << e.what());
         }
-        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        double ms = threadCpuMillis() - t0;
         if (ms > worst) worst = ms, worstPath = entry.path().string();
         if (ms > kMaxMillisPerMessage) slow.push_back(entry.path().string());
     }
-    std::cout << "corpus: " << files << " files parsed, " << rejected << " rejected, slowest " << worst << " ms ("
+    std::cout << "corpus: " << files << " files parsed, " << rejected << " rejected, slowest " << worst << " ms of CPU ("
               << worstPath << ")\n";
     CHECK(files >= 1761);
     CHECK(rejected == 0);
