@@ -449,7 +449,9 @@ private:
                 log_.warning(which + " broke: " + outcome.reply + "; reopening it for its next mail");
         } else {
             if (broken_[c]) log_.notice(which + " reopened");
-            if (!reached_) connections_.recordInBatches();
+            // PostgreSQL: another host takes over a killed run's claims and sends what
+            // it had not marked, so each outcome is committed at once there.
+            if (!reached_ && !shared_) connections_.recordInBatches();
             reached_ = true;
             unresolvedBreak_ = false;
         }
