@@ -92,7 +92,10 @@ public:
     int size() const { return static_cast<int>(lanes_.size()); }
     /// Mails handed to connection c and not yet taken back (main thread only).
     std::size_t load(int c) const { return lanes_[static_cast<std::size_t>(c)]->handed; }
-    bool hasRoom(int c) const { return load(c) < kConnectionDepth; }
+    bool hasRoom(int c) const { return load(c) < depth_; }
+    /// PostgreSQL: one mail at a time per connection, so a killed run leaves at most
+    /// one sent and unmarked mail per connection to the host that takes it over.
+    void oneAtATime() { depth_ = 1; }
     std::size_t inFlight() const {
         std::size_t n = 0;
         for (const auto& lane : lanes_) n += lane->handed;
@@ -198,6 +201,7 @@ private:
     }
 
     std::vector<std::unique_ptr<Lane>> lanes_;
+    std::size_t depth_ = kConnectionDepth;  // main thread only
     mutable std::mutex mutex_;
     std::condition_variable doneReady_;
     std::vector<std::unique_ptr<Send>> done_;
@@ -218,6 +222,7 @@ public:
           giveBack_{outbox_, claimer_, shared_},
           broken_(transports.size(), false), connections_(std::move(transports), std::move(owned)) {
         report_.perConnection.assign(static_cast<std::size_t>(connections_.size()), 0);
+        if (shared_) connections_.oneAtATime();
     }
 
     DeliveryReport go() {
