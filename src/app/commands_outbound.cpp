@@ -66,12 +66,18 @@ int runDeliver(CommandContext& app, const Args& args) {
     } catch (const std::invalid_argument& e) {
         throw ConfigError(settings.configFile + ": transport.url: " + e.what());
     }
+    const std::string where = transport->describe();
+    // The transport made above is the first connection; each further one is made alike.
+    jobs::NewConnection newConnection = [&]() -> std::unique_ptr<mail::Transport> {
+        if (transport) return std::move(transport);
+        return mail::makeTransport(settings.transport);
+    };
     JobRunRecord run(app.database(), "deliver");
     auto bar = app.progress("deliver");
     mail::TemplateSet templates(settings.templatesDir);
     const jobs::OutboxRenderer renderer(app.database(), settings, templates);
     auto report =
-        jobs::deliver(app.database(), settings.delivery, *transport, app.log(), limit, bar.get(), &renderer);
+        jobs::deliver(app.database(), settings.delivery, newConnection, app.log(), limit, bar.get(), &renderer);
     bar->finish();
     run.counts = {{"sent", report.sent}, {"retried", report.retried}, {"parked", report.parked}};
     if (report.serverUnavailable) run.error = report.lastError;
@@ -79,7 +85,7 @@ int runDeliver(CommandContext& app, const Args& args) {
     app.out() << "deliver: " << report.sent << " sent, " << report.retried << " to retry, " << report.parked
               << " parked\n";
     if (report.serverUnavailable) {
-        app.err() << "deliver: " << transport->describe() << " unavailable: " << report.lastError
+        app.err() << "deliver: " << where << " unavailable: " << report.lastError
                   << "; the rest stays queued\n";
         return kExitTempFail;
     }
@@ -101,8 +107,9 @@ std::vector<Command> outboundCommands() {
          },
          0, 0, runActivate, "activate"},
         {"deliver", "", "send due outbox mail through the configured transport",
-         "Sends over one reused SMTP connection (or into the spool directory). 4xx and connection\n"
-         "errors are retried later with back-off; 5xx replies park the mail with the reply.\n"
+         "Sends over delivery.connections reused SMTP connections at once (or into the spool\n"
+         "directory). 4xx and connection errors are retried later with back-off; 5xx replies park\n"
+         "the mail with the reply.\n"
          "Exit 75 when the server could not be reached (the mail stays queued).",
          [](Poco::Util::OptionSet& s) { s.addOption(Option("limit", "", "send at most N mails").argument("N")); }, 0, 0,
          runDeliver, "deliver"},

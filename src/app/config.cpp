@@ -58,6 +58,7 @@ const std::set<std::string>& knownKeys() {
         "delivery.give_up_after",
         "delivery.bounce_address",
         "delivery.claim_seconds",
+        "delivery.connections",
         "activation.batch",
         "activation.regional_rule",
         "activation.overdue_days",
@@ -410,6 +411,7 @@ Settings loadSettings(const std::string& fileArg) {
         r.fail("delivery.bounce_address", "'" + s.delivery.bounceAddress +
                                               "' must be an address without '+' (the outbox id is added after one)");
     s.delivery.claimSeconds = r.integer("delivery.claim_seconds", 300, 2, 86400);
+    s.delivery.connections = r.integer("delivery.connections", 1, 1, 32);
     s.activation.batch = r.integer("activation.batch", 500, 1, 100000);
     s.activation.regionalRule = r.boolean("activation.regional_rule", true);
     s.activation.overdueDays = r.integer("activation.overdue_days", 28, 1, 365);

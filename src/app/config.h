@@ -41,6 +41,7 @@ struct DeliverySettings {
     /// about. Empty: the From address, and only the returned Message-ID tells.
     std::string bounceAddress;
     int claimSeconds = 300;            ///< a worker's claim on a page of mail; renewed while it sends
+    int connections = 1;               ///< SMTP connections (spool writers) at once, 1..32
 };
 
 struct ActivationSettings {

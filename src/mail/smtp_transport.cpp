@@ -249,6 +249,7 @@ struct SmtpTransport::Impl {
                 // (our configuration). Neither is this mail's fault.
                 out.status = DeliveryStatus::TemporaryFailure;
                 out.serverUnavailable = true;
+                out.connectionLost = errorCode == 421;
             } else {
                 out.status = errorCode >= 500 ? DeliveryStatus::PermanentFailure
                                              : DeliveryStatus::TemporaryFailure;
@@ -258,6 +259,10 @@ struct SmtpTransport::Impl {
         // No server reply to blame: connection, DNS, TLS, timeout, lost connection.
         out.status = DeliveryStatus::TemporaryFailure;
         out.serverUnavailable = true;
+        // The server had been answering on this connection, then it broke (not a
+        // timeout, not a failed connect or TLS handshake): a fresh connection may work.
+        out.connectionLost = repliesSeen > 0 &&
+                             (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING);
         out.reply = std::string(curl_easy_strerror(rc));
         if (errbuf[0] != '\0') out.reply += std::string(": ") + errbuf;
         out.reply += " (" + displayUrl + ", curl error " + std::to_string(static_cast<int>(rc)) + ")";

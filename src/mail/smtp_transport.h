@@ -19,10 +19,13 @@ namespace sm::mail {
 /// Outcomes of send():
 ///  - accepted: Sent, reply = the server's final reply ("250 2.0.0 Ok: queued as X")
 ///  - any 4xx reply (also at RCPT): TemporaryFailure; 421 also sets serverUnavailable
+///    and connectionLost
 ///  - any 5xx reply (also at RCPT): PermanentFailure. One rejected recipient aborts
 ///    the whole transaction (nothing is sent to anyone), so a retry is clean.
 ///  - no server reply to blame (connect/resolve/TLS/timeout/lost connection) and
-///    authentication failure: TemporaryFailure with serverUnavailable = true.
+///    authentication failure: TemporaryFailure with serverUnavailable = true; a
+///    connection that had been answering and then broke (send/receive error, closed
+///    without a reply) also sets connectionLost: the next send opens a fresh one.
 class SmtpTransport final : public Transport {
 public:
     /// Throws std::invalid_argument for a malformed or non-SMTP URL.

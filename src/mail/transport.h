@@ -21,6 +21,10 @@ struct DeliveryOutcome {
     DeliveryStatus status = DeliveryStatus::TemporaryFailure;
     std::string reply;           ///< the server's reply text or the local error, for the outbox row
     bool serverUnavailable = false;  ///< could not connect / lost the connection: stop this batch
+    /// With serverUnavailable: an open connection broke (cut by the server, or closed
+    /// with 421) rather than none could be made; a fresh connection may work, so the
+    /// caller may reopen it once for its next mail before giving up.
+    bool connectionLost = false;
 };
 
 /// Settings for makeTransport(). Credentials are filled in by the caller from the

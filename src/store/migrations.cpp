@@ -239,6 +239,12 @@ CREATE TABLE bounces (
 CREATE INDEX outbox_reply_limit ON outbox(recipients, created_at, kind);
 DROP INDEX outbox_recipients
 )SQL"},
+        // deliver reads due mail a page at a time in id order: outbox_due (state,
+        // next_attempt_at) made every page sort every due row again (bench_deliver:
+        // a fifth of the main thread's time with 8,000 queued).
+        {8, "deliver walks the queued mail in id order", R"SQL(
+CREATE INDEX outbox_queued ON outbox(id) WHERE state = 'queued'
+)SQL"},
     };
     return all;
 }

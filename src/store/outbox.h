@@ -41,6 +41,7 @@ public:
     std::int64_t enqueue(const OutboxRow& row);
 
     /// Queued rows due at `now`, oldest first, at most `limit`, with ids after afterId.
+    /// Claims nothing: for a reader that is alone (deliver on SQLite, under its job lease).
     std::vector<OutboxRow> due(std::int64_t now, int limit, std::int64_t afterId = 0);
 
     /// Claims up to `limit` due rows with ids after afterId for `claimer` until

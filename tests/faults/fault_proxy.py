@@ -18,6 +18,9 @@ faults:
                     --mailbox over a connection of its own (--user, --password), then relay;
                     --skip N lets the first N such lines pass
 
+--only N: the fault hits only the Nth connection accepted (1 = the first); the others
+are relayed untouched (one of several connections cut, the rest healthy).
+
 --cert/--key: the client side speaks TLS (implicit TLS, as smtps/imaps) with this
 certificate; the upstream side stays plain. Prints "ready" once listening.
 Runs until killed.
@@ -42,6 +45,7 @@ def parse():
     ap.add_argument("--bytes", type=int, default=200)
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--only", type=int, default=0, help="fault only the Nth connection accepted; relay the others")
     ap.add_argument("--skip", type=int, default=0, help="delete-mailbox: let this many matching lines pass first")
     ap.add_argument("--mailbox", default="")
     ap.add_argument("--user", default="")
@@ -50,6 +54,7 @@ def parse():
 
 
 A = parse()
+accepted = 0  # connections accepted so far (--only)
 
 
 def abort(*writers):
@@ -65,7 +70,10 @@ async def hold(reader):
 
 
 async def handle(creader, cwriter):
-    if A.fault == "silent":
+    global accepted
+    accepted += 1
+    fault = A.fault if A.only in (0, accepted) else "pass"
+    if fault == "silent":
         await hold(creader)
         cwriter.close()
         return
@@ -81,7 +89,7 @@ async def handle(creader, cwriter):
             line = await ureader.readline()
             if not line:
                 break
-            if A.fault == "cut-literal" and not state["cut"]:
+            if fault == "cut-literal" and not state["cut"]:
                 m = re.search(rb"FETCH .*\{(\d+)\}\r\n$", line)
                 if m and int(m.group(1)) > A.bytes:
                     half = int(m.group(1)) // 2
@@ -126,10 +134,10 @@ async def handle(creader, cwriter):
             if state["data"]:
                 if line == b".\r\n":
                     state["data"] = False
-                    if A.fault == "silent-after-dot":
+                    if fault == "silent-after-dot":
                         state["held"] = True
                         continue
-                    if A.fault == "reply" and A.at == ".":
+                    if fault == "reply" and A.at == ".":
                         state["local"] = True
                         abort(uwriter)
                         cwriter.write(A.reply.encode() + b"\r\n")
@@ -137,19 +145,19 @@ async def handle(creader, cwriter):
                         if A.reply.startswith("421"):
                             break
                         continue
-                elif A.fault == "cut-data":
+                elif fault == "cut-data":
                     sent += len(line)
                     if sent > A.bytes:
                         uwriter.write(line)
                         abort(cwriter, uwriter)
                         return
-            elif A.fault == "reply" and A.at != "." and line.upper().startswith(A.at.upper().encode()):
+            elif fault == "reply" and A.at != "." and line.upper().startswith(A.at.upper().encode()):
                 cwriter.write(A.reply.encode() + b"\r\n")
                 await cwriter.drain()
                 if A.reply.startswith("421"):
                     break
                 continue
-            elif A.fault == "delete-mailbox" and A.at.encode().upper() in line.upper() and not state["cut"]:
+            elif fault == "delete-mailbox" and A.at.encode().upper() in line.upper() and not state["cut"]:
                 state["seen"] = state.get("seen", 0) + 1
                 if state["seen"] <= A.skip:
                     uwriter.write(line)
