@@ -1,11 +1,11 @@
 // process: pending inbound mail becomes incidents, thread entries, contact-state
 // changes and replies (DOMAIN.md flows 5-7 and "Mail hygiene").
 //
-// One transaction per message: whatever the message causes (the incident, the
-// ledger debit, the sender link, the reply in the outbox, the bounce mark) and
-// the inbound row's end state commit together, so a crash repeats a message
-// whole or not at all, and an incident is debited at most once (the debit's
-// ledger key is the inbound row).
+// One savepoint per message inside one transaction per page (process.batch):
+// whatever the message causes (the incident, the ledger debit, the sender link,
+// the reply in the outbox, the bounce mark) and the inbound row's end state
+// commit together, so a crash repeats a message whole or not at all, and an
+// incident is debited at most once (the debit's ledger key is the inbound row).
 //
 // Never answered: bounces (they mark the contact bouncing and tell the
 // administrators), auto-replies, list and bulk mail, our own mail, and any sender
