@@ -259,6 +259,7 @@ ImportReport importPartners(store::Database& db, const app::Settings& settings, 
             report.locationsInserted += r == store::Upsert::Inserted;
             report.locationsUpdated += r == store::Upsert::Updated;
         }
+        report.contactsDemoted += ref.demoteOtherPrimaries(row.contact);
         auto r = ref.upsertContact(row.contact);
         report.contactsInserted += r == store::Upsert::Inserted;
         report.contactsUpdated += r == store::Upsert::Updated;

@@ -97,6 +97,23 @@ Upsert ReferenceData::upsertLocation(const domain::Location& l) {
     return Upsert::Updated;
 }
 
+int ReferenceData::demoteOtherPrimaries(const domain::Contact& c) {
+    std::string partnerId = c.partnerId, locationId = c.locationId, email = c.email;
+    Statement st(db_.session());
+    if (c.role == domain::ContactRole::HqPrimary) {
+        st << db_.sql("UPDATE contacts SET role = 'member' WHERE partner_id = ? AND role = 'hq_primary' "
+                      "AND active = 1 AND email <> ?"),
+            use(partnerId), use(email);
+    } else if (c.role == domain::ContactRole::LocationPrimary) {
+        st << db_.sql("UPDATE contacts SET role = 'member' WHERE location_id = ? AND role = 'location_primary' "
+                      "AND active = 1 AND NOT (partner_id = ? AND email = ?)"),
+            use(locationId), use(partnerId), use(email);
+    } else {
+        return 0;
+    }
+    return static_cast<int>(st.execute());
+}
+
 Upsert ReferenceData::upsertContact(const domain::Contact& c) {
     std::string partnerId = c.partnerId, locationId = c.locationId, email = c.email, name = c.name,
                 country = c.country, role = domain::toString(c.role), language = c.language;

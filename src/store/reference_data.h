@@ -21,6 +21,12 @@ public:
     Upsert upsertLocation(const domain::Location& l);
     /// Inserts, updates or brings back (active again) the contact (partner, email).
     Upsert upsertContact(const domain::Contact& c);
+    /// Before c takes a primary role: any other active contact holding it (the partner's
+    /// hq_primary, the location's location_primary, whichever partner that contact is
+    /// filed under) becomes a member. The file is the truth for the role even when the
+    /// old holder is kept (its partner has a skipped line, or the location moved to
+    /// another partner). Returns how many were demoted.
+    int demoteOtherPrimaries(const domain::Contact& c);
     /// Drops a primary role before another contact takes it (the schema holds one each).
     void demoteToMember(const std::string& partnerId, const std::string& email);
     /// The CRM no longer lists it: kept for history, no IDs, no resend, no link, no activation.

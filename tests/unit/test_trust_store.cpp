@@ -109,3 +109,27 @@ TEST_CASE("a partner with a skipped line keeps its unlisted contacts, and the su
     CHECK(r.partnersNotReconciled == 1);
     CHECK(f.count("SELECT COUNT(*) FROM contacts WHERE partner_id = '4648141' AND active = 1") == 4);
 }
+
+TEST_CASE("a primary named by the file takes the role from a kept holder, even one of another partner",
+          "[store][trust]") {
+    smtest::JobFixture f;
+    // Contoso has a skipped line, so alice (its hq_primary, unlisted) is kept; the file
+    // names bob hq_primary. Paris (CON-PAR, carol's) is now filed under another partner
+    // with erin as its location_primary. Found by the CSV fuzzer: the one-primary indexes
+    // refused the import with a constraint violation.
+    auto r = importFile(f,
+                        "4648141,Contoso Cloud Partners,gold,DE,bob@example.test,Bob Weber,hq_primary,DE,en,,,\n"
+                        "4648141,Contoso Cloud Partners,gold,DE,zed@example.test,Zed,member,ZZZ,en,,,\n"
+                        "9990001,Paris Partners,gold,FR,erin@example.test,Erin Martin,location_primary,FR,en,"
+                        "CON-PAR,Contoso Paris,FR\n",
+                        true);
+    CHECK(r.skipped == 1);
+    CHECK(r.loaded);
+    CHECK(r.contactsDemoted == 2);
+    CHECK(f.count("SELECT COUNT(*) FROM contacts WHERE email = 'alice@example.test' AND role = 'member' "
+                  "AND active = 1") == 1);
+    CHECK(f.count("SELECT COUNT(*) FROM contacts WHERE email = 'bob@example.test' AND role = 'hq_primary'") == 1);
+    CHECK(f.count("SELECT COUNT(*) FROM contacts WHERE email = 'carol@example.test' AND role = 'member'") == 1);
+    CHECK(f.count("SELECT COUNT(*) FROM contacts WHERE location_id = 'CON-PAR' AND role = 'location_primary' "
+                  "AND active = 1 AND email = 'erin@example.test'") == 1);
+}
