@@ -10,13 +10,13 @@ namespace sm::store {
 
 void Disclosures::recordIdMail(const OutboxRow& row, std::int64_t outboxId, const std::string& primaryRule,
                                const std::string& othersRule) {
-    std::int64_t contract = row.contractRef, outbox = outboxId, at = Database::nowSeconds();
-    std::string messageId = row.messageId;
+    // Kept prepared: activation records one row per recipient of every ID mail.
+    const std::int64_t at = Database::nowSeconds();
     for (std::size_t i = 0; i < row.recipients.size(); ++i) {
-        std::string to = row.recipients[i], rule = i == 0 ? primaryRule : othersRule;
-        db_.session() << db_.sql("INSERT INTO disclosures (contract_ref, recipient, rule, outbox_ref, message_id, "
-                                 "created_at) VALUES (?, ?, ?, ?, ?, ?)"),
-            use(contract), use(to), use(rule), use(outbox), use(messageId), use(at), now;
+        auto q = db_.cached("INSERT INTO disclosures (contract_ref, recipient, rule, outbox_ref, message_id, "
+                            "created_at) VALUES (?, ?, ?, ?, ?, ?)");
+        q.bind(1, row.contractRef).bind(2, row.recipients[i]).bind(3, i == 0 ? primaryRule : othersRule);
+        q.bind(4, outboxId).bind(5, row.messageId).bind(6, at).run();
     }
 }
 
