@@ -188,7 +188,7 @@ const std::vector<domain::Contact>& MessageHandler::senderContacts() {
 }
 
 /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
-bool MessageHandler::authenticated(const std::string& forWhat) const {
+bool MessageHandler::authenticated(const std::string& forWhat, Consequence consequence) const {
     if (!s_.process.requireAuthentication) return true;
     std::vector<std::string> results;
     for (const auto& [name, value] : mail_.headers)
@@ -196,10 +196,13 @@ bool MessageHandler::authenticated(const std::string& forWhat) const {
     auto at = sender_.rfind('@');
     const bool vouched = at != std::string::npos &&
                          domain::senderAuthenticated(results, sender_.substr(at + 1), s_.process.authservId);
-    if (!vouched)
-        log_.notice("inbound #" + std::to_string(row_->id) + " from " + sender_ +
-                    ": our MX's Authentication-Results do not vouch for the sender (no DMARC pass, no aligned "
-                    "SPF or DKIM pass): " + forWhat + " (process.require_authentication)");
+    if (!vouched) {
+        const std::string what = "inbound #" + std::to_string(row_->id) + " from " + sender_ +
+                                 ": our MX's Authentication-Results do not vouch for the sender (no DMARC pass, "
+                                 "no aligned SPF or DKIM pass): " + forWhat + " (process.require_authentication)";
+        if (consequence == Consequence::Refused) log_.notice(what);
+        else log_.information(what);
+    }
     return vouched;
 }
 

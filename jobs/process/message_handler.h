@@ -92,8 +92,13 @@ private:
     bool isListMail() const;
     /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
     /// Our MX vouched for the From (or process.require_authentication is off). When it
-    /// did not, says so at notice with what was not done (forWhat): never silent.
-    bool authenticated(const std::string& forWhat) const;
+    /// did not, says so with what was not done (forWhat): never silent. At notice when the
+    /// mail is refused for it; at information (`Consequence::Aside`) when only a side effect
+    /// is left out of a mail that is answered (the link of an address that quoted both
+    /// IDs): a site whose MX adds no Authentication-Results would otherwise see a notice,
+    /// and a cron mail, for every ordinary request.
+    enum class Consequence { Refused, Aside };
+    bool authenticated(const std::string& forWhat, Consequence consequence = Consequence::Refused) const;
     int countSince(const std::string& column, const std::string& value, std::int64_t since);
     void recordResend(const std::string& partnerId, const std::string& outcome);
     /// DOMAIN.md flow 4: the IDs go to the primary on record (and, by the regional

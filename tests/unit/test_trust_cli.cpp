@@ -265,3 +265,30 @@ TEST_CASE("a contact the CRM dropped cannot ask for a resend, and the refusal is
     s.run({"process"});
     CHECK(s.text("SELECT recipients FROM outbox WHERE kind = 'id_mail' AND state = 'queued'") == "bob@example.test");
 }
+
+TEST_CASE("a request with both IDs but no vouching sender is answered, its address left unlinked, below notice",
+          "[cli][trust]") {
+    Site s;
+    s.mail("From: Bob Weber <bob@example.test>\r\nSubject: cluster down\r\n", s.requestBody(true));
+    s.run({"fetch"});
+    auto processed = s.run({"--verbose", "process"});
+    // The IDs are the credential: the case is opened and debited; only the link waits for
+    // a mail our MX vouches for.
+    CHECK(s.scalar("SELECT COUNT(*) FROM incidents") == 1);
+    CHECK(s.scalar("SELECT COUNT(*) FROM sender_links WHERE email = 'bob@example.test'") == 0);
+    const std::string out = processed.out + processed.err;
+    auto at = out.find("its address is not linked to the contract");
+    REQUIRE(at != std::string::npos);  // said, never silent
+    const std::string line = out.substr(out.rfind('\n', at) + 1, at - out.rfind('\n', at));
+    INFO(line);
+    // An answered request is not a refusal: at notice it would reach cron's mail for
+    // every request of a site whose MX adds no Authentication-Results.
+    CHECK(line.find(" notice ") == std::string::npos);
+    CHECK(line.find(" information ") != std::string::npos);
+    // At the default level it is not printed at all.
+    s.mail("From: Bob Weber <bob@example.test>\r\nSubject: cluster down again\r\n", s.requestBody(true));
+    s.run({"fetch"});
+    auto quiet = s.run({"process"});
+    CHECK(s.scalar("SELECT COUNT(*) FROM incidents") == 2);
+    CHECK((quiet.out + quiet.err).find("do not vouch") == std::string::npos);
+}
