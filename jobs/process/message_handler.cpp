@@ -33,7 +33,7 @@ void MessageHandler::handle(const store::InboundRow& row) {
         return finish("duplicate", "", sender_, "Message-ID already processed as inbound #" + std::to_string(*earlier));
 
     mail::BounceInfo bounce;
-    auto cls = mail::classifyHygiene(mail_, &bounce);
+    auto cls = mail::classifyHygiene(mail_, &bounce, &reading());
     if (cls == mail::Classification::Bounce) return handleBounce(bounce);
     if (isOurOwn()) return unanswered("own_mail", "our own mail");
     if (cls == mail::Classification::AutoReply) return unanswered("auto_reply", "an auto-reply");
@@ -46,7 +46,7 @@ void MessageHandler::handle(const store::InboundRow& row) {
 }
 
 void MessageHandler::handleByContent() {
-    switch (mail::classifyContent(mail_)) {
+    switch (mail::classifyContent(mail_, reading())) {
         case mail::Classification::Request: return handleRequest();
         case mail::Classification::Resend:
             if (threadIncident()) return handleFollowUp();
@@ -185,6 +185,11 @@ std::string MessageHandler::languageOf(const std::string& email) {
 const std::vector<domain::Contact>& MessageHandler::senderContacts() {
     if (!senderContacts_) senderContacts_ = ref_.contactsByEmail(sender_);
     return *senderContacts_;
+}
+
+const mail::RequestReading& MessageHandler::reading() {
+    if (!reading_) reading_ = mail::readRequest(mail_);
+    return *reading_;
 }
 
 /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.

@@ -88,6 +88,8 @@ private:
     std::string languageOf(const std::string& email);
     /// The contacts on record with the sender's address, read once per message.
     const std::vector<domain::Contact>& senderContacts();
+    /// The mail's request text and fields (mail::readRequest), read once per message.
+    const mail::RequestReading& reading();
     void tooLarge(const store::InboundRow& row);
     bool isListMail() const;
     /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
@@ -135,6 +137,7 @@ private:
     std::string sender_, replyTo_;
     bool heldBack_ = false;  ///< an answer was held back by the rate limit
     std::optional<std::vector<domain::Contact>> senderContacts_;
+    std::optional<mail::RequestReading> reading_;
 };
 
 }  // namespace sm::jobs::processing

@@ -14,7 +14,7 @@ namespace sm::jobs::processing {
 void MessageHandler::handleRequest() {
     // The body, or its HTML read as text, or a forwarded message (the forwarding
     // contact is the requester): wherever the labels are.
-    auto fields = mail::extractRequestFields(mail::requestText(mail_));
+    const auto& fields = reading().fields;
     // "0230 242 323", "0230-242-323", full-width digits: the digits as typed, in order.
     const std::string accessId = mail::normalizeTypedDigits(field(fields, "access_id"));
     const std::string contractId = domain::normalizeContractId(field(fields, "contract_id"));
@@ -151,7 +151,7 @@ void MessageHandler::handleNoRequest() {
     kainjow::mustache::data labels{kainjow::mustache::data::type::list};
     bool incomplete = false;
     std::string digits;
-    auto mentions = mail::labelsMentioned(mail::requestText(mail_));
+    auto mentions = mail::labelsMentioned(reading().text);
     for (const auto& m : mentions) {
         kainjow::mustache::data item;
         item.set("label", m.label);

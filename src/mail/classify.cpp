@@ -117,6 +117,13 @@ const std::regex& caseRegex() {
 // ------------------------------------------------------------ helpers
 
 std::string lowerUtf8(const std::string& s) {
+    // ASCII lowers byte by byte; POCO converts every string through its Unicode tables.
+    if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+        std::string r = s;
+        for (auto& c : r)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+        return r;
+    }
     try {
         return Poco::UTF8::toLower(s);
     } catch (...) {
@@ -264,7 +271,7 @@ std::string findCaseNumber(const std::string& subject) {
     return {};
 }
 
-Classification classifyHygiene(const ParsedMail& m, BounceInfo* out) {
+Classification classifyHygiene(const ParsedMail& m, BounceInfo* out, const RequestReading* reading) {
     // RFC 3834 auto-replies first when they say so explicitly and are not DSNs.
     std::string autoSubmitted = trimmed(headerLower(m, "Auto-Submitted"));
     // RFC 3834: a mail that declares itself an auto-reply is one, unless it
@@ -328,13 +335,15 @@ Classification classifyHygiene(const ParsedMail& m, BounceInfo* out) {
     // Content classes.
     if (!findCaseNumber(m.subject).empty() || !m.inReplyTo.empty() || !m.references.empty())
         return Classification::FollowUp;
-    return classifyContent(m);
+    return reading ? classifyContent(m, *reading) : classifyContent(m);
 }
 
-Classification classifyContent(const ParsedMail& m) {
+Classification classifyContent(const ParsedMail& m) { return classifyContent(m, readRequest(m)); }
+
+Classification classifyContent(const ParsedMail& m, const RequestReading& reading) {
     static const auto resend = foldedTable(kResend);
     static const auto benefits = foldedTable(kBenefits);
-    RequestFields fields = extractRequestFields(requestText(m));
+    const RequestFields& fields = reading.fields;
     bool hasIds = fields.count("access_id") || fields.count("contract_id");
     if (hasIds || fields.count("severity") || fields.count("product")) return Classification::Request;
     // Quoted text of an earlier mail does not ask anything: only the new lines count.
@@ -355,19 +364,25 @@ Classification classifyContent(const ParsedMail& m) {
     return Classification::NoRequest;
 }
 
-std::string requestText(const ParsedMail& m) {
-    auto hasLabels = [](const std::string& t) {
-        RequestFields f = extractRequestFields(t);
+RequestReading readRequest(const ParsedMail& m) {
+    auto labelled = [](const RequestFields& f) {
         return f.count("access_id") || f.count("contract_id") || f.count("product") || f.count("severity");
     };
-    if (hasLabels(m.text)) return m.text;
+    RequestReading body{m.text, extractRequestFields(m.text)};
+    if (labelled(body.fields)) return body;
     if (!m.html.empty() && !m.textFromHtml) {
-        std::string fromHtml = htmlToText(m.html);
-        if (hasLabels(fromHtml)) return fromHtml;
+        RequestReading fromHtml{htmlToText(m.html), {}};
+        fromHtml.fields = extractRequestFields(fromHtml.text);
+        if (labelled(fromHtml.fields)) return fromHtml;
     }
-    if (!m.forwardedText.empty() && hasLabels(m.forwardedText)) return m.forwardedText;
-    return m.text;
+    if (!m.forwardedText.empty()) {
+        RequestReading forwarded{m.forwardedText, extractRequestFields(m.forwardedText)};
+        if (labelled(forwarded.fields)) return forwarded;
+    }
+    return body;
 }
+
+std::string requestText(const ParsedMail& m) { return readRequest(m).text; }
 
 bool asksForActivation(const ParsedMail& m) {
     static const auto words = foldedTable(kActivation);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mail/parsed_mail.h"
+#include "mail/request_fields.h"
 
 namespace sm::mail {
 
@@ -32,12 +33,24 @@ struct BounceInfo {
     bool permanent = true;                ///< false for delays / temporary (4.x.x) failures
 };
 
-/// `out` (optional) is filled for a bounce only.
-Classification classifyHygiene(const ParsedMail& mail, BounceInfo* out = nullptr);
+/// The text a request is read from (requestText) and the fields read from it
+/// (extractRequestFields), read once: classifying a mail and handling its request
+/// both need them.
+struct RequestReading {
+    std::string text;
+    RequestFields fields;
+};
+RequestReading readRequest(const ParsedMail& mail);
+
+/// `out` (optional) is filled for a bounce only. `reading` (optional): the mail's
+/// readRequest(), when the caller has it already; read here when needed otherwise.
+Classification classifyHygiene(const ParsedMail& mail, BounceInfo* out = nullptr,
+                               const RequestReading* reading = nullptr);
 
 /// The class of a mail by its content alone (Request, Resend, Benefits or NoRequest),
 /// threading headers ignored: for a reply that matches none of our cases.
 Classification classifyContent(const ParsedMail& mail);
+Classification classifyContent(const ParsedMail& mail, const RequestReading& reading);
 
 /// The text a request is read from: the body, with the HTML alternative read as text
 /// when the body carries no request labels, and a forwarded (attached) message's text

@@ -1,6 +1,7 @@
 // Normal forms through utf8proc: one call per text, no table of our own.
 #include "mail/unicode_text.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -51,6 +52,15 @@ std::string nfc(std::string_view utf8) {
 }
 
 std::string foldForMatch(std::string_view utf8) {
+    // ASCII has no compatibility forms, marks or đ: its key is its lower case. Most
+    // lines of most mail are ASCII, and utf8proc costs a call, a copy and a
+    // decomposition per character (a third of reading a request's fields).
+    if (std::all_of(utf8.begin(), utf8.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+        std::string lower(utf8);
+        for (auto& c : lower)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+        return lower;
+    }
     std::string out;
     if (!mapped(utf8, UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK,
                 out))
