@@ -13,6 +13,8 @@
 // (accepted: incident, debit, confirmation; one partner per 50 mails), 20 % from
 // strangers with wrong IDs (refused with the reason).
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -50,6 +52,21 @@ std::string readFile(const std::string& path) {
 
 double since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// CPU seconds (user + system) of this process, all its threads.
+double cpuSeconds() {
+    timespec t{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + t.tv_nsec / 1e9;
+}
+
+/// CPU seconds of the waited-for children (the Python reference).
+double childCpuSeconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_CHILDREN, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 }  // namespace
@@ -140,11 +157,14 @@ int main(int argc, char** argv) {
 
     Poco::File(dir + "/inbox").copyTo(dir + "/inbox-reference");
 
+    // Wall time and CPU time (both cores, when process uses them): on a shared
+    // machine the wall time swings with the other load, the CPU per mail less.
     auto t0 = std::chrono::steady_clock::now();
+    double c0 = cpuSeconds();
     auto fetched = sm::jobs::fetch(*db, settings, log);
-    const double fetchSeconds = since(t0);
+    const double fetchSeconds = since(t0), fetchCpu = cpuSeconds() - c0;
     auto processed = sm::jobs::process(*db, settings, templates, log);
-    const double ingest = since(t0);
+    const double ingest = since(t0), ingestCpu = cpuSeconds() - c0;
     if (fetched.fetched != count || processed.processed != count) {
         std::fprintf(stderr, "bench_ingest: fetched %d, processed %d of %d\n", fetched.fetched, processed.processed,
                      count);
@@ -154,13 +174,14 @@ int main(int argc, char** argv) {
     // The Python reference, timed from outside (interpreter start included: a
     // cron run pays it too, and it is ~30 ms).
     t0 = std::chrono::steady_clock::now();
+    c0 = childCpuSeconds();
     const std::string command =
         "python3 " + cwd + "bench/ingest_reference.py " + dir + "/reference.db " + dir + "/inbox-reference";
     if (std::system(command.c_str()) != 0) {
         std::fprintf(stderr, "bench_ingest: %s failed\n", command.c_str());
         return 1;
     }
-    const double reference = since(t0);
+    const double reference = since(t0), referenceCpu = childCpuSeconds() - c0;
     int referenceCases = 0;
     {
         auto ref = sm::store::Database::open("sqlite:" + dir + "/reference.db");
@@ -189,6 +210,7 @@ int main(int argc, char** argv) {
     }
     const int batch = settings.process.batch;
     t0 = std::chrono::steady_clock::now();
+    c0 = cpuSeconds();
     for (std::int64_t from = 0; from < count; from += batch) {
         sm::store::Transaction tx(*base);
         for (std::size_t k = 0; k < std::size(tables); ++k) {
@@ -201,18 +223,22 @@ int main(int argc, char** argv) {
         }
         tx.commit();
     }
-    const double plain = since(t0);
+    const double plain = since(t0), plainCpu = cpuSeconds() - c0;
     base->session() << "DETACH DATABASE src", now;
     if (!std::getenv("BENCH_KEEP")) Poco::File(dir).remove(true);
     else std::printf("kept %s\n", dir.c_str());
 
     std::printf("ingest: %d mails (%d new cases, %d refused) fetched and processed in %.3f s: %.0f mails/s\n", count,
                 processed.accepted, processed.refused, ingest, count / ingest);
-    std::printf("  (fetch %.3f s, process %.3f s)\n", fetchSeconds, ingest - fetchSeconds);
-    std::printf("plain batched SQLite inserts of the same %lld rows (batches of %d mails): %.3f s: %.0f mails/s\n",
-                static_cast<long long>(rows), batch, plain, count / plain);
-    std::printf("Python reference (bench/ingest_reference.py, same mailbox, same commit grouping): %.3f s: %.0f mails/s\n",
-                reference, count / reference);
+    const auto perMail = [&](double seconds) { return 1e6 * seconds / count; };
+    std::printf("  (fetch %.3f s, process %.3f s); CPU %.0f us/mail (fetch %.0f, process %.0f)\n", fetchSeconds,
+                ingest - fetchSeconds, perMail(ingestCpu), perMail(fetchCpu), perMail(ingestCpu - fetchCpu));
+    std::printf("plain batched SQLite inserts of the same %lld rows (batches of %d mails): %.3f s: %.0f mails/s; "
+                "CPU %.0f us/mail\n",
+                static_cast<long long>(rows), batch, plain, count / plain, perMail(plainCpu));
+    std::printf("Python reference (bench/ingest_reference.py, same mailbox, same commit grouping): %.3f s: %.0f mails/s; "
+                "CPU %.0f us/mail\n",
+                reference, count / reference, perMail(referenceCpu));
     std::printf("ingest = %.0f %% of the plain inserts' rate, %.1fx the Python reference\n", 100.0 * plain / ingest,
                 reference / ingest);
     return 0;
