@@ -11,6 +11,9 @@
 #include "store/outbox.h"
 #include "mail/mime_parser.h"
 
+#include <future>
+#include <optional>
+
 #include <Poco/NullChannel.h>
 
 namespace sm::jobs {
@@ -24,7 +27,22 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     store::Inbound inbound(db);
     if (progress) progress->begin(inbound.counts().pending);
     std::int64_t afterId = 0;
-    std::string raw;
+    // The second core (jobs/process/second_core.h): the next message parsed and
+    // classified, and the answers rendered and composed, while this thread writes.
+    processing::SecondCore core(templates.directory());
+    store::Outbox outbox(db);
+    processing::DeferredAnswers answers(outbox);
+    const auto prepareAhead = [&](store::InboundRow& row) {
+        // A mail over process.max_message_bytes is judged by its headers alone, here.
+        if (row.reason.rfind("too_large:", 0) == 0) return std::future<processing::PreparedMail>();
+        inbound.rawInto(row.id, row.raw);
+        return core.run([raw = std::move(row.raw)]() mutable { return processing::prepareMail(std::move(raw)); });
+    };
+    // Set when an answer failed to render after its message was done: the page is
+    // done again with every answer rendered here and inserted inside its own message,
+    // so the failure ends the run as it always did (that message rolled back alone,
+    // the page before it committed, the error raised).
+    bool inMessage = false;
     // A page of messages (process.batch) is one transaction, each message inside it
     // its own savepoint: one fsync per page instead of one per message (about half
     // of a run's time), and still all or nothing per message. A crash before the
@@ -32,44 +50,79 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     // everything a message causes (incident, debit, reply in the outbox, its own end
     // state) is in that transaction, nothing is done twice. A message whose handling
     // throws is rolled back alone; the page so far is committed, then the error goes up.
+    // A request's answer renders on the helper while this thread writes the next
+    // message, and is inserted after that message's savepoint (outbox rows in the
+    // order the answers were made, all before the commit).
     for (;;) {
-        // The page is read and claimed inside the transaction that handles it: on
-        // PostgreSQL other workers skip these rows until it ends (commit, or rollback
-        // when this worker dies), so each message is handled by one worker once.
-        store::Transaction tx(db);
-        auto rows = inbound.pending(afterId, settings.process.batch);
-        if (rows.empty()) break;
-        std::int64_t inPage = 0;
-        for (auto& row : rows) {
-            store::Savepoint message(db, "message");
-            // One message's bytes in memory at a time, in a buffer reused across the
-            // run: memory is bounded by the largest message, not by the page.
-            raw.swap(row.raw);
-            try {
-                inbound.rawInto(row.id, row.raw);
-                processing::MessageHandler handler(db, settings, templates, log, now, report);
-                handler.handle(row);
-                raw.swap(row.raw);
-            } catch (const store::BalanceBusy& e) {
-                // Another worker holds this message's contract balance while this page
-                // holds another one: waiting could deadlock. Commit the page so far and
-                // start the next one at this message (holding nothing, it may wait).
-                message.rollback();
-                log.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; retried in a new page");
-                break;
-            } catch (...) {
-                message.rollback();  // this message's work only
-                tx.commit();
-                progressAdvance(progress, inPage);
-                throw;
+        const ProcessReport before = report;
+        const std::int64_t pageStart = afterId;
+        try {
+            // The page is read and claimed inside the transaction that handles it: on
+            // PostgreSQL other workers skip these rows until it ends (commit, or rollback
+            // when this worker dies), so each message is handled by one worker once.
+            store::Transaction tx(db);
+            auto rows = inbound.pending(afterId, settings.process.batch);
+            if (rows.empty()) break;
+            std::int64_t inPage = 0;
+            // Two messages' bytes in memory at a time (this one's, the next one's on the
+            // helper): memory is bounded by the largest message, not by the page.
+            std::future<processing::PreparedMail> next = prepareAhead(rows.front());
+            for (std::size_t k = 0; k < rows.size(); ++k) {
+                auto& row = rows[k];
+                std::optional<processing::PreparedMail> prepared;
+                if (next.valid()) prepared = next.get();
+                next = k + 1 < rows.size() ? prepareAhead(rows[k + 1]) : std::future<processing::PreparedMail>();
+                if (prepared) row.raw = std::move(prepared->raw);
+                else inbound.rawInto(row.id, row.raw);
+                // Only a request (by what it says) writes nothing to the outbox but its
+                // answer: any other message may queue other mail (an ID mail, a notice),
+                // which must follow the answers before it, inside its own savepoint.
+                const bool request = prepared && prepared->parseFailure.empty() && !prepared->classifyError &&
+                                     prepared->hygiene == mail::Classification::Request;
+                if (!request || inMessage) answers.flush();
+                store::Savepoint message(db, "message");
+                try {
+                    processing::MessageHandler handler(db, settings, templates, log, now, report,
+                                                       inMessage ? nullptr : &core, inMessage ? nullptr : &answers);
+                    handler.handle(row, prepared ? &*prepared : nullptr);
+                } catch (const store::BalanceBusy& e) {
+                    // Another worker holds this message's contract balance while this page
+                    // holds another one: waiting could deadlock. Commit the page so far and
+                    // start the next one at this message (holding nothing, it may wait).
+                    message.rollback();
+                    answers.drop(row.id);
+                    log.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; retried in a new page");
+                    break;
+                } catch (const processing::DeferredAnswerFailed&) {
+                    message.rollback();
+                    throw;
+                } catch (...) {
+                    message.rollback();  // this message's work only
+                    answers.drop(row.id);
+                    answers.flush();
+                    tx.commit();
+                    progressAdvance(progress, inPage);
+                    throw;
+                }
+                message.release();
+                std::string().swap(row.raw);
+                afterId = row.id;
+                ++inPage;
             }
-            message.release();
-            afterId = row.id;
-            ++inPage;
+            answers.flush();
+            crashPoint("process.before_commit");
+            tx.commit();
+            progressAdvance(progress, inPage);
+        } catch (const processing::DeferredAnswerFailed& e) {
+            // Nothing of this page is committed (the transaction rolled back on the way
+            // out): do it again, this time each answer inside its message.
+            if (inMessage) throw;  // cannot happen: nothing is deferred then
+            log.warning(std::string("process: rendering ") + e.what() +
+                        "; the page is rolled back and done again, each answer inside its message");
+            report = before;
+            afterId = pageStart;
+            inMessage = true;
         }
-        crashPoint("process.before_commit");
-        tx.commit();
-        progressAdvance(progress, inPage);
     }
     return report;
 }

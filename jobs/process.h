@@ -6,6 +6,9 @@
 // the reply in the outbox, the bounce mark) and the inbound row's end state
 // commit together, so a crash repeats a message whole or not at all, and an
 // incident is debited at most once (the debit's ledger key is the inbound row).
+// Two threads: a helper parses and classifies the next message and renders the
+// answers while this thread writes (jobs/process/second_core.h); a request's answer
+// is inserted after the next message's savepoint, in order, before the page commits.
 //
 // Never answered: bounces (they mark the contact bouncing and tell the
 // administrators), auto-replies, list and bulk mail, our own mail, and any sender

@@ -74,6 +74,7 @@ void MessageHandler::handleBounce(const mail::BounceInfo& bounce) {
             auto rendered = templates_.render("admin_bounce", "en", d);
             auto msg = messageFrom(s_, rendered, now_);
             msg.to.push_back({"", s_.adminAddress});
+            flushAnswers();  // the outbox in the order the rows were made
             outbox_.enqueue(queuedRow(s_, msg, "admin_bounce"));
         }
         log_.warning("bounce of " + ours->messageId + " (" + matchedBy + "): " + addr + " marked bouncing");

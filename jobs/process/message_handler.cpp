@@ -13,27 +13,25 @@ using Poco::Data::Keywords::use;
 
 namespace sm::jobs::processing {
 
-void MessageHandler::handle(const store::InboundRow& row) {
+void MessageHandler::handle(const store::InboundRow& row, PreparedMail* prepared) {
     row_ = &row;
     if (row.reason.rfind("too_large:", 0) == 0) return tooLarge(row);
-    try {
-        // Hostile shapes (too deep, too many parts, monstrous headers) are quarantined,
-        // not cut: an operator should look at them.
-        mail::ParseLimits limits;
-        limits.rejectHostile = true;
-        mail_ = mail::parseMail(row.raw, limits);
-    } catch (const mail::MailRejected& e) {
-        return finish("quarantined", "", "", std::string("unparseable: ") + e.what());
-    } catch (const std::exception& e) {
-        return finish("quarantined", "", "", std::string("parser failed: ") + e.what());
+    PreparedMail here;
+    if (!prepared) {
+        here = prepareMail(row.raw);
+        prepared = &here;
     }
+    if (!prepared->parseFailure.empty()) return finish("quarantined", "", "", prepared->parseFailure);
+    mail_ = std::move(prepared->mail);
     sender_ = lower(mail_.from.email);
     replyTo_ = mail_.replyTo.empty() ? sender_ : lower(mail_.replyTo);
     if (auto earlier = inbound_.processedWithMessageId(mail_.messageId, row.id))
         return finish("duplicate", "", sender_, "Message-ID already processed as inbound #" + std::to_string(*earlier));
 
-    mail::BounceInfo bounce;
-    auto cls = mail::classifyHygiene(mail_, &bounce, &reading());
+    if (prepared->classifyError) std::rethrow_exception(prepared->classifyError);
+    reading_ = std::move(prepared->reading);
+    mail::BounceInfo bounce = std::move(prepared->bounce);
+    auto cls = prepared->hygiene;
     if (cls == mail::Classification::Bounce) return handleBounce(bounce);
     if (isOurOwn()) return unanswered("own_mail", "our own mail");
     if (cls == mail::Classification::AutoReply) return unanswered("auto_reply", "an auto-reply");
@@ -132,7 +130,9 @@ void MessageHandler::unanswered(const std::string& outcome, const std::string& w
 bool MessageHandler::rateLimited(const std::string& to) {
     auto q = db_.cached("SELECT COUNT(*) FROM outbox WHERE recipients = ? AND created_at >= ? AND kind LIKE 'reply%'");
     q.bind(1, to).bind(2, std::int64_t{now_.epochTime() - 3600}).step();
-    return q.int64(0) >= s_.process.repliesPerSenderPerHour;
+    // Replies still rendering on the helper count as queued (they are, at commit).
+    const std::int64_t deferred = answers_ ? answers_->pendingFor(to) : 0;
+    return q.int64(0) + deferred >= s_.process.repliesPerSenderPerHour;
 }
 
 /// Queues a reply, threaded to the inbound mail. Returns its Message-ID,
@@ -156,22 +156,50 @@ std::string MessageHandler::reply(const std::string& kind, const std::string& te
     else data.set("contact_name", mail_.from.name);
     data.set("support_address", s_.supportAddress);
     data.set("original_subject", mail_.subject);
-    auto rendered = templates_.render(templateName, language, data);
-    auto msg = messageFrom(s_, rendered, now_);
+    // Everything of the answer but its rendering, here: what compose would refuse
+    // (an address, the Message-ID domain) is refused before anything is written.
+    mail::OutgoingMessage msg;
     msg.to.push_back({mail_.from.name, recipient});
     msg.inReplyTo = mail_.messageId;
     msg.references = mail_.references;
     if (!mail_.messageId.empty()) msg.references.push_back(mail_.messageId);
     msg.autoSubmitted = "auto-replied";
-    store::OutboxRow out;
     try {
-        out = queuedRow(s_, msg, "reply:" + kind);
+        mail::validateEmail(recipient);
+        mail::validateEmail(s_.from.email);
+        msg.messageId = mail::newMessageId(s_.messageIdDomain);
     } catch (const std::invalid_argument& e) {
         log_.warning("inbound #" + std::to_string(row_->id) + ": cannot answer " + recipient + ": " + e.what());
         return "";
     }
-    outbox_.enqueue(out);
-    return out.messageId;
+    const std::string messageId = msg.messageId;
+    // Rendered and composed (a third of a request's time) on the helper thread while
+    // this one writes the rest of the message and the next (DeferredAnswers).
+    // By value but the settings (they outlive the run): a task may outlive this handler
+    // when the message's handling throws.
+    auto render = [&settings = s_, at = now_, templateName, language, data = std::move(data), msg = std::move(msg),
+                   kind = "reply:" + kind](const mail::TemplateSet& templates) mutable {
+        auto rendered = templates.render(templateName, language, data);
+        auto full = messageFrom(settings, rendered, at);
+        full.to = std::move(msg.to);
+        full.inReplyTo = std::move(msg.inReplyTo);
+        full.references = std::move(msg.references);
+        full.autoSubmitted = std::move(msg.autoSubmitted);
+        full.messageId = std::move(msg.messageId);
+        return queuedRow(settings, full, kind);
+    };
+    if (core_ && answers_) {
+        answers_->add(row_->id, recipient, core_->run([render = std::move(render), core = core_]() mutable {
+            return render(core->templates());
+        }));
+    } else {
+        outbox_.enqueue(render(templates_));
+    }
+    return messageId;
+}
+
+void MessageHandler::flushAnswers() {
+    if (answers_) answers_->flush();
 }
 
 /// The language of the sender if they are a known contact, else Vietnamese when the

@@ -19,6 +19,7 @@
 #include "app/config.h"
 #include "domain/requests.h"
 #include "jobs/process.h"
+#include "jobs/process/second_core.h"
 #include "mail/classify.h"
 #include "mail/parsed_mail.h"
 #include "mail/request_fields.h"
@@ -48,17 +49,24 @@ inline std::string digitsOnly(const std::string& s) {
 
 class MessageHandler {
 public:
+    /// core and answers (optional, both or neither): a request's answer is rendered on
+    /// the helper thread and queued in `answers` (the caller flushes it before its page
+    /// commits); without them every answer is rendered here and inserted at once.
     MessageHandler(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
-                   Poco::Logger& log, const Poco::Timestamp& now, ProcessReport& report)
-        : db_(db), s_(settings), templates_(templates), log_(log), now_(now), report_(report), outbox_(db),
-          inbound_(db), incidents_(db), contracts_(db), ref_(db) {}
+                   Poco::Logger& log, const Poco::Timestamp& now, ProcessReport& report,
+                   SecondCore* core = nullptr, DeferredAnswers* answers = nullptr)
+        : db_(db), s_(settings), templates_(templates), log_(log), now_(now), report_(report), core_(core),
+          answers_(answers), outbox_(db), inbound_(db), incidents_(db), contracts_(db), ref_(db) {}
 
     /// Handles one pending inbound row: classifies it, applies the rules of its kind,
     /// queues the answer and sets the row's end state (done, quarantined, duplicate,
-    /// rejected), all on the caller's open transaction.
-    void handle(const store::InboundRow& row);
+    /// rejected), all on the caller's open transaction. prepared (optional): the row's
+    /// prepareMail(), done ahead on the helper thread; parsed here otherwise.
+    void handle(const store::InboundRow& row, PreparedMail* prepared = nullptr);
 
 private:
+    /// Before an outbox row other than a reply: the deferred answers first (order).
+    void flushAnswers();
     bool isOurOwn() const;
     void finish(const std::string& state, const std::string& cls, const std::string& sender, const std::string& reason);
     /// Issue 10's short list of mail never answered (no backscatter): recorded with
@@ -127,6 +135,8 @@ private:
     Poco::Logger& log_;
     Poco::Timestamp now_;
     ProcessReport& report_;
+    SecondCore* core_;
+    DeferredAnswers* answers_;
     store::Outbox outbox_;
     store::Inbound inbound_;
     store::Incidents incidents_;

@@ -94,11 +94,9 @@ void MessageHandler::handleRequest() {
     inc.responseHours = target.hours;
     inc.dueAt = due.epochTime();
     inc = incidents_.create(inc, Poco::DateTimeFormatter::format(now_, "%Y"));
-    contracts_.appendLedger(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
-    // A contact the CRM no longer lists for this partner is never linked again.
-    if (authenticated("its address is not linked to the contract", Consequence::Aside) && !ref_.isInactiveContact(contract->partnerId, sender_)) incidents_.link(sender_, contract->id);
-    incidents_.addMessage(inc.id, "in", mail_.messageId, row_->id);
 
+    // The confirmation first: it renders on the helper thread while this one writes
+    // the debit, the link and the thread (all in this message's savepoint).
     d.set("case_number", inc.caseNumber);
     d.set("severity", inc.severity);
     d.set("severity_a", *decision.severity == domain::Severity::A);
@@ -120,6 +118,10 @@ void MessageHandler::handleRequest() {
         d.set("due_contact", false);
     d.set("incidents_left", std::to_string(facts->balance - 1));
     std::string ours = reply("accepted", "request_accepted", d, languageOf(sender_));
+    contracts_.appendLedger(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
+    // A contact the CRM no longer lists for this partner is never linked again.
+    if (authenticated("its address is not linked to the contract", Consequence::Aside) && !ref_.isInactiveContact(contract->partnerId, sender_)) incidents_.link(sender_, contract->id);
+    incidents_.addMessage(inc.id, "in", mail_.messageId, row_->id);
     if (!ours.empty()) incidents_.addMessage(inc.id, "out", ours, 0);
     ++report_.accepted;
     log_.information("inbound #" + std::to_string(row_->id) + " from " + sender_ + " → " + inc.caseNumber +

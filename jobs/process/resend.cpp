@@ -86,6 +86,7 @@ void MessageHandler::handleResend() {
                 for (const auto* o : widened.others)
                     if (o->email == asking.email) r.others.push_back(o);
                 const ResendRequest asked{sender_, Poco::DateTimeFormatter::format(now_, "%Y-%m-%d %H:%M UTC")};
+                flushAnswers();  // the outbox in the order the rows were made
                 const auto mail = buildIdMail(s_, templates_, *partner, c, *plan, r, now_, &asked);
                 store::Disclosures(db_).recordIdMail(mail, outbox_.enqueue(mail), store::disclosure_rule::kResend,
                                                      store::disclosure_rule::kResendRegionalRule);

@@ -1,0 +1,132 @@
+// process on two threads (jobs/process/second_core.h): the helper parses the next
+// message and renders the answers while the main thread writes, and a request's
+// answer reaches the outbox after the next message. What must not change: the answers
+// in the order of the mails, each case's answer queued, the hourly reply limit
+// counting answers still rendering, and a rendering that fails ending the run as it
+// did when it was rendered inside its message.
+#include <catch2/catch.hpp>
+
+#include <regex>
+#include <vector>
+
+#include <Poco/Data/Session.h>
+#include <Poco/File.h>
+
+#include "jobs/activate.h"
+#include "jobs/process.h"
+#include "mail/templates.h"
+#include "store/inbound.h"
+#include "support/job_fixture.h"
+
+using namespace Poco::Data::Keywords;
+
+namespace {
+
+struct Desk : smtest::JobFixture {
+    std::string access, contract;
+
+    explicit Desk(const std::string& extra) : JobFixture(extra) {
+        importRenewals("4648141,gold," + smtest::today() + ",\n");
+        sm::jobs::ActivationOptions opts;
+        REQUIRE(sm::jobs::activate(*db, settings, templates, random, opts, log).activated == 1);
+        db->session() << "SELECT access_id, contract_id FROM contracts", into(access), into(contract), now;
+        db->session() << "DELETE FROM outbox", now;  // the ID mail: not under test here
+    }
+
+    /// A request from `sender` with the contract's IDs; `vietnamese` writes it in
+    /// Vietnamese (so it is answered with the vi templates). Returns its Message-ID.
+    std::string queueRequest(int i, const std::string& sender, bool vietnamese = false) {
+        sm::store::Inbound inbound(*db);
+        sm::store::InboundRow row;
+        row.source = "maildir:/test";
+        row.sourceKey = std::to_string(i);
+        row.messageId = "<req." + std::to_string(i) + "@partner.example>";
+        row.raw = "From: " + sender + "\r\nTo: support@example.test\r\nSubject: " +
+                  (vietnamese ? std::string("=?utf-8?q?h=E1=BB=97_tr=E1=BB=A3?=") : "help") + " " + std::to_string(i) +
+                  "\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: " + row.messageId +
+                  "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAccess ID: " + access +
+                  "\r\nContract ID: " + contract +
+                  "\r\nProduct: Windows Server 2019\r\nSeverity: B\r\nDescription: case " + std::to_string(i) +
+                  (vietnamese ? " (m\xE1\xBB\x99t l\xE1\xBB\x97i)" : "") + "\r\n";
+        row.size = static_cast<std::int64_t>(row.raw.size());
+        row.sha256 = sm::store::sha256Hex(row.raw);
+        inbound.insert(row);
+        return row.messageId;
+    }
+
+    /// The In-Reply-To of every queued reply, in outbox order.
+    std::vector<std::string> answeredInOrder() {
+        std::vector<std::string> bytes;
+        db->session() << "SELECT bytes FROM outbox WHERE kind LIKE 'reply:%' ORDER BY id", into(bytes), now;
+        std::vector<std::string> out;
+        static const std::regex inReplyTo("\r\nIn-Reply-To: ([^\r]*)\r\n");
+        for (const auto& b : bytes) {
+            std::smatch m;
+            out.push_back(std::regex_search(b, m, inReplyTo) ? m[1].str() : "(none)");
+        }
+        return out;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("process on two threads: answers queued in the order of the mails over several pages, each case's answer in the outbox",
+          "[process][second-core]") {
+    Desk d("process.batch = 7\nplans.gold.incidents = 100\nprocess.replies_per_sender_per_hour = 100\n");
+    std::vector<std::string> expected;
+    for (int i = 0; i < 30; ++i)
+        expected.push_back(d.queueRequest(i, "Sender " + std::to_string(i % 4) + " <s" + std::to_string(i % 4) +
+                                                 "@partner.example>"));
+    auto report = sm::jobs::process(*d.db, d.settings, d.templates, d.log);
+    CHECK(report.processed == 30);
+    CHECK(report.accepted == 30);
+    CHECK(d.answeredInOrder() == expected);
+    // Each case names its answer, and that answer is queued.
+    CHECK(d.count("SELECT COUNT(*) FROM case_messages WHERE direction = 'out'") == 30);
+    CHECK(d.count("SELECT COUNT(*) FROM case_messages c JOIN outbox o ON o.message_id = c.message_id "
+                  "WHERE c.direction = 'out'") == 30);
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'done'") == 30);
+}
+
+TEST_CASE("process on two threads: the hourly reply limit counts the answers still rendering", "[process][second-core]") {
+    // One page: every answer but the last is still on the helper thread, or just
+    // inserted, when the next request from the same sender is checked.
+    Desk d("plans.gold.incidents = 100\nprocess.replies_per_sender_per_hour = 3\n");
+    for (int i = 0; i < 8; ++i) d.queueRequest(i, "Same Sender <same@partner.example>");
+    auto report = sm::jobs::process(*d.db, d.settings, d.templates, d.log);
+    CHECK(report.processed == 8);
+    CHECK(report.rateLimited == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE recipients = 'same@partner.example'") == 3);
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE classification = 'rate_limited'") == 5);
+}
+
+TEST_CASE("process on two threads: an answer that fails to render after its message leaves the mails before it "
+          "committed with their answers, itself and the rest pending, and the error raised",
+          "[process][second-core]") {
+    Desk d("plans.gold.incidents = 100\nprocess.replies_per_sender_per_hour = 100\n");
+    // The templates, with the Vietnamese confirmation broken (an unclosed section).
+    const std::string broken = d.dir.file("templates");
+    Poco::File(d.settings.templatesDir).copyTo(broken);
+    smtest::writeFile(broken + "/request_accepted/vi.txt.mustache", "{{#case_number}} never closed\n");
+    sm::mail::TemplateSet templates(broken);
+
+    for (int i = 0; i < 10; ++i) d.queueRequest(i, "Sender <s" + std::to_string(i) + "@partner.example>", i == 5);
+    CHECK_THROWS_AS(sm::jobs::process(*d.db, d.settings, templates, d.log), sm::mail::TemplateError);
+    // As when each answer was rendered inside its message: the five before it done,
+    // answered and debited once, the one that failed and those after it pending.
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'done'") == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 5);
+    CHECK(d.count("SELECT MIN(id) FROM inbound WHERE state = 'pending'") ==
+          d.count("SELECT MAX(id) FROM inbound WHERE state = 'done'") + 1);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'debit:inbound:%'") == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted'") == 5);
+
+    // With the template mended, the next run answers the rest, none twice.
+    sm::mail::TemplateSet good(d.settings.templatesDir);
+    auto report = sm::jobs::process(*d.db, d.settings, good, d.log);
+    CHECK(report.accepted == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 10);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted'") == 10);
+    CHECK(d.count("SELECT COUNT(DISTINCT inbound_ref) FROM incidents") == 10);
+}
