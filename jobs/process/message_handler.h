@@ -99,7 +99,6 @@ private:
     /// The mail's request text and fields (mail::readRequest), read once per message.
     const mail::RequestReading& reading();
     void tooLarge(const store::InboundRow& row);
-    bool isListMail() const;
     /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
     /// Our MX vouched for the From (or process.require_authentication is off). When it
     /// did not, says so with what was not done (forWhat): never silent. At notice when the
