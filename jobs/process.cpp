@@ -13,6 +13,10 @@
 
 #include <Poco/NullChannel.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <set>
+
 namespace sm::jobs {
 
 ProcessReport process(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
@@ -23,7 +27,13 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     store::PageCacheLimit cache(db, 8);
     store::Inbound inbound(db);
     if (progress) progress->begin(inbound.counts().pending);
-    std::int64_t afterId = 0;
+    std::int64_t afterId = 0;  // every message up to here was handled or deferred by this run
+    // Messages rolled back because another worker held their contract's balance, to be
+    // tried again in a later page. Holding a balance lock lasts until the page commits;
+    // a worker that waited for it whenever it met one sat idle for half the other's
+    // page, and two workers on contracts in random order were no faster than one.
+    std::set<std::int64_t> deferred;
+    bool progressed = true;  // the last page handled at least one message
     std::string raw;
     // A page of messages (process.batch) is one transaction, each message inside it
     // its own savepoint: one fsync per page instead of one per message (about half
@@ -35,11 +45,23 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     for (;;) {
         // The page is read and claimed inside the transaction that handles it: on
         // PostgreSQL other workers skip these rows until it ends (commit, or rollback
-        // when this worker dies), so each message is handled by one worker once.
+        // when this worker dies), so each message is handled by one worker once. It
+        // begins at the first deferred message, if any: the rows between that this
+        // run handled are no longer pending.
         store::Transaction tx(db);
-        auto rows = inbound.pending(afterId, settings.process.batch);
+        const std::int64_t from = deferred.empty() ? afterId : *deferred.begin() - 1;
+        auto rows = inbound.pending(from, settings.process.batch);
         if (rows.empty()) break;
+        // A deferred message this page did not claim is another worker's now (or done),
+        // unless the page ended before it.
+        const std::int64_t seenUpTo =
+            static_cast<int>(rows.size()) < settings.process.batch ? INT64_MAX : rows.back().id;
+        deferred.erase(deferred.begin(), deferred.upper_bound(seenUpTo));
         std::int64_t inPage = 0;
+        // Balances another worker holds are not waited for while there is other work:
+        // the message is deferred. After a page that could do nothing, the first
+        // message waits (holding no balance lock yet, it cannot deadlock).
+        bool mayWait = !progressed;
         for (auto& row : rows) {
             store::Savepoint message(db, "message");
             // One message's bytes in memory at a time, in a buffer reused across the
@@ -48,15 +70,18 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
             try {
                 inbound.rawInto(row.id, row.raw);
                 processing::MessageHandler handler(db, settings, templates, log, now, report);
+                handler.setBalanceWait(mayWait ? store::LockWait::OnlyWhenHoldingNone : store::LockWait::Never);
                 handler.handle(row);
                 raw.swap(row.raw);
             } catch (const store::BalanceBusy& e) {
-                // Another worker holds this message's contract balance while this page
-                // holds another one: waiting could deadlock. Commit the page so far and
-                // start the next one at this message (holding nothing, it may wait).
+                // Another worker holds this message's contract balance until its page
+                // commits: this message waits for a later page, the others go on.
                 message.rollback();
-                log.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; retried in a new page");
-                break;
+                raw.swap(row.raw);
+                log.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; deferred to a later page");
+                deferred.insert(row.id);
+                afterId = std::max(afterId, row.id);
+                continue;
             } catch (...) {
                 message.rollback();  // this message's work only
                 tx.commit();
@@ -64,12 +89,14 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
                 throw;
             }
             message.release();
-            afterId = row.id;
+            afterId = std::max(afterId, row.id);
             ++inPage;
+            mayWait = false;
         }
         crashPoint("process.before_commit");
         tx.commit();
         progressAdvance(progress, inPage);
+        progressed = inPage > 0;
     }
     return report;
 }

@@ -6,6 +6,8 @@
 // the reply in the outbox, the bounce mark) and the inbound row's end state
 // commit together, so a crash repeats a message whole or not at all, and an
 // incident is debited at most once (the debit's ledger key is the inbound row).
+// On PostgreSQL a request whose contract balance another worker holds (until that
+// worker's page commits) is deferred to a later page of the same run, not waited for.
 //
 // Never answered: bounces (they mark the contact bouncing and tell the
 // administrators), auto-replies, list and bulk mail, our own mail, and any sender

@@ -58,6 +58,11 @@ public:
     /// rejected), all on the caller's open transaction.
     void handle(const store::InboundRow& row);
 
+    /// How a request waits for its contract's balance lock (PostgreSQL), see
+    /// store::LockWait. process() defers a message whose balance another worker holds
+    /// (LockWait::Never) and waits only when it has nothing else to do.
+    void setBalanceWait(store::LockWait wait) { balanceWait_ = wait; }
+
 private:
     bool isOurOwn() const;
     void finish(const std::string& state, const std::string& cls, const std::string& sender, const std::string& reason);
@@ -134,6 +139,7 @@ private:
     mail::ParsedMail mail_;
     std::string sender_, replyTo_;
     bool heldBack_ = false;  ///< an answer was held back by the rate limit
+    store::LockWait balanceWait_ = store::LockWait::OnlyWhenHoldingNone;
     std::optional<std::vector<domain::Contact>> senderContacts_;
 };
 

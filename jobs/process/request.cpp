@@ -63,7 +63,7 @@ void MessageHandler::handleRequest() {
     }
     std::optional<domain::ContractFacts> facts;
     if (contract) {
-        facts = domain::ContractFacts{*contract, contracts_.lockedBalance(contract->id, store::LockWait::OnlyWhenHoldingNone)};
+        facts = domain::ContractFacts{*contract, contracts_.lockedBalance(contract->id, balanceWait_)};
         d.set("contract_display", contract->displayName);
         d.set("expires_on", contract->expiresOn);
         d.set("scope_text", scopeText(contract->scope, languageOf(sender_)));

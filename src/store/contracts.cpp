@@ -140,7 +140,7 @@ int Contracts::balance(std::int64_t contractRef) {
 
 int Contracts::lockedBalance(std::int64_t contractRef, LockWait wait) {
     if (db_.dialect() == Dialect::PostgreSQL) {
-        if (wait == LockWait::Always || db_.balanceLocksHeld() == 0) {
+        if (wait == LockWait::Always || (wait == LockWait::OnlyWhenHoldingNone && db_.balanceLocksHeld() == 0)) {
             db_.cached("SELECT 1 FROM (SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))) AS locked")
                 .bind(1, contractRef)
                 .run();

@@ -15,8 +15,9 @@
 namespace sm::store {
 
 /// Thrown by Contracts::lockedBalance(id, LockWait::OnlyWhenHoldingNone) when
-/// another transaction holds that balance and this one already holds another:
-/// waiting could deadlock, so the caller commits what it has and tries again.
+/// another transaction holds that balance and this one already holds another
+/// (waiting could deadlock), or by LockWait::Never whenever another holds it: the
+/// caller rolls back that step and tries it again later.
 class BalanceBusy : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -24,7 +25,8 @@ public:
 
 enum class LockWait {
     Always,              ///< wait for the lock (a job that holds no other lock a waiter could want)
-    OnlyWhenHoldingNone  ///< wait only as this transaction's first balance lock, else BalanceBusy
+    OnlyWhenHoldingNone, ///< wait only as this transaction's first balance lock, else BalanceBusy
+    Never                ///< BalanceBusy whenever another transaction holds it
 };
 
 class Contracts {
