@@ -49,13 +49,16 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
         // begins at the first deferred message, if any: the rows between that this
         // run handled are no longer pending.
         store::Transaction tx(db);
+        // A page holds up to process.batch new messages besides the deferred ones (at most
+        // as many again: a balance held for long fills the pages with deferred messages,
+        // and the worker then waits for it instead of reading them again and again).
         const std::int64_t from = deferred.empty() ? afterId : *deferred.begin() - 1;
-        auto rows = inbound.pending(from, settings.process.batch);
+        const int limit = settings.process.batch + std::min(static_cast<int>(deferred.size()), settings.process.batch);
+        auto rows = inbound.pending(from, limit);
         if (rows.empty()) break;
         // A deferred message this page did not claim is another worker's now (or done),
         // unless the page ended before it.
-        const std::int64_t seenUpTo =
-            static_cast<int>(rows.size()) < settings.process.batch ? INT64_MAX : rows.back().id;
+        const std::int64_t seenUpTo = static_cast<int>(rows.size()) < limit ? INT64_MAX : rows.back().id;
         deferred.erase(deferred.begin(), deferred.upper_bound(seenUpTo));
         std::int64_t inPage = 0;
         // Balances another worker holds are not waited for while there is other work:
