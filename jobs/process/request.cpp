@@ -94,7 +94,7 @@ void MessageHandler::handleRequest() {
     inc.responseHours = target.hours;
     inc.dueAt = due.epochTime();
     inc = incidents_.create(inc, Poco::DateTimeFormatter::format(now_, "%Y"));
-    contracts_.appendLedger(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
+    contracts_.appendLedgerPipelined(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
     // A contact the CRM no longer lists for this partner is never linked again.
     if (authenticated("its address is not linked to the contract", Consequence::Aside) && !ref_.isInactiveContact(contract->partnerId, sender_)) incidents_.link(sender_, contract->id);
     incidents_.addMessage(inc.id, "in", mail_.messageId, row_->id);

@@ -41,6 +41,10 @@ public:
 
     /// Appends a ledger row unless entryKey was already used; true when written.
     bool appendLedger(std::int64_t contractRef, int delta, const std::string& reason, const std::string& entryKey);
+    /// The same row, sent without waiting (CachedQuery::send): for a caller that does
+    /// not ask whether it was written (process's debit, keyed by the inbound row).
+    void appendLedgerPipelined(std::int64_t contractRef, int delta, const std::string& reason,
+                               const std::string& entryKey);
 
     int balance(std::int64_t contractRef);
     /// The balance, read after locking it until the transaction ends, so that a
