@@ -8,7 +8,12 @@
 # cluster with durable commits (fsync on) is started under /tmp and thrown away.
 # The requests come from PARTNERS gold partners' primary contacts, each quoting
 # its own contract's IDs, in random order, as a real load spreads over contracts
-# (all on one contract, every debit would wait on that one balance lock).
+# (all on one contract, every debit would wait on that one balance lock). Each mail
+# carries the Authentication-Results our MX writes (process.authserv_id) with a DMARC
+# pass for the sender's domain, as production mail does: every request is then
+# accepted and its address linked to the contract (without it the link is left out,
+# process.require_authentication), and the run checks that every request became an
+# incident with its debit and its link.
 #
 # usage: bench/bench-workers.sh [BUILD_DIR]   env: N [2000]  PARTNERS [500]  PG_PORT [16532]
 set -euo pipefail
@@ -38,7 +43,8 @@ with open(f"{work}/partners.csv", "w") as p, open(f"{work}/renewals.csv", "w") a
 PY
 
 config() {  # NAME DATABASE_URL
-  grep -v -e '^database.url' -e '^templates.dir' -e '^transport.url' -e '^plans.gold.incidents' -e '^inbound.support.url' -e '^process.replies_per_sender_per_hour' \
+  grep -v -e '^database.url' -e '^templates.dir' -e '^transport.url' -e '^plans.gold.incidents' -e '^inbound.support.url' \
+    -e '^process.replies_per_sender_per_hour' -e '^process.require_authentication' -e '^process.authserv_id' \
     "$ROOT/config/supportmail.properties" >"$WORK/$1.properties"
   cat >>"$WORK/$1.properties" <<CONF
 database.url = $2
@@ -47,6 +53,8 @@ transport.url = maildir:$WORK/spool-$1
 inbound.support.url = maildir:$WORK/inbox-$1
 plans.gold.incidents = 100000
 process.replies_per_sender_per_hour = 100000
+process.require_authentication = true
+process.authserv_id = mx.bench.example
 delivery.batch = 50
 CONF
 }
@@ -69,7 +77,8 @@ for i in range(1, n + 1):
     partner, access, contract = ids[rng.randrange(len(ids))]
     k = int(partner) - 4600000
     with open(f"{inbox}/1700000000.M{i}P1.bench", "w", newline="") as f:
-        f.write(f"From: Primary {k} <primary@p{k}.example>\r\nTo: support@example.test\r\nSubject: help {i}\r\n"
+        f.write(f"Authentication-Results: mx.bench.example; dmarc=pass header.from=p{k}.example\r\n"
+                f"From: Primary {k} <primary@p{k}.example>\r\nTo: support@example.test\r\nSubject: help {i}\r\n"
                 f"Message-ID: <bench.{i}@partner.example>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n"
                 "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\n"
                 f"Access ID: {access}\r\nContract ID: {contract}\r\nProduct: Windows Server 2019\r\n"
@@ -91,19 +100,34 @@ timed() {  # LABEL JOB WORKERS CONFIG KEY
 }
 ratio() { awk -v a="${RATE[$1]}" -v b="${RATE[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
 
+query() {  # DATABASE_URL SQL: one value
+  if [ "${1%%:*}" = sqlite ]; then sqlite3 "${1#sqlite:}" "$2"; else psql -Atq "${1#postgresql:}" -c "$2"; fi
+}
+# Every request accepted: an incident, its debit and its sender's link each, nothing else.
+check() {  # DATABASE_URL
+  local accepted incidents debits unlinked
+  accepted=$(query "$1" "SELECT COUNT(*) FROM inbound WHERE state = 'done' AND reason LIKE 'accepted:%'")
+  incidents=$(query "$1" "SELECT COUNT(*) FROM incidents")
+  debits=$(query "$1" "SELECT COUNT(*) FROM ledger WHERE delta = -1")
+  unlinked=$(query "$1" "SELECT COUNT(*) FROM incidents i WHERE NOT EXISTS (SELECT 1 FROM sender_links l
+                         WHERE l.email = i.requester_email AND l.contract_ref = i.contract_ref)")
+  [ "$accepted" -eq "$N" ] && [ "$incidents" -eq "$N" ] && [ "$debits" -eq "$N" ] && [ "$unlinked" -eq 0 ] ||
+    echo "  !! of $N requests: $accepted accepted, $incidents incidents, $debits debits, $unlinked incidents' senders not linked"
+}
+
 createdb() { psql -q "$CONNINFO" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
 
 echo "N = $N requests from $PARTNERS partners (one contract each), then N answers delivered into a spool;"
 echo "PostgreSQL 15 with fsync on, on this machine; load $(cut -d' ' -f1-3 /proc/loadavg)"
 prepare sqlite "sqlite:$WORK/site.db"
 timed "process, SQLite, 1 worker" process 1 "$WORK/sqlite.properties" process-sqlite
+check "sqlite:$WORK/site.db"
 timed "deliver, SQLite, 1 worker" deliver 1 "$WORK/sqlite.properties" deliver-sqlite
 for w in 1 2 4; do
   createdb "bench_$w"
   prepare "pg$w" "postgresql:host=127.0.0.1 port=$PORT user=postgres dbname=bench_$w"
   timed "process, PostgreSQL, $w worker(s)" process "$w" "$WORK/pg$w.properties" "process-$w"
-  answered=$(psql -Atq "host=127.0.0.1 port=$PORT user=postgres dbname=bench_$w" -c "SELECT COUNT(*) FROM inbound WHERE state = 'done'")
-  [ "$answered" -eq "$N" ] || echo "  !! $answered of $N mails processed"
+  check "postgresql:host=127.0.0.1 port=$PORT user=postgres dbname=bench_$w"
   timed "deliver, PostgreSQL, $w worker(s)" deliver "$w" "$WORK/pg$w.properties" "deliver-$w"
   sent=$(ls "$WORK/spool-pg$w/new" | wc -l)
   [ "$sent" -eq $((N + PARTNERS)) ] || echo "  !! spool holds $sent mails, expected $((N + PARTNERS))"

@@ -11,8 +11,11 @@
 #include "store/outbox.h"
 #include "mail/mime_parser.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <future>
 #include <optional>
+#include <set>
 
 #include <Poco/NullChannel.h>
 
@@ -26,7 +29,14 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     store::PageCacheLimit cache(db, 8);
     store::Inbound inbound(db);
     if (progress) progress->begin(inbound.counts().pending);
-    std::int64_t afterId = 0;
+    std::int64_t afterId = 0;  // every message up to here was handled or deferred by this run
+    // Messages rolled back because another worker held their contract's balance, to be
+    // tried again in a later page (PostgreSQL). Holding a balance lock lasts until the
+    // page commits; a worker that waited for it whenever it met one sat idle for half
+    // the other's page, and two workers on contracts in random order were no faster
+    // than one.
+    std::set<std::int64_t> deferred;
+    bool progressed = true;  // the last page handled at least one message
     // The second core (jobs/process/second_core.h): the next message parsed and
     // classified, and the answers rendered and composed, while this thread writes.
     processing::SecondCore core(templates.directory());
@@ -46,7 +56,7 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     // A page of messages (process.batch) is one transaction, each message inside it
     // its own savepoint: one fsync per page instead of one per message (about half
     // of a run's time), and still all or nothing per message. A crash before the
-    // commit leaves the whole page pending: the next run does it again, and since
+    // commit loses the page's work and the next run does it again; as the page holds
     // everything a message causes (incident, debit, reply in the outbox, its own end
     // state) is in that transaction, nothing is done twice. A message whose handling
     // throws is rolled back alone; the page so far is committed, then the error goes up.
@@ -56,14 +66,32 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     for (;;) {
         const ProcessReport before = report;
         const std::int64_t pageStart = afterId;
+        const std::set<std::int64_t> deferredBefore = deferred;
+        const bool progressedBefore = progressed;
         try {
             // The page is read and claimed inside the transaction that handles it: on
             // PostgreSQL other workers skip these rows until it ends (commit, or rollback
-            // when this worker dies), so each message is handled by one worker once.
+            // when this worker dies), so each message is handled by one worker once. It
+            // begins at the first deferred message, if any: the rows between that this
+            // run handled are no longer pending.
             store::Transaction tx(db);
-            auto rows = inbound.pending(afterId, settings.process.batch);
+            // A page holds up to process.batch new messages besides the deferred ones (at
+            // most as many again: a balance held for long fills the pages with deferred
+            // messages, and the worker then waits for it instead of reading them again).
+            const std::int64_t from = deferred.empty() ? afterId : *deferred.begin() - 1;
+            const int limit =
+                settings.process.batch + std::min(static_cast<int>(deferred.size()), settings.process.batch);
+            auto rows = inbound.pending(from, limit);
             if (rows.empty()) break;
+            // A deferred message this page did not claim is another worker's now (or
+            // done), unless the page ended before it.
+            const std::int64_t seenUpTo = static_cast<int>(rows.size()) < limit ? INT64_MAX : rows.back().id;
+            deferred.erase(deferred.begin(), deferred.upper_bound(seenUpTo));
             std::int64_t inPage = 0;
+            // Balances another worker holds are not waited for while there is other
+            // work: the message is deferred. After a page that could do nothing, the
+            // first message waits (holding no balance lock yet, it cannot deadlock).
+            bool mayWait = !progressed;
             // Two messages' bytes in memory at a time (this one's, the next one's on the
             // helper): memory is bounded by the largest message, not by the page.
             std::future<processing::PreparedMail> next = prepareAhead(rows.front());
@@ -84,15 +112,18 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
                 try {
                     processing::MessageHandler handler(db, settings, templates, log, now, report,
                                                        inMessage ? nullptr : &core, inMessage ? nullptr : &answers);
+                    handler.setBalanceWait(mayWait ? store::LockWait::OnlyWhenHoldingNone : store::LockWait::Never);
                     handler.handle(row, prepared ? &*prepared : nullptr);
                 } catch (const store::BalanceBusy& e) {
-                    // Another worker holds this message's contract balance while this page
-                    // holds another one: waiting could deadlock. Commit the page so far and
-                    // start the next one at this message (holding nothing, it may wait).
+                    // Another worker holds this message's contract balance until its page
+                    // commits: this message waits for a later page, the others go on.
                     message.rollback();
                     answers.drop(row.id);
-                    log.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; retried in a new page");
-                    break;
+                    std::string().swap(row.raw);
+                    log.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; deferred to a later page");
+                    deferred.insert(row.id);
+                    afterId = std::max(afterId, row.id);
+                    continue;
                 } catch (const processing::DeferredAnswerFailed&) {
                     message.rollback();
                     throw;
@@ -106,13 +137,15 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
                 }
                 message.release();
                 std::string().swap(row.raw);
-                afterId = row.id;
+                afterId = std::max(afterId, row.id);
                 ++inPage;
+                mayWait = false;
             }
             answers.flush();
             crashPoint("process.before_commit");
             tx.commit();
             progressAdvance(progress, inPage);
+            progressed = inPage > 0;
         } catch (const processing::DeferredAnswerFailed& e) {
             // Nothing of this page is committed (the transaction rolled back on the way
             // out): do it again, this time each answer inside its message.
@@ -121,6 +154,8 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
                         "; the page is rolled back and done again, each answer inside its message");
             report = before;
             afterId = pageStart;
+            deferred = deferredBefore;
+            progressed = progressedBefore;
             inMessage = true;
         }
     }

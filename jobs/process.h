@@ -9,6 +9,8 @@
 // Two threads: a helper parses and classifies the next message and renders the
 // answers while this thread writes (jobs/process/second_core.h); a request's answer
 // is inserted after the next message's savepoint, in order, before the page commits.
+// On PostgreSQL a request whose contract balance another worker holds (until that
+// worker's page commits) is deferred to a later page of the same run, not waited for.
 //
 // Never answered: bounces (they mark the contact bouncing and tell the
 // administrators), auto-replies, list and bulk mail, our own mail, and any sender

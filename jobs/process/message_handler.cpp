@@ -96,11 +96,11 @@ void MessageHandler::finish(const std::string& state, const std::string& cls, co
                             const std::string& reason) {
     if (heldBack_ && state == "done") {
         // Handled, but the sender heard nothing: counted with the unanswered.
-        inbound_.finish(row_->id, state, "rate_limited", sender, "unanswered: rate_limited: " + reason);
+        inbound_.finishPipelined(row_->id, state, "rate_limited", sender, "unanswered: rate_limited: " + reason);
         ++report_.processed;
         return;
     }
-    inbound_.finish(row_->id, state, cls, sender, reason);
+    inbound_.finishPipelined(row_->id, state, cls, sender, reason);
     if (state == "quarantined") {
         ++report_.quarantined;
         log_.warning("inbound #" + std::to_string(row_->id) + " quarantined: " + reason);
@@ -183,7 +183,7 @@ std::string MessageHandler::reply(const std::string& kind, const std::string& te
             return render(core->templates());
         }));
     } else {
-        outbox_.enqueue(render(templates_));
+        outbox_.enqueuePipelined(render(templates_));
     }
     return messageId;
 }

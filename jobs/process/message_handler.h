@@ -64,6 +64,11 @@ public:
     /// prepareMail(), done ahead on the helper thread; parsed here otherwise.
     void handle(const store::InboundRow& row, PreparedMail* prepared = nullptr);
 
+    /// How a request waits for its contract's balance lock (PostgreSQL), see
+    /// store::LockWait. process() defers a message whose balance another worker holds
+    /// (LockWait::Never) and waits only when it has nothing else to do.
+    void setBalanceWait(store::LockWait wait) { balanceWait_ = wait; }
+
 private:
     /// Before an outbox row other than a reply: the deferred answers first (order).
     void flushAnswers();
@@ -145,6 +150,7 @@ private:
     mail::ParsedMail mail_;
     std::string sender_, replyTo_;
     bool heldBack_ = false;  ///< an answer was held back by the rate limit
+    store::LockWait balanceWait_ = store::LockWait::OnlyWhenHoldingNone;
     std::optional<std::vector<domain::Contact>> senderContacts_;
     std::optional<mail::RequestReading> reading_;
 };

@@ -60,7 +60,7 @@ void MessageHandler::handleRequest() {
     }
     std::optional<domain::ContractFacts> facts;
     if (contract) {
-        facts = domain::ContractFacts{*contract, contracts_.lockedBalance(contract->id, store::LockWait::OnlyWhenHoldingNone)};
+        facts = domain::ContractFacts{*contract, contracts_.lockedBalance(contract->id, balanceWait_)};
         d.set("contract_display", contract->displayName);
         d.set("expires_on", contract->expiresOn);
         d.set("scope_text", scopeText(contract->scope, languageOf(sender_)));
@@ -115,7 +115,7 @@ void MessageHandler::handleRequest() {
         d.set("due_contact", false);
     d.set("incidents_left", std::to_string(facts->balance - 1));
     std::string ours = reply("accepted", "request_accepted", d, languageOf(sender_));
-    contracts_.appendLedger(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
+    contracts_.appendLedgerPipelined(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
     // A contact the CRM no longer lists for this partner is never linked again.
     if (authenticated("its address is not linked to the contract", Consequence::Aside) && !ref_.isInactiveContact(contract->partnerId, sender_)) incidents_.link(sender_, contract->id);
     incidents_.addMessage(inc.id, "in", mail_.messageId, row_->id);

@@ -68,7 +68,7 @@ void DeferredAnswers::flush() {
             pending_.clear();
             throw DeferredAnswerFailed("the answer to inbound #" + std::to_string(next.inboundId) + ": " + e.what());
         }
-        outbox_.enqueue(row);
+        outbox_.enqueue(row);  // waited for: an error belongs to this answer, not to a later message
     }
 }
 

@@ -132,6 +132,18 @@ bool Contracts::appendLedger(std::int64_t contractRef, int delta, const std::str
     return q.changes() == 1;
 }
 
+void Contracts::appendLedgerPipelined(std::int64_t contractRef, int delta, const std::string& reason,
+                                      const std::string& entryKey) {
+    db_.cached("INSERT INTO ledger (contract_ref, delta, reason, entry_key, created_at) VALUES (?, ?, ?, ?, ?) "
+               "ON CONFLICT (entry_key) DO NOTHING")
+        .bind(1, contractRef)
+        .bind(2, std::int64_t{delta})
+        .bind(3, reason)
+        .bind(4, entryKey)
+        .bind(5, Database::nowSeconds())
+        .send();
+}
+
 int Contracts::balance(std::int64_t contractRef) {
     auto q = db_.cached("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = ?");
     q.bind(1, contractRef).step();
@@ -140,7 +152,7 @@ int Contracts::balance(std::int64_t contractRef) {
 
 int Contracts::lockedBalance(std::int64_t contractRef, LockWait wait) {
     if (db_.dialect() == Dialect::PostgreSQL) {
-        if (wait == LockWait::Always || db_.balanceLocksHeld() == 0) {
+        if (wait == LockWait::Always || (wait == LockWait::OnlyWhenHoldingNone && db_.balanceLocksHeld() == 0)) {
             db_.cached("SELECT 1 FROM (SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))) AS locked")
                 .bind(1, contractRef)
                 .run();

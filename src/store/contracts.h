@@ -15,8 +15,9 @@
 namespace sm::store {
 
 /// Thrown by Contracts::lockedBalance(id, LockWait::OnlyWhenHoldingNone) when
-/// another transaction holds that balance and this one already holds another:
-/// waiting could deadlock, so the caller commits what it has and tries again.
+/// another transaction holds that balance and this one already holds another
+/// (waiting could deadlock), or by LockWait::Never whenever another holds it: the
+/// caller rolls back that step and tries it again later.
 class BalanceBusy : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -24,7 +25,8 @@ public:
 
 enum class LockWait {
     Always,              ///< wait for the lock (a job that holds no other lock a waiter could want)
-    OnlyWhenHoldingNone  ///< wait only as this transaction's first balance lock, else BalanceBusy
+    OnlyWhenHoldingNone, ///< wait only as this transaction's first balance lock, else BalanceBusy
+    Never                ///< BalanceBusy whenever another transaction holds it
 };
 
 class Contracts {
@@ -39,6 +41,10 @@ public:
 
     /// Appends a ledger row unless entryKey was already used; true when written.
     bool appendLedger(std::int64_t contractRef, int delta, const std::string& reason, const std::string& entryKey);
+    /// The same row, sent without waiting (CachedQuery::send): for a caller that does
+    /// not ask whether it was written (process's debit, keyed by the inbound row).
+    void appendLedgerPipelined(std::int64_t contractRef, int delta, const std::string& reason,
+                               const std::string& entryKey);
 
     int balance(std::int64_t contractRef);
     /// The balance, read after locking it until the transaction ends, so that a

@@ -118,11 +118,15 @@ void check(void* db, int rc, const char* what) {
     if (rc != SQLITE_OK) Poco::Data::SQLite::Utility::throwException(handle(db), rc, what);
 }
 
-[[noreturn]] void throwPg(const PGresult* r, PGconn* conn, const std::string& what) {
+std::string pgError(const PGresult* r, PGconn* conn, const std::string& what) {
     const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
     std::string message = r ? PQresultErrorMessage(r) : PQerrorMessage(conn);
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-    throw Poco::Data::PostgreSQL::StatementException(message + " (SQLSTATE " + (state ? state : "?") + ") in: " + what);
+    return message + " (SQLSTATE " + (state ? state : "?") + ") in: " + what;
+}
+
+[[noreturn]] void throwPg(const PGresult* r, PGconn* conn, const std::string& what) {
+    throw Poco::Data::PostgreSQL::StatementException(pgError(r, conn, what));
 }
 
 int hexValue(char c) {
@@ -145,6 +149,7 @@ CachedQuery Database::cached(const char* text) {
             auto stmt = std::make_unique<CachedQuery::PgStatement>();
             stmt->name = "sm_" + std::to_string(statements_->pgStatements.size() + 1);
             const std::string adapted = sql(text);
+            flush();  // PQprepare waits for its answer, which pipeline mode does not allow (once per statement)
             PGresult* r = PQprepare(statements_->pg, stmt->name.c_str(), adapted.c_str(), 0, nullptr);
             const bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
             if (!ok) {
@@ -159,7 +164,7 @@ CachedQuery Database::cached(const char* text) {
             stmt->numbers.resize(params);
             it = statements_->pgStatements.emplace(text, std::move(stmt)).first;
         }
-        return CachedQuery(statements_->pg, nullptr, it->second.get());
+        return CachedQuery(this, statements_->pg, nullptr, it->second.get());
     }
     auto it = statements_->statements.find(std::string_view(text));
     if (it == statements_->statements.end()) {
@@ -167,7 +172,7 @@ CachedQuery Database::cached(const char* text) {
         check(statements_->db, sqlite3_prepare_v2(statements_->db, text, -1, &stmt, nullptr), text);
         it = statements_->statements.emplace(text, stmt).first;
     }
-    return CachedQuery(statements_->db, it->second, nullptr);
+    return CachedQuery(this, statements_->db, it->second, nullptr);
 }
 
 CachedQuery::~CachedQuery() {
@@ -241,12 +246,35 @@ CachedQuery& CachedQuery::bindNull(int index) {
     return *this;
 }
 
+void CachedQuery::send() {
+    if (!pg_) {
+        step();
+        return;
+    }
+    auto* conn = static_cast<PGconn*>(db_);
+    if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn) != 1)
+        throwPg(nullptr, conn, "entering pipeline mode for " + pg_->name);
+    if (PQsendQueryPrepared(conn, pg_->name.c_str(), static_cast<int>(pg_->values.size()), pg_->values.data(),
+                            pg_->lengths.data(), pg_->formats.data(), 0) != 1)
+        throwPg(nullptr, conn, pg_->name);
+    owner_->pipelined_.push_back(pg_->name);
+}
+
 bool CachedQuery::step() {
     if (pg_) {
         if (!pg_->result) {
             auto* conn = static_cast<PGconn*>(db_);
-            pg_->result = PQexecPrepared(conn, pg_->name.c_str(), static_cast<int>(pg_->values.size()),
-                                         pg_->values.data(), pg_->lengths.data(), pg_->formats.data(), 0);
+            if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
+                // Statements were sent without waiting: this one goes after them, and
+                // all the answers come back in this round trip.
+                if (PQsendQueryPrepared(conn, pg_->name.c_str(), static_cast<int>(pg_->values.size()),
+                                        pg_->values.data(), pg_->lengths.data(), pg_->formats.data(), 0) != 1)
+                    throwPg(nullptr, conn, pg_->name);
+                pg_->result = static_cast<PGresult*>(owner_->endPipeline(&pg_->name, true));
+            } else {
+                pg_->result = PQexecPrepared(conn, pg_->name.c_str(), static_cast<int>(pg_->values.size()),
+                                             pg_->values.data(), pg_->lengths.data(), pg_->formats.data(), 0);
+            }
             const auto status = pg_->result ? PQresultStatus(pg_->result) : PGRES_FATAL_ERROR;
             if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
                 PGresult* failed = pg_->result;
@@ -331,6 +359,60 @@ void Database::interrupt(const std::string& reason) {
         char error[256];
         PQcancel(static_cast<PGcancel*>(cancel_), error, sizeof error);  // best effort: the next step checks too
     }
+}
+
+void Database::flush() {
+    if (dialect_ != Dialect::PostgreSQL || !statements_ || !statements_->pg) return;
+    if (PQpipelineStatus(statements_->pg) != PQ_PIPELINE_OFF) endPipeline(nullptr, true);
+}
+
+void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
+    PGconn* conn = statements_->pg;
+    std::vector<std::string> names;
+    names.swap(pipelined_);
+    if (lastName) names.push_back(*lastName);
+    std::string firstError;
+    PGresult* last = nullptr;
+    if (PQpipelineSync(conn) != 1) {
+        firstError = pgError(nullptr, conn, "pipeline sync");
+    } else {
+        // Each statement's answer, then the NULL that ends it; after an error the
+        // server skips the rest (PGRES_PIPELINE_ABORTED) up to the sync.
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            PGresult* r = PQgetResult(conn);
+            if (!r) {
+                if (firstError.empty()) firstError = pgError(nullptr, conn, "no answer to " + names[i]);
+                break;
+            }
+            const auto status = PQresultStatus(r);
+            if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_PIPELINE_ABORTED &&
+                firstError.empty())
+                firstError = pgError(r, conn, names[i]);
+            if (lastName && i + 1 == names.size()) last = r;
+            else PQclear(r);
+            for (int k = 0; k < 4; ++k) {
+                PGresult* end = PQgetResult(conn);
+                if (!end) break;
+                PQclear(end);
+            }
+        }
+        PGresult* sync = PQgetResult(conn);
+        if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+            if (firstError.empty()) firstError = pgError(sync, conn, "pipeline sync");
+        }
+        PQclear(sync);
+    }
+    if (PQexitPipelineMode(conn) != 1 && firstError.empty()) firstError = pgError(nullptr, conn, "leaving pipeline mode");
+    if (!firstError.empty() && throwErrors) {
+        PQclear(last);
+        throw Poco::Data::PostgreSQL::StatementException(firstError);
+    }
+    if (!firstError.empty() && last && PQresultStatus(last) != PGRES_COMMAND_OK &&
+        PQresultStatus(last) != PGRES_TUPLES_OK) {
+        PQclear(last);
+        return nullptr;
+    }
+    return last;
 }
 
 void Database::checkInterrupted() const {
@@ -446,6 +528,7 @@ Transaction::Transaction(Database& db) : db_(db) {
 Transaction::~Transaction() {
     if (open_) {
         try {
+            if (db_.dialect() == Dialect::PostgreSQL && !db_.pipelined_.empty()) db_.endPipeline(nullptr, false);
             if (db_.dialect() == Dialect::SQLite) db_.session() << "ROLLBACK", now;
             else db_.session().rollback();
         } catch (...) {
@@ -461,11 +544,13 @@ void Transaction::commit() {
     open_ = false;
 }
 
-// Savepoints are set and released for every message of a page: kept prepared
-// (one round trip each on PostgreSQL instead of POCO's four).
+// Savepoints are set and released for every message of a page: kept prepared, and
+// on PostgreSQL sent without waiting (the SAVEPOINT goes with the message's first
+// query; the RELEASE collects the answers of what the message sent without waiting,
+// in one round trip, so their errors still roll back this savepoint).
 Savepoint::Savepoint(Database& db, std::string name) : db_(db), name_(std::move(name)) {
     db_.checkInterrupted();
-    db_.cached(("SAVEPOINT " + name_).c_str()).run();
+    db_.cached(("SAVEPOINT " + name_).c_str()).send();
 }
 
 Savepoint::~Savepoint() {
@@ -479,13 +564,17 @@ Savepoint::~Savepoint() {
 
 void Savepoint::rollback() {
     open_ = false;
-    db_.cached(("ROLLBACK TO SAVEPOINT " + name_).c_str()).run();
-    db_.cached(("RELEASE SAVEPOINT " + name_).c_str()).run();
+    // What was sent since is dropped with the work (after an error the server skipped it anyway).
+    if (db_.dialect() == Dialect::PostgreSQL && !db_.pipelined_.empty()) db_.endPipeline(nullptr, false);
+    db_.cached(("ROLLBACK TO SAVEPOINT " + name_).c_str()).send();
+    db_.cached(("RELEASE SAVEPOINT " + name_).c_str()).send();
+    db_.flush();
 }
 
 void Savepoint::release() {
+    db_.cached(("RELEASE SAVEPOINT " + name_).c_str()).send();
+    db_.flush();  // throws the first error of what was sent since the savepoint: it is still open then
     open_ = false;
-    db_.cached(("RELEASE SAVEPOINT " + name_).c_str()).run();
 }
 
 PageCacheLimit::PageCacheLimit(Database& db, int megabytes) : db_(db) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <Poco/Data/Session.h>
 
@@ -70,6 +71,14 @@ public:
     bool step();
     /// Runs a statement that returns no rows.
     void run() { step(); }
+    /// Runs a statement whose answer is not needed before the next statement (an
+    /// INSERT or UPDATE without RETURNING whose changed-row count nobody reads). On
+    /// PostgreSQL it is sent in libpq's pipeline mode and not waited for: its outcome
+    /// comes back with the next statement that needs an answer (a step(), a
+    /// Savepoint's release(), a Transaction, anything through Database::session()),
+    /// several statements in one round trip; an error throws there, so it stays inside
+    /// the savepoint or transaction it was sent in. On SQLite it runs at once.
+    void send();
     std::int64_t int64(int column) const;
     std::string text(int column) const;
     /// A BLOB/BYTEA column's bytes, assigned into `out` (its capacity reused).
@@ -82,7 +91,8 @@ public:
 private:
     friend class Database;
     struct PgStatement;
-    CachedQuery(void* db, void* stmt, PgStatement* pg) : db_(db), stmt_(stmt), pg_(pg) {}
+    CachedQuery(Database* owner, void* db, void* stmt, PgStatement* pg) : owner_(owner), db_(db), stmt_(stmt), pg_(pg) {}
+    Database* owner_;
     void* db_;    // sqlite3* or PGconn*
     void* stmt_;  // sqlite3_stmt* (SQLite)
     PgStatement* pg_;  // the prepared statement's name and this execution's bindings and result (PostgreSQL)
@@ -97,7 +107,15 @@ public:
     Database(const Database&) = delete;
     Database& operator=(const Database&) = delete;
 
-    Poco::Data::Session& session() { return session_; }
+    /// The POCO session, after the answers of the statements sent without waiting
+    /// (CachedQuery::send) were read: throws the first of their errors.
+    Poco::Data::Session& session() {
+        flush();
+        return session_;
+    }
+    /// Reads the answers of the statements sent without waiting (PostgreSQL; nothing
+    /// to do on SQLite), in one round trip; throws the first error among them.
+    void flush();
     Dialect dialect() const { return dialect_; }
     /// The URL with any password replaced by "***", for logs.
     const std::string& describe() const { return description_; }
@@ -140,7 +158,15 @@ public:
 
 private:
     friend class Transaction;
+    friend class Savepoint;
+    friend class CachedQuery;
     Database(Poco::Data::Session session, Dialect dialect, std::string description);
+    /// Ends the pipeline: reads the answer of every statement sent without waiting,
+    /// then of `last` (sent after them, or nullptr) and returns it; the first error
+    /// throws when `throwErrors`, else the answers are dropped (the work is being
+    /// rolled back anyway).
+    void* endPipeline(const std::string* lastName, bool throwErrors);
+    std::vector<std::string> pipelined_;  // names of the statements sent and not yet answered
     Poco::Data::Session session_;
     Dialect dialect_;
     std::string description_;

@@ -110,6 +110,19 @@ bool Inbound::finish(std::int64_t id, const std::string& state, const std::strin
     return q.changes() == 1;
 }
 
+void Inbound::finishPipelined(std::int64_t id, const std::string& state, const std::string& classification,
+                              const std::string& sender, const std::string& reason) {
+    db_.cached("UPDATE inbound SET state = ?, classification = ?, sender = ?, reason = ?, processed_at = ? "
+               "WHERE id = ? AND state = 'pending'")
+        .bind(1, state)
+        .bind(2, classification)
+        .bind(3, sender)
+        .bind(4, reason)
+        .bind(5, Database::nowSeconds())
+        .bind(6, id)
+        .send();
+}
+
 std::optional<std::int64_t> Inbound::processedWithMessageId(const std::string& messageId, std::int64_t exceptId) {
     if (messageId.empty()) return std::nullopt;
     auto q = db_.cached("SELECT id FROM inbound WHERE message_id = ? AND id <> ? AND state IN ('done', 'duplicate') "

@@ -65,6 +65,10 @@ public:
     /// Ends processing of a row: only a pending row changes (returns false otherwise).
     bool finish(std::int64_t id, const std::string& state, const std::string& classification,
                 const std::string& sender, const std::string& reason);
+    /// The same, sent without waiting (CachedQuery::send), so without telling whether
+    /// the row was pending: for process, which holds the row claimed.
+    void finishPipelined(std::int64_t id, const std::string& state, const std::string& classification,
+                         const std::string& sender, const std::string& reason);
     /// The earlier processed row carrying this Message-ID, if any.
     std::optional<std::int64_t> processedWithMessageId(const std::string& messageId, std::int64_t exceptId);
 

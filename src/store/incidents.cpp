@@ -56,7 +56,7 @@ IncidentRow Incidents::create(IncidentRow r, const std::string& caseYear) {
     q.step();
     r.id = q.int64(0);
     r.caseNumber = domain::formatCaseNumber(std::stoi(caseYear), r.id);
-    db_.cached("UPDATE incidents SET case_number = ? WHERE id = ?").bind(1, r.caseNumber).bind(2, r.id).run();
+    db_.cached("UPDATE incidents SET case_number = ? WHERE id = ?").bind(1, r.caseNumber).bind(2, r.id).send();
     return r;
 }
 
@@ -80,7 +80,7 @@ void Incidents::addMessage(std::int64_t incidentRef, const std::string& directio
     q.bind(1, incidentRef).bind(2, direction).bind(3, messageId);
     if (inboundRef) q.bind(4, inboundRef);
     else q.bindNull(4);
-    q.bind(5, Database::nowSeconds()).run();
+    q.bind(5, Database::nowSeconds()).send();
 }
 
 int Incidents::threadLength(std::int64_t incidentRef) {
@@ -101,7 +101,7 @@ void Incidents::link(const std::string& email, std::int64_t contractRef) {
         .bind(1, email)
         .bind(2, contractRef)
         .bind(3, Database::nowSeconds())
-        .run();
+        .send();
 }
 
 std::vector<std::int64_t> Incidents::linkedContracts(const std::string& email) {

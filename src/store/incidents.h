@@ -36,6 +36,7 @@ public:
     std::optional<IncidentRow> byId(std::int64_t id);
     /// The incident whose thread holds this Message-ID (ours or the requester's).
     std::optional<IncidentRow> byThreadMessageId(const std::string& messageId);
+    /// Sent without waiting (CachedQuery::send), as is link().
     void addMessage(std::int64_t incidentRef, const std::string& direction, const std::string& messageId,
                     std::int64_t inboundRef);
     int threadLength(std::int64_t incidentRef);

@@ -72,6 +72,18 @@ std::int64_t Outbox::enqueue(const OutboxRow& row) {
     return q.int64(0);
 }
 
+void Outbox::enqueuePipelined(const OutboxRow& row) {
+    const std::string recipients = joinLines(row.recipients);
+    const std::int64_t at = Database::nowSeconds();
+    auto q = db_.cached("INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, next_attempt_at, "
+                        "created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, row.messageId).bind(2, row.kind).bind(3, row.envelopeFrom).bind(4, recipients).bind(5, row.bytes);
+    q.bind(6, row.nextAttemptAt ? row.nextAttemptAt : at).bind(7, at);
+    if (row.contractRef) q.bind(8, row.contractRef);
+    else q.bindNull(8);
+    q.send();
+}
+
 std::vector<OutboxRow> Outbox::due(std::int64_t nowAt, int limit, std::int64_t afterId) {
     if (db_.dialect() == Dialect::SQLite) {
         // The index of queued rows walks them in id order from afterId and stops after

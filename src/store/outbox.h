@@ -39,6 +39,9 @@ public:
 
     /// Queues a row (state queued, due now). Returns its id.
     std::int64_t enqueue(const OutboxRow& row);
+    /// The same, sent without waiting (CachedQuery::send) and so without its id: for
+    /// process's answers, which nothing refers to by id.
+    void enqueuePipelined(const OutboxRow& row);
 
     /// Queued rows due at `now`, oldest first, at most `limit`, with ids after afterId.
     /// Claims nothing: for a reader that is alone (deliver on SQLite, under its job lease).

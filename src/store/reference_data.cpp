@@ -165,11 +165,12 @@ bool ReferenceData::onlyInactiveContact(const std::string& email) {
 }
 
 bool ReferenceData::isInactiveContact(const std::string& partnerId, const std::string& email) {
-    std::string p = partnerId, e = email;
-    int n = 0;
-    db_.session() << db_.sql("SELECT COUNT(*) FROM contacts WHERE partner_id = ? AND email = ? AND active = 0"), use(p),
-        use(e), into(n), now;
-    return n > 0;
+    // Kept prepared: process asks it for every accepted request (on PostgreSQL POCO's
+    // statement took four round trips).
+    return db_.cached("SELECT 1 FROM contacts WHERE partner_id = ? AND email = ? AND active = 0")
+        .bind(1, partnerId)
+        .bind(2, email)
+        .step();
 }
 
 std::optional<domain::Partner> ReferenceData::partner(const std::string& partnerId) {

@@ -8,9 +8,11 @@
 // sanitizers). The threads runs keep 600 requests and 1,000 mails.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -140,6 +142,40 @@ TEST_CASE("workers: 4 process workers at once handle each request exactly once a
     CHECK(accepted == 23);
     CHECK(refused == n - 23);
     CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'reply:%'") == n);  // one answer each
+    d.checkLedger();
+}
+
+TEST_CASE("workers: a request whose balance another worker holds is deferred while the others are handled",
+          "[.pg][workers]") {
+    Desk d("process.batch = 10\n");
+    const int n = 20;
+    d.queueRequests(n);  // gold and silver alternate, gold first: 10 each, within both balances
+    // Another worker's open page holds the gold balance.
+    auto other = sm::store::Database::open(d.settings.databaseUrl);
+    auto holder = std::make_unique<sm::store::Transaction>(*other);
+    sm::store::Contracts(*other).lockedBalance(d.gold);
+
+    sm::jobs::ProcessReport report;
+    std::thread worker([&] {
+        auto db = sm::store::Database::open(d.settings.databaseUrl);
+        sm::mail::TemplateSet templates(d.settings.templatesDir);
+        report = sm::jobs::process(*db, d.settings, templates, d.log);
+    });
+    // Every silver request is handled and committed while gold's balance is held (a
+    // worker that waited at the first gold request would have handled none).
+    int silverDone = 0;
+    for (int i = 0; i < 600 && silverDone < n / 2; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        silverDone = d.count("SELECT COUNT(*) FROM incidents WHERE contract_ref = " + std::to_string(d.silver));
+    }
+    CHECK(silverDone == n / 2);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents WHERE contract_ref = " + std::to_string(d.gold)) == 0);
+    holder.reset();  // the other page ends (rolled back): the deferred gold requests go through
+    worker.join();
+    CHECK(report.processed == n);
+    CHECK(report.accepted == n);
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 0);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents WHERE contract_ref = " + std::to_string(d.gold)) == n / 2);
     d.checkLedger();
 }
 
