@@ -7,7 +7,8 @@
 #   deliver N    bench_deliver with delivery.connections = N (4), the mails to 100 recipients
 # all to the same sink, N mails with a LEN-byte body each; bench_deliver commits every
 # outcome to its SQLite outbox as production does. Prints each figure, the ratios
-# (deliver 1 / smtp-source, deliver N / ceiling) and the load average, then the medians.
+# (deliver 1 / smtp-source, deliver N / ceiling) and the load average, then the medians;
+# smtp-source's and bench_deliver's CPU per mail are printed too.
 # Targets: deliver 1 >= 90 % of smtp-source, deliver 4 >= 75 % of the ceiling.
 #
 # usage: bench/bench-deliver-sink.sh [BUILD_DIR]
@@ -34,13 +35,21 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-# mails/s of smtp-source with these options
+# mails/s of smtp-source with these options; its CPU per mail goes to stderr, to set
+# beside bench_deliver's (on a busy machine the CPU figures swing less than the rates)
 source_rate() {
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$SBIN/smtp-source" "$@" -d -m "$N" -l "$LEN" -f support@example.test -t alice@example.test "127.0.0.1:$PORT"
-  t1=$(date +%s.%N)
-  python3 -c "print(round($N / ($t1 - $t0)))"
+  python3 - "$N" "$SBIN/smtp-source" "$@" -d -m "$N" -l "$LEN" -f support@example.test -t alice@example.test \
+    "127.0.0.1:$PORT" <<'PY'
+import resource, subprocess, sys, time
+n = int(sys.argv[1])
+t0 = time.monotonic()
+subprocess.run(sys.argv[2:], check=True)
+seconds = time.monotonic() - t0
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("    smtp-source %s: CPU %.0f us/mail" % (" ".join(sys.argv[3:5]), 1e6 * (ru.ru_utime + ru.ru_stime) / n),
+      file=sys.stderr)
+print(round(n / seconds))
+PY
 }
 # mails/s of bench_deliver over CONNECTIONS connections to RECIPIENTS addresses
 deliver_rate() {

@@ -94,16 +94,6 @@ bool MessageHandler::isOurOwn() const {
     return at != std::string::npos && lower(mail_.messageId.substr(at + 1)) == lower(s_.messageIdDomain) + ">";
 }
 
-bool MessageHandler::isListMail() const {
-    if (mail_.header("List-Id") || mail_.header("List-Unsubscribe")) return true;
-    if (const std::string* prec = mail_.header("Precedence")) {
-        std::string p = lower(*prec);
-        return p.find("bulk") != std::string::npos || p.find("list") != std::string::npos ||
-               p.find("junk") != std::string::npos;
-    }
-    return false;
-}
-
 void MessageHandler::finish(const std::string& state, const std::string& cls, const std::string& sender,
                             const std::string& reason) {
     if (heldBack_ && state == "done") {

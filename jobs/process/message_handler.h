@@ -89,7 +89,6 @@ private:
     /// The contacts on record with the sender's address, read once per message.
     const std::vector<domain::Contact>& senderContacts();
     void tooLarge(const store::InboundRow& row);
-    bool isListMail() const;
     /// DOMAIN.md flows 4, 6, 7 may require the receiving server to vouch for the sender.
     /// Our MX vouched for the From (or process.require_authentication is off). When it
     /// did not, says so with what was not done (forWhat): never silent. At notice when the

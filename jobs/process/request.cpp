@@ -41,10 +41,7 @@ void MessageHandler::handleRequest() {
         if (product && !product->usesIds) {
             d.set("portal", product->portal);
             d.set("product", product->name);
-            return refuse(domain::RequestOutcome::ProductWithoutIds,
-                          product->name + " does not use Access IDs and Contract IDs: open the request at " +
-                              product->portal + ". Nothing was deducted.",
-                          d);
+            return refuse(domain::RequestOutcome::ProductWithoutIds, domain::productWithoutIdsReason(*product), d);
         }
         auto linked = authenticated("its address's link to a contract is not used")
                           ? incidents_.linkedContracts(sender_)

@@ -16,7 +16,7 @@ void MessageHandler::tooLarge(const store::InboundRow& row) {
     replyTo_ = mail_.replyTo.empty() ? sender_ : lower(mail_.replyTo);
     // Only the headers are here: judge by hygiene alone (the body's words are unknown).
     auto cls = mail::classifyHygiene(mail_, nullptr);
-    if (!sender_.empty() && !isOurOwn() && !isListMail() && cls != mail::Classification::AutoReply &&
+    if (!sender_.empty() && !isOurOwn() && !mail::isListMail(mail_) && cls != mail::Classification::AutoReply &&
         cls != mail::Classification::Bounce) {
         mail::TemplateData d;
         d.set("limit_mb", std::to_string(s_.process.maxMessageBytes / (1024 * 1024)));

@@ -361,6 +361,32 @@ bool claimsItsRows(const std::string& job, store::Dialect dialect) {
            (job == "process" || job == "deliver" || job == "activate" || job == "expire" || job == "fetch");
 }
 
+int runSubcommand(CommandContext& app, const Args& args, const std::string& command,
+                  const std::vector<Subcommand>& subcommands) {
+    const std::string sub = args.positional.at(0);
+    std::string known;
+    for (const auto& s : subcommands) {
+        if (sub == s.name) {
+            try {
+                return s.run(app, args);
+            } catch (const NotActionable& e) {
+                app.err() << "supportmail " << command << " " << sub << ": " << e.what() << "\n";
+                return kExitDataErr;
+            }
+        }
+        known += (known.empty() ? "" : &s == &subcommands.back() ? " or " : ", ") + std::string(s.name);
+    }
+    throw UsageError("unknown subcommand '" + sub + "': expected " + known);
+}
+
+void requireOnly(const Args& args, const std::string& sub, const std::vector<std::string>& allowed) {
+    for (const auto& [name, value] : args.options) {
+        (void)value;
+        if (name == "help" || std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
+        throw UsageError("--" + name + " does not apply to '" + sub + "'");
+    }
+}
+
 void requireReadableFile(const std::string& path) {
     Poco::File f(path);
     try {

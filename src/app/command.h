@@ -52,6 +52,32 @@ public:
 /// reason in plain words ("PATH: is a directory, not a file").
 void requireReadableFile(const std::string& path);
 
+/// What an operator named (a mail, a case, a contract, an address) does not exist, or
+/// is in a state the action does not apply to: runSubcommand() prints the message and
+/// exits 65 (kExitDataErr).
+class NotActionable : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class CommandContext;
+
+/// One subcommand of a command that has several ("outbox retry").
+struct Subcommand {
+    const char* name;
+    int (*run)(CommandContext&, const Args&);
+};
+
+/// Runs the subcommand that args.positional[0] names. NotActionable from it becomes
+/// "supportmail COMMAND SUB: what" on err() and exit 65; an unknown name throws
+/// UsageError listing the known ones (exit 64). Anything else escapes to the frame.
+int runSubcommand(CommandContext& app, const Args& args, const std::string& command,
+                  const std::vector<Subcommand>& subcommands);
+
+/// Throws UsageError for an option (other than --help) that subcommand sub does not
+/// take: a command declares the union of its subcommands' options.
+void requireOnly(const Args& args, const std::string& sub, const std::vector<std::string>& allowed);
+
 /// What the application gives a command. settings() and database() load lazily
 /// (a ConfigError or StoreError escaping a command becomes exit 78 or 69).
 class CommandContext {

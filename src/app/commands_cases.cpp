@@ -32,12 +32,6 @@ using Poco::Data::Keywords::now;
 namespace sm::app {
 namespace {
 
-/// A contract or case the administrator named that does not exist (exit 65).
-class NotFound : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
 /// A contract by row id (digits, "#12"), Contract ID, display name or masked Access
 /// ID ("0037xxxxxx", as every listing shows it). A full Access ID is refused: it is
 /// a secret and does not belong on a command line (shell history, ps).
@@ -47,11 +41,11 @@ domain::Contract findContract(store::Database& db, const std::string& given) {
     if (!g.empty() && g[0] == '#') g.erase(0, 1);
     std::optional<domain::Contract> c;
     if (domain::isValidAccessId(g))
-        throw NotFound("'" + domain::maskAccessId(g) + "' looks like an Access ID: give the masked form " +
+        throw NotActionable("'" + domain::maskAccessId(g) + "' looks like an Access ID: give the masked form " +
                        domain::maskAccessId(g) + ", the row id (#N), the Contract ID or the display name");
     if (!g.empty() && g.size() < 10 && std::all_of(g.begin(), g.end(), [](unsigned char ch) { return std::isdigit(ch); })) {
         c = contracts.byId(std::stoll(g));
-        if (!c) throw NotFound("unknown contract #" + g + ": no contract has this row id");
+        if (!c) throw NotActionable("unknown contract #" + g + ": no contract has this row id");
         return *c;
     }
     c = contracts.byContractId(domain::normalizeContractId(g));
@@ -61,27 +55,19 @@ domain::Contract findContract(store::Database& db, const std::string& given) {
     if (named.size() > 1) {
         std::string ids;
         for (std::size_t i = 0; i < named.size() && i < 10; ++i) ids += (ids.empty() ? "#" : ", #") + std::to_string(named[i].id);
-        throw NotFound("'" + g + "' names " + std::to_string(named.size()) + " contracts (" + ids +
+        throw NotActionable("'" + g + "' names " + std::to_string(named.size()) + " contracts (" + ids +
                        (named.size() > 10 ? ", ..." : "") + "): give the row id");
     }
     const std::string shown = domain::isValidContractId(domain::normalizeContractId(g))
                                   ? domain::maskContractId(domain::normalizeContractId(g))
                                   : g;
-    throw NotFound("unknown contract '" + shown +
+    throw NotActionable("unknown contract '" + shown +
                    "': no contract has this row id, Contract ID, display name or masked Access ID");
 }
 
 std::string contractLabel(const std::optional<domain::Contract>& c, std::int64_t ref) {
     if (!c) return "#" + std::to_string(ref) + " (unknown contract)";
     return "#" + std::to_string(c->id) + " " + c->displayName;
-}
-
-void requireOnly(const Args& args, const std::string& sub, const std::vector<std::string>& allowed) {
-    for (const auto& [name, value] : args.options) {
-        (void)value;
-        if (name == "help" || std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
-        throw UsageError("--" + name + " does not apply to '" + sub + "'");
-    }
 }
 
 std::string stateFilter(const Args& args) {
@@ -162,7 +148,7 @@ int caseShow(CommandContext& app, const Args& args) {
     store::Incidents incidents(db);
     const std::string number = Poco::toUpper(Poco::trim(args.positional[1]));
     auto inc = incidents.byCaseNumber(number);
-    if (!inc) throw NotFound("unknown case '" + args.positional[1] + "': no incident has this case number");
+    if (!inc) throw NotActionable("unknown case '" + args.positional[1] + "': no incident has this case number");
     store::Contracts contracts(db);
     auto contract = contracts.byId(inc->contractRef);
     Scrubber scrub(db);
@@ -269,16 +255,7 @@ int caseList(CommandContext& app, const Args& args) {
 }
 
 int runCase(CommandContext& app, const Args& args) {
-    const std::string sub = args.positional.at(0);
-    try {
-        if (sub == "close") return caseClose(app, args);
-        if (sub == "show") return caseShow(app, args);
-        if (sub == "list") return caseList(app, args);
-    } catch (const NotFound& e) {
-        app.err() << "supportmail case " << sub << ": " << e.what() << "\n";
-        return kExitDataErr;
-    }
-    throw UsageError("unknown subcommand '" + sub + "': expected close, show or list");
+    return runSubcommand(app, args, "case", {{"close", caseClose}, {"show", caseShow}, {"list", caseList}});
 }
 
 // ---- contract ----
@@ -417,16 +394,8 @@ int contractDisclosures(CommandContext& app, const Args& args) {
 }
 
 int runContract(CommandContext& app, const Args& args) {
-    const std::string sub = args.positional.at(0);
-    try {
-        if (sub == "show") return contractShow(app, args);
-        if (sub == "list") return contractList(app, args);
-        if (sub == "disclosures") return contractDisclosures(app, args);
-    } catch (const NotFound& e) {
-        app.err() << "supportmail contract " << sub << ": " << e.what() << "\n";
-        return kExitDataErr;
-    }
-    throw UsageError("unknown subcommand '" + sub + "': expected show, list or disclosures");
+    return runSubcommand(app, args, "contract",
+                         {{"show", contractShow}, {"list", contractList}, {"disclosures", contractDisclosures}});
 }
 
 }  // namespace

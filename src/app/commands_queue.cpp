@@ -26,20 +26,6 @@ using Poco::Util::Option;
 namespace sm::app {
 namespace {
 
-/// A row the operator named that does not exist or is in the wrong state (exit 65).
-class NotActionable : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-void requireOnly(const Args& args, const std::string& sub, const std::vector<std::string>& allowed) {
-    for (const auto& [name, value] : args.options) {
-        (void)value;
-        if (name == "help" || std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
-        throw UsageError("--" + name + " does not apply to '" + sub + "'");
-    }
-}
-
 std::int64_t rowId(const std::string& given, const std::string& what) {
     std::string g = Poco::trim(given);
     if (!g.empty() && g[0] == '#') g.erase(0, 1);
@@ -103,6 +89,7 @@ mail::ParsedMail mailOf(const jobs::OutboxRenderer& renderer, const store::Outbo
 
 int outboxList(CommandContext& app, const Args& args) {
     requireOnly(args, "list", {"state", "kind", "json"});
+    if (args.positional.size() != 1) throw UsageError("expected: outbox list [--state S] [--kind K]");
     const std::string state = choice(args, "state", kOutboxStates);
     auto& db = app.database();
     auto rows = store::Outbox(db).list(state, Poco::trim(args.get("kind")));
@@ -219,20 +206,8 @@ int outboxCancel(CommandContext& app, const Args& args) {
 }
 
 int runOutbox(CommandContext& app, const Args& args) {
-    const std::string sub = args.positional.at(0);
-    try {
-        if (sub == "list") {
-            if (args.positional.size() != 1) throw UsageError("expected: outbox list [--state S] [--kind K]");
-            return outboxList(app, args);
-        }
-        if (sub == "show") return outboxShow(app, args);
-        if (sub == "retry") return outboxRetry(app, args);
-        if (sub == "cancel") return outboxCancel(app, args);
-    } catch (const NotActionable& e) {
-        app.err() << "supportmail outbox " << sub << ": " << e.what() << "\n";
-        return kExitDataErr;
-    }
-    throw UsageError("unknown subcommand '" + sub + "': expected list, show, retry or cancel");
+    return runSubcommand(app, args, "outbox",
+                         {{"list", outboxList}, {"show", outboxShow}, {"retry", outboxRetry}, {"cancel", outboxCancel}});
 }
 
 // ---- inbound ----
@@ -358,16 +333,8 @@ int inboundReprocess(CommandContext& app, const Args& args) {
 }
 
 int runInbound(CommandContext& app, const Args& args) {
-    const std::string sub = args.positional.at(0);
-    try {
-        if (sub == "list") return inboundList(app, args);
-        if (sub == "show") return inboundShow(app, args);
-        if (sub == "reprocess") return inboundReprocess(app, args);
-    } catch (const NotActionable& e) {
-        app.err() << "supportmail inbound " << sub << ": " << e.what() << "\n";
-        return kExitDataErr;
-    }
-    throw UsageError("unknown subcommand '" + sub + "': expected list, show or reprocess");
+    return runSubcommand(app, args, "inbound",
+                         {{"list", inboundList}, {"show", inboundShow}, {"reprocess", inboundReprocess}});
 }
 
 // ---- contact ----
@@ -474,16 +441,8 @@ int contactUnblock(CommandContext& app, const Args& args) {
 }
 
 int runContact(CommandContext& app, const Args& args) {
-    const std::string sub = args.positional.at(0);
-    try {
-        if (sub == "list") return contactList(app, args);
-        if (sub == "show") return contactShow(app, args);
-        if (sub == "unblock") return contactUnblock(app, args);
-    } catch (const NotActionable& e) {
-        app.err() << "supportmail contact " << sub << ": " << e.what() << "\n";
-        return kExitDataErr;
-    }
-    throw UsageError("unknown subcommand '" + sub + "': expected list, show or unblock");
+    return runSubcommand(app, args, "contact",
+                         {{"list", contactList}, {"show", contactShow}, {"unblock", contactUnblock}});
 }
 
 }  // namespace

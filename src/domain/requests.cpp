@@ -94,8 +94,7 @@ RequestDecision decideRequest(const std::optional<ContractFacts>& facts, const s
     }
     if (!d.product->usesIds) {
         d.outcome = RequestOutcome::ProductWithoutIds;
-        d.reason = d.product->name + " does not use Access IDs and Contract IDs: open the request at " +
-                   d.product->portal + ". Nothing was deducted.";
+        d.reason = productWithoutIdsReason(*d.product);
         return d;
     }
     d.severity = parseSeverity(severityText);
@@ -107,6 +106,11 @@ RequestDecision decideRequest(const std::optional<ContractFacts>& facts, const s
     }
     d.outcome = RequestOutcome::Accepted;
     return d;
+}
+
+std::string productWithoutIdsReason(const Product& product) {
+    return product.name + " does not use Access IDs and Contract IDs: open the request at " + product.portal +
+           ". Nothing was deducted.";
 }
 
 std::string formatCaseNumber(int year, std::int64_t sequence) {

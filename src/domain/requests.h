@@ -74,6 +74,10 @@ RequestDecision decideRequest(const std::optional<ContractFacts>& contract, cons
                               const std::string& productText, const std::string& severityText,
                               const ProductCatalogue& products, const std::string& today);
 
+/// The refusal's sentence for a product whose requests go to its portal, with or
+/// without IDs in the mail (DOMAIN.md: such a product never uses an incident).
+std::string productWithoutIdsReason(const Product& product);
+
 /// "SR-2026-000123": year of creation and the incident's sequence number; never
 /// reused because the sequence never is.
 std::string formatCaseNumber(int year, std::int64_t sequence);

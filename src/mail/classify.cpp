@@ -1,6 +1,8 @@
 // Hygiene and content classification; every keyword lives in the tables below.
 #include "mail/classify.h"
 
+#include "domain/requests.h"
+
 #include "mail/request_fields.h"
 #include "mail/html_text.h"
 #include "mail/mime_parser.h"
@@ -106,12 +108,6 @@ bool containsFolded(const std::string& foldedHaystack, const std::vector<std::st
     for (const auto& n : foldedNeedles)
         if (foldedHaystack.find(n) != std::string::npos) return true;
     return false;
-}
-
-/// The case number of our support cases.
-const std::regex& caseRegex() {
-    static const std::regex re(R"(SR-\d{4}-\d{6})");
-    return re;
 }
 
 // ------------------------------------------------------------ helpers
@@ -258,10 +254,10 @@ std::string toString(Classification c) {
     return "junk";
 }
 
-std::string findCaseNumber(const std::string& subject) {
-    std::smatch mm;
-    if (std::regex_search(subject, mm, caseRegex())) return mm.str();
-    return {};
+bool isListMail(const ParsedMail& m) {
+    const std::string precedence = trimmed(headerLower(m, "Precedence"));
+    return precedence == "bulk" || precedence == "junk" || precedence == "list" || m.header("List-Id") ||
+           m.header("List-Unsubscribe") || m.header("List-Post");
 }
 
 Classification classifyHygiene(const ParsedMail& m, BounceInfo* out) {
@@ -320,13 +316,12 @@ Classification classifyHygiene(const ParsedMail& m, BounceInfo* out) {
     if (precedence == "auto_reply") return Classification::AutoReply;
     if (m.contentType == "multipart/report" && m.reportType == "disposition-notification")
         return Classification::AutoReply;
-    if (precedence == "bulk" || precedence == "junk" || precedence == "list") return Classification::Junk;
-    if (m.header("List-Id") || m.header("List-Unsubscribe") || m.header("List-Post")) return Classification::Junk;
+    if (isListMail(m)) return Classification::Junk;
     std::string subject = lowerUtf8(m.subject);
     if (containsAny(subject, kAutoReplySubjects)) return Classification::AutoReply;
 
     // Content classes.
-    if (!findCaseNumber(m.subject).empty() || !m.inReplyTo.empty() || !m.references.empty())
+    if (domain::findCaseNumber(m.subject) || !m.inReplyTo.empty() || !m.references.empty())
         return Classification::FollowUp;
     return classifyContent(m);
 }

@@ -50,7 +50,9 @@ bool asksForActivation(const ParsedMail& mail);
 /// The mail's text is Vietnamese (its letters with Vietnamese diacritics or its words).
 bool looksVietnamese(const std::string& text);
 
-/// The case number in a subject ("SR-2026-000123"), or empty.
-std::string findCaseNumber(const std::string& subject);
+/// Mail from a list or a bulk sender (List-Id, List-Unsubscribe, List-Post, or
+/// Precedence bulk, junk or list): never answered. (A case number in a subject is
+/// domain::findCaseNumber.)
+bool isListMail(const ParsedMail& mail);
 
 }  // namespace sm::mail

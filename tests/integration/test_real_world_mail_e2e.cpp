@@ -19,9 +19,7 @@ namespace {
 
 const std::vector<std::string> kUsers = {"support", "alice", "bob", "erin", "frank", "mallory"};
 
-struct Answer {
-    std::string subject, text, raw;
-};
+using Answer = smtest::ReceivedMail;
 
 class RealWorldDesk : public smtest::MailServers {
 public:
@@ -58,13 +56,7 @@ public:
     }
 
     void send(const std::string& from, const std::string& raw, std::size_t expectInSupport) {
-        std::string file = dir.file("msg" + std::to_string(++sent_) + ".eml");
-        smtest::writeFile(file, raw);
-        auto r = sendToSupport(from, file);
-        INFO(r.out << r.err);
-        REQUIRE(r.exitCode == 0);
-        REQUIRE(smtest::waitForMessages(env, "support", "support-pw", expectInSupport, 10000).size() ==
-                expectInSupport);
+        sendAndWait(dir, from, raw, expectInSupport);
     }
 
     void cycle() {
@@ -74,27 +66,13 @@ public:
     }
 
     /// The count-th mail in the user's mailbox, checked by the independent validator.
-    Answer answer(const std::string& user, std::size_t count) {
-        auto mails = smtest::waitForMessages(env, user, user + "-pw", count, 10000);
-        REQUIRE(mails.size() == count);
-        std::string file = dir.file(user + std::to_string(count) + ".eml");
-        smtest::writeFile(file, mails.back());
-        auto check = smtest::checkEml(file);
-        INFO(check.out);
-        CHECK(check.exitCode == 0);
-        auto x = smtest::extractEml(file);
-        auto obj = Poco::JSON::Parser().parse(x.out).extract<Poco::JSON::Object::Ptr>();
-        return {obj->getValue<std::string>("subject"), obj->getValue<std::string>("text"), mails.back()};
-    }
+    Answer answer(const std::string& user, std::size_t count) { return lastReceived(dir, user, count); }
 
     int scalar(const std::string& sql) {
         int n = 0;
         db->session() << sql, into(n), now;
         return n;
     }
-
-private:
-    int sent_ = 0;
 };
 
 /// A mail with a Message-ID we can look for in the answer's threading headers.

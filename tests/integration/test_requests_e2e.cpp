@@ -24,9 +24,7 @@ namespace {
 
 const std::vector<std::string> kUsers = {"support", "alice", "bob", "erin", "frank", "grace", "ops", "mallory"};
 
-struct Parsed {
-    std::string subject, text, raw;
-};
+using Parsed = smtest::ReceivedMail;
 
 class Desk : public smtest::MailServers {
 public:
@@ -73,13 +71,7 @@ public:
 
     // Sent by swaks, an independent client, as the partner's mail program would.
     void send(const std::string& from, const std::string& raw, std::size_t expectInSupport) {
-        std::string file = dir.file("msg" + std::to_string(++sent_) + ".eml");
-        smtest::writeFile(file, raw);
-        auto r = sendToSupport(from, file);
-        INFO(r.out << r.err);
-        REQUIRE(r.exitCode == 0);
-        REQUIRE(smtest::waitForMessages(env, "support", "support-pw", expectInSupport, 10000).size() ==
-                expectInSupport);
+        sendAndWait(dir, from, raw, expectInSupport);
     }
 
     void cycle() {
@@ -88,18 +80,7 @@ public:
         run({"deliver"});
     }
 
-    Parsed lastMail(const std::string& user, std::size_t count) {
-        auto mails = smtest::waitForMessages(env, user, user + "-pw", count, 10000);
-        REQUIRE(mails.size() == count);
-        std::string file = dir.file(user + std::to_string(count) + ".eml");
-        smtest::writeFile(file, mails.back());
-        auto check = smtest::checkEml(file);
-        INFO(check.out);
-        CHECK(check.exitCode == 0);
-        auto x = smtest::extractEml(file);
-        auto obj = Poco::JSON::Parser().parse(x.out).extract<Poco::JSON::Object::Ptr>();
-        return {obj->getValue<std::string>("subject"), obj->getValue<std::string>("text"), mails.back()};
-    }
+    Parsed lastMail(const std::string& user, std::size_t count) { return lastReceived(dir, user, count); }
 
     int scalar(const std::string& sql) {
         int n = 0;
@@ -110,9 +91,6 @@ public:
         return scalar("SELECT COALESCE(SUM(l.delta), 0) FROM ledger l JOIN contracts c ON c.id = l.contract_ref "
                       "WHERE c.plan_key = '" + plan + "'");
     }
-
-private:
-    int sent_ = 0;
 };
 
 // What our MX (authserv-id mx.example.test, Desk's process.authserv_id) writes on top of a

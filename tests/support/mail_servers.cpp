@@ -1,5 +1,10 @@
 #include "support/mail_servers.h"
 
+#include <catch2/catch.hpp>
+
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
 namespace smtest {
 
 std::string MailServers::smtpConfig(const TempDir& dir, const std::string& extra, int smtpPort) const {
@@ -30,6 +35,29 @@ RunResult MailServers::sendToSupport(const std::string& from, const std::string&
     return runProgram("/usr/bin/swaks", {"--server", "127.0.0.1:" + std::to_string(env.smtpPort), "--auth-user",
                                          "support", "--auth-password", "support-pw", "--from", from, "--to",
                                          "support@example.test", "--data", "@" + emlFile, "--silent", "2"});
+}
+
+void MailServers::sendAndWait(const TempDir& dir, const std::string& from, const std::string& raw,
+                              std::size_t expectInSupport) {
+    const std::string file = dir.file("sent" + std::to_string(++sent_) + ".eml");
+    writeFile(file, raw);
+    auto r = sendToSupport(from, file);
+    INFO(r.out << r.err);
+    REQUIRE(r.exitCode == 0);
+    REQUIRE(waitForMessages(env, "support", "support-pw", expectInSupport, 10000).size() == expectInSupport);
+}
+
+ReceivedMail MailServers::lastReceived(const TempDir& dir, const std::string& user, std::size_t count) const {
+    auto mails = waitForMessages(env, user, user + "-pw", count, 10000);
+    REQUIRE(mails.size() == count);
+    const std::string file = dir.file(user + std::to_string(count) + ".eml");
+    writeFile(file, mails.back());
+    auto check = checkEml(file);
+    INFO(check.out);
+    CHECK(check.exitCode == 0);
+    auto x = extractEml(file);
+    auto obj = Poco::JSON::Parser().parse(x.out).extract<Poco::JSON::Object::Ptr>();
+    return {obj->getValue<std::string>("subject"), obj->getValue<std::string>("text"), mails.back()};
 }
 
 }  // namespace smtest

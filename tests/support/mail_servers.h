@@ -13,6 +13,12 @@
 
 namespace smtest {
 
+/// A mail a test user received, as the independent reader (tools/validate_eml.py)
+/// sees it.
+struct ReceivedMail {
+    std::string subject, text, raw;
+};
+
 struct MailServers {
     MailServerEnv env = loadMailServerEnv();
 
@@ -37,6 +43,18 @@ struct MailServers {
     /// Postfix with swaks (an independent client, as the partner's mail program
     /// would), logged in as user support.
     RunResult sendToSupport(const std::string& from, const std::string& emlFile) const;
+
+    /// Writes raw into dir, sends it with sendToSupport, then waits (10 s) until the
+    /// support mailbox holds expectInSupport mails; REQUIREs both.
+    void sendAndWait(const TempDir& dir, const std::string& from, const std::string& raw,
+                     std::size_t expectInSupport);
+
+    /// Waits (10 s) until the user's mailbox holds count mails (REQUIRE), CHECKs the
+    /// last one with the validator and returns what it read of it.
+    ReceivedMail lastReceived(const TempDir& dir, const std::string& user, std::size_t count) const;
+
+private:
+    int sent_ = 0;
 };
 
 }  // namespace smtest

@@ -18,7 +18,7 @@
 #include "mail/templates.h"
 #include "store/contracts.h"
 #include "store/database.h"
-#include "support/test_support.h"
+#include "support/cli_site.h"
 
 using namespace Poco::Data::Keywords;
 using smtest::runSupportmail;
@@ -29,28 +29,12 @@ struct Extracted {
     std::string subject, text, raw;
 };
 
-struct Desk {
-    smtest::TempDir dir;
-    std::string spool = dir.file("spool");
-    std::string inbox = dir.file("inbox");
-    std::string conf;
-    std::unique_ptr<sm::store::Database> db;
+struct Desk : smtest::CliSite {
     std::string goldAccess, goldContract, silverAccess, silverContract;
     std::int64_t goldRef = 0, silverRef = 0;
     std::vector<std::string> seen;  // spool files already looked at
 
-    Desk() {
-        for (const char* sub : {"", "/new", "/cur", "/tmp"})
-            REQUIRE(smtest::runProgram("/bin/mkdir", {"-p", inbox + sub}).exitCode == 0);
-        conf = smtest::writeTestConfig(dir, "maildir:" + spool, "inbound.support.url = maildir:" + inbox + "\n");
-        run({"import-partners", smtest::writeSamplePartners(dir)});
-        std::string renewals = dir.file("renewals.csv");
-        std::string today = smtest::today();
-        smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n4648141,gold," + today + "\n5102233,silver," +
-                                        today + "\n");
-        run({"import-renewals", renewals});
-        run({"activate"});
-        db = sm::store::Database::open(smtest::testDatabaseUrl(dir));
+    Desk() : CliSite({"4648141,gold", "5102233,silver"}) {
         db->session() << "SELECT id, access_id, contract_id FROM contracts WHERE plan_key = 'gold'", into(goldRef),
             into(goldAccess), into(goldContract), now;
         db->session() << "SELECT id, access_id, contract_id FROM contracts WHERE plan_key = 'silver'", into(silverRef),
@@ -59,15 +43,6 @@ struct Desk {
         REQUIRE(silverRef > 0);
         run({"deliver"});
         seen = smtest::listFiles(spool + "/new");  // the ID mails: not under test here
-    }
-
-    smtest::RunResult run(const std::vector<std::string>& args, int expectedExit = 0) {
-        std::vector<std::string> a = {"--config", conf};
-        a.insert(a.end(), args.begin(), args.end());
-        auto r = runSupportmail(a);
-        INFO(args[0] << ": " << r.out << r.err);
-        REQUIRE(r.exitCode == expectedExit);
-        return r;
     }
 
     void request(const std::string& from, const std::string& subject, const std::string& access,
@@ -81,15 +56,10 @@ struct Desk {
                           "Hello,\r\n\r\nAccess ID: " + access + "\r\nContract ID: " + contract +
                           "\r\nProduct: Windows Server 2019\r\nUsage type: IT Pro\r\nProblem type: Performance\r\n"
                           "Category: Cluster\r\nSeverity: B\r\nDescription: " + description + "\r\n";
-        smtest::writeFile(inbox + "/new/17000000" + std::to_string(10 + n) + ".M" + std::to_string(n) + "P1.test", raw);
+        putInInbox(raw);
     }
 
-    int scalar(const std::string& sql) {
-        int v = 0;
-        db->session() << sql, into(v), now;
-        return v;
-    }
-    int balance(std::int64_t ref) {
+    std::int64_t balance(std::int64_t ref) {
         return scalar("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = " + std::to_string(ref));
     }
     std::vector<std::string> caseNumbers() {

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "mail/charset.h"
+#include "domain/requests.h"
 #include "mail/classify.h"
 #include "mail/html_text.h"
 #include "mail/inspect.h"
@@ -396,6 +397,18 @@ TEST_CASE("classification: follow-up, resend, benefits, junk, auto-reply, bounce
     CHECK(b.permanent);
     CHECK(toString(Classification::FollowUp) == "follow_up");
     CHECK(toString(Classification::AutoReply) == "auto_reply");
+}
+
+TEST_CASE("list mail and case numbers: one rule each, as process and the classifier read them", "[parser]") {
+    // The millionth case of a year has seven digits; it is still a follow-up, found whole.
+    const auto m = parseMail("From: a@b.c\nSubject: Re: [SR-2026-1000001] slow\n\nmore");
+    CHECK(classifyHygiene(m) == Classification::FollowUp);
+    CHECK(sm::domain::findCaseNumber(m.subject) == std::optional<std::string>("SR-2026-1000001"));
+    CHECK(isListMail(parseMail("From: a@b.c\nPrecedence:  Bulk \nSubject: x\n\nx")));
+    CHECK(isListMail(parseMail("From: a@b.c\nList-Post: <mailto:l@example.com>\nSubject: x\n\nx")));
+    CHECK(isListMail(parseMail("From: a@b.c\nList-Unsubscribe: <mailto:u@example.com>\nSubject: x\n\nx")));
+    CHECK_FALSE(isListMail(parseMail("From: a@b.c\nPrecedence: first-class\nSubject: x\n\nx")));
+    CHECK_FALSE(isListMail(parseMail("From: a@b.c\nSubject: Re: the list of our cases\n\nx")));
 }
 
 TEST_CASE("inspect JSON is valid for invalid UTF-8 input", "[parser]") {

@@ -8,7 +8,7 @@
 #include <Poco/Timestamp.h>
 
 #include "store/database.h"
-#include "support/test_support.h"
+#include "support/cli_site.h"
 
 using namespace Poco::Data::Keywords;
 
@@ -18,36 +18,13 @@ namespace {
 // authserv-id) writes for a mail whose From it could verify.
 const std::string kVouched = "Authentication-Results: mx.example.test; dmarc=pass header.from=example.test\r\n";
 
-struct Site {
-    smtest::TempDir dir;
-    std::string spool = dir.file("spool");
-    std::string inbox = dir.file("inbox");
-    std::string conf;
-    std::unique_ptr<sm::store::Database> db;
+struct Site : smtest::CliSite {
     std::string access, contract;
     int n = 0;
 
-    explicit Site(const std::string& extra = "") {
-        for (const char* sub : {"", "/new", "/cur", "/tmp"})
-            REQUIRE(smtest::runProgram("/bin/mkdir", {"-p", inbox + sub}).exitCode == 0);
-        conf = smtest::writeTestConfig(dir, "maildir:" + spool, "inbound.support.url = maildir:" + inbox + "\n" + extra);
-        run({"import-partners", smtest::writeSamplePartners(dir)});
-        std::string renewals = dir.file("renewals.csv");
-        smtest::writeFile(renewals, "partner_id,benefit,renewal_date\n4648141,gold," + smtest::today() + "\n");
-        run({"import-renewals", renewals});
-        run({"activate"});
-        db = sm::store::Database::open("sqlite:" + dir.file("supportmail.db"));
+    explicit Site(const std::string& extra = "") : CliSite({"4648141,gold"}, extra) {
         db->session() << "SELECT access_id, contract_id FROM contracts", into(access), into(contract), now;
         REQUIRE(!access.empty());
-    }
-
-    smtest::RunResult run(const std::vector<std::string>& args, int expectedExit = 0) {
-        std::vector<std::string> a = {"--config", conf};
-        a.insert(a.end(), args.begin(), args.end());
-        auto r = smtest::runSupportmail(a);
-        INFO(args[0] << ": " << r.out << r.err);
-        REQUIRE(r.exitCode == expectedExit);
-        return r;
     }
 
     /// A mail into the inbox: headers (each ending CRLF) above From, then the body.
@@ -57,7 +34,7 @@ struct Site {
                           "Message-ID: <trust" + std::to_string(n) + "." +
                           std::to_string(Poco::Timestamp().epochMicroseconds()) + "@partner.example>\r\n" +
                           "MIME-Version: 1.0\r\nContent-Type: " + contentType + "\r\n\r\n" + body;
-        smtest::writeFile(inbox + "/new/17100000" + std::to_string(10 + n) + ".M" + std::to_string(n) + "P1.t", raw);
+        putInInbox(raw);
     }
 
     std::string requestBody(bool withIds) const {
@@ -84,19 +61,9 @@ struct Site {
                  : "--R\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@example.test\r\nTo: " + failed +
                        "\r\nSubject: Your IDs\r\nMessage-ID: " + returnedMessageId + "\r\n\r\n") +
             "--R--\r\n";
-        smtest::writeFile(inbox + "/new/17100000" + std::to_string(10 + n) + ".M" + std::to_string(n) + "P1.t", raw);
+        putInInbox(raw);
     }
 
-    std::int64_t scalar(const std::string& sql) {
-        std::int64_t v = 0;
-        db->session() << sql, into(v), now;
-        return v;
-    }
-    std::string text(const std::string& sql) {
-        std::string v;
-        db->session() << sql, into(v), now;
-        return v;
-    }
     std::int64_t balance() { return scalar("SELECT SUM(delta) FROM ledger"); }
     void noClearIds(const std::string& output) {
         CHECK(output.find(access) == std::string::npos);
