@@ -412,7 +412,7 @@ Settings loadSettings(const std::string& fileArg) {
                                               "' must be an address without '+' (the outbox id is added after one)");
     s.delivery.claimSeconds = r.integer("delivery.claim_seconds", 300, 2, 86400);
     s.delivery.connections = r.integer("delivery.connections", 1, 1, 32);
-    s.activation.batch = r.integer("activation.batch", 500, 1, 100000);
+    s.activation.batch = r.integer("activation.batch", 20000, 1, 100000);
     s.activation.regionalRule = r.boolean("activation.regional_rule", true);
     s.activation.overdueDays = r.integer("activation.overdue_days", 28, 1, 365);
 

@@ -45,7 +45,7 @@ struct DeliverySettings {
 };
 
 struct ActivationSettings {
-    int batch = 500;          ///< renewals per transaction
+    int batch = 20000;        ///< renewals per transaction
     bool regionalRule = true; ///< DOMAIN.md flow 3 same-country rule
     int overdueDays = 28;     ///< the four-week promise
 };

@@ -578,13 +578,15 @@ void Savepoint::release() {
 }
 
 PageCacheLimit::PageCacheLimit(Database& db, int megabytes) : db_(db) {
-    if (db_.dialect() == Dialect::SQLite)
-        db_.session() << "PRAGMA cache_size=-" + std::to_string(megabytes * 1024), Poco::Data::Keywords::now;
+    if (db_.dialect() != Dialect::SQLite) return;
+    db_.session() << "PRAGMA cache_size", into(previous_), now;  // restored as it was (limits nest)
+    db_.session() << "PRAGMA cache_size=-" + std::to_string(megabytes * 1024), now;
 }
 
 PageCacheLimit::~PageCacheLimit() {
     try {
-        if (db_.dialect() == Dialect::SQLite) db_.session() << "PRAGMA cache_size=-65536", Poco::Data::Keywords::now;
+        if (db_.dialect() == Dialect::SQLite)
+            db_.session() << "PRAGMA cache_size=" + std::to_string(previous_), Poco::Data::Keywords::now;
     } catch (...) {
         // A connection that cannot be set back is closed by its owner soon; nothing to do.
     }

@@ -217,9 +217,10 @@ private:
 };
 
 /// While alive, this SQLite connection's page cache holds at most `megabytes`
-/// (the connection opens with 64 MB for activation's large groups). For a job
-/// that writes each row once and reads little back (process): its memory then
-/// stays flat however deep its queue, instead of growing to the 64 MB cache.
+/// (the connection opens with 64 MB). Smaller for a job that writes each row once
+/// and reads little back (process): its memory then stays flat however deep its
+/// queue. Larger for activation, whose random Access and Contract ID keys touch
+/// every page of their indexes: the cache grows only as far as pages are read.
 /// Does nothing on PostgreSQL (the server holds the cache).
 class PageCacheLimit {
 public:
@@ -230,6 +231,7 @@ public:
 
 private:
     Database& db_;
+    std::int64_t previous_ = -65536;  // PRAGMA cache_size before (negative: KiB)
 };
 
 /// RAII write transaction: rolls back unless commit() was called. On SQLite it
