@@ -55,40 +55,42 @@ std::vector<OutboxRow> rowsFrom(RecordSet& rs) {
     return out;
 }
 
+const char* const kInsertRow = "INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, "
+                               "next_attempt_at, created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Binds a new row's columns to an insert of kInsertRow's shape. The bound text is
+/// not copied (PostgreSQL): row and recipients (its recipients joined) must live
+/// until the statement has run.
+void bindNewRow(CachedQuery& q, const OutboxRow& row, const std::string& recipients) {
+    const std::int64_t at = Database::nowSeconds();
+    q.bind(1, row.messageId).bind(2, row.kind).bind(3, row.envelopeFrom).bind(4, recipients);
+    q.bind(5, row.bytes).bind(6, row.nextAttemptAt ? row.nextAttemptAt : at).bind(7, at);
+    if (row.contractRef) q.bind(8, row.contractRef);
+    else q.bindNull(8);
+}
+
 }  // namespace
 
 std::int64_t Outbox::enqueue(const OutboxRow& row) {
     // The same statement, kept prepared on both engines (activation and process
     // queue one mail per row).
-    const std::string recipients = joinLines(row.recipients);
-    const std::int64_t at = Database::nowSeconds();
     // SQLite: the row id instead of RETURNING, which runs the insert through a
     // temporary table and, inside a transaction, a statement journal (a copy of
     // every page it changes that the transaction had already changed:
     // bench_activate wrote 26 KB per contract into it in groups of 20,000).
     const bool sqlite = db_.dialect() == Dialect::SQLite;
-    auto q = db_.cached(sqlite ? "INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, "
-                                 "next_attempt_at, created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                               : "INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, "
-                                 "next_attempt_at, created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                                 "RETURNING id");
-    q.bind(1, row.messageId).bind(2, row.kind).bind(3, row.envelopeFrom).bind(4, recipients).bind(5, row.bytes);
-    q.bind(6, row.nextAttemptAt ? row.nextAttemptAt : at).bind(7, at);
-    if (row.contractRef) q.bind(8, row.contractRef);
-    else q.bindNull(8);
+    static const std::string returningId = std::string(kInsertRow) + " RETURNING id";
+    auto q = db_.cached(sqlite ? kInsertRow : returningId.c_str());
+    const std::string recipients = joinLines(row.recipients);
+    bindNewRow(q, row, recipients);
     q.step();
     return sqlite ? q.lastInsertId() : q.int64(0);
 }
 
 void Outbox::enqueuePipelined(const OutboxRow& row) {
+    auto q = db_.cached(kInsertRow);
     const std::string recipients = joinLines(row.recipients);
-    const std::int64_t at = Database::nowSeconds();
-    auto q = db_.cached("INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, next_attempt_at, "
-                        "created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    q.bind(1, row.messageId).bind(2, row.kind).bind(3, row.envelopeFrom).bind(4, recipients).bind(5, row.bytes);
-    q.bind(6, row.nextAttemptAt ? row.nextAttemptAt : at).bind(7, at);
-    if (row.contractRef) q.bind(8, row.contractRef);
-    else q.bindNull(8);
+    bindNewRow(q, row, recipients);
     q.send();
 }
 
