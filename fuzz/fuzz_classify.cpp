@@ -1,5 +1,6 @@
-// Fuzz target: the classifier (bounce / auto-reply / bulk / content class) and the case
-// number search, on whatever the parser makes of the input, as `process` runs them.
+// Fuzz target: the classifier (bounce / auto-reply / bulk / content class), the
+// list-mail rule and the case number search, on whatever the parser makes of the
+// input, as `process` runs them.
 #include "domain/requests.h"
 #include "fuzz_support.h"
 #include "mail/classify.h"
@@ -15,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sm::mail::BounceInfo bounce;
     sm::mail::classifyHygiene(mail, &bounce);
     sm::mail::classifyHygiene(mail, nullptr);
-    sm::mail::findCaseNumber(mail.subject);
+    sm::mail::isListMail(mail);
+    sm::domain::findCaseNumber(mail.subject);
     return 0;
 }
