@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh          build and run dependencies
 #   scripts/install-deps.sh --test   also the real servers the tests start (PostgreSQL 15, Postfix,
 #                                    Dovecot), the independent mail clients, script(1),
-#                                    clang 14 for the sanitizer build and fuzzing, ccache
+#                                    clang 14 for the sanitizer build and fuzzing, ccache,
+#                                    gdb (a hung child's stacks)
 #   scripts/install-deps.sh --bench  also GMime, which bench_parse_gmime compares with
 #   scripts/install-deps.sh --render also Chromium, which scripts/render-mails.sh
 #                                    photographs the mails with (not for CI tests)
@@ -19,6 +20,9 @@ if [ "${1:-}" = "--test" ]; then
   # The sanitizer build and the fuzz targets (clang, its runtimes, llvm-symbolizer for the
   # reports' stacks), and ccache, which scripts/build.sh uses when it is there.
   PKGS="$PKGS clang-14 libclang-rt-14-dev llvm-14 ccache"
+  # gdb: a child the tests run that hangs is killed with its threads' stacks taken
+  # (tests/support/test_support.cpp), so the failure says where it hung.
+  PKGS="$PKGS gdb"
 fi
 if [ "${1:-}" = "--bench" ]; then
   PKGS="$PKGS libgmime-3.0-dev"

@@ -57,7 +57,9 @@ TEST_CASE("fetch, process, deliver, activate and expire overlapping in a loop wi
     auto run = [&](const std::vector<std::string>& args) {
         std::vector<std::string> a = {"--config", conf};
         a.insert(a.end(), args.begin(), args.end());
-        return smtest::runSupportmail(a, authEnv);
+        // A run takes seconds even under the sanitizers: one still going after 90 s
+        // is hung, and is killed with its stacks in the failure (see runProgram).
+        return smtest::runSupportmail(a, authEnv, 90);
     };
     auto runOk = [&](const std::vector<std::string>& args) {
         const auto r = run(args);

@@ -36,15 +36,24 @@ struct RunResult {
     int exitCode = -1;
     std::string out;
     std::string err;
+    bool timedOut = false;  ///< killed by the watchdog (err then begins with its stacks)
 };
 
-/// Runs the supportmail binary built with the tests, with args, extra environment
-/// ("NAME=value") and optional stdin; waits for it.
-RunResult runSupportmail(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+/// How long a child may run before the watchdog kills it: under ctest's 300 s per
+/// test, so a hung child fails its test with its threads' stacks instead of the
+/// test timing out with nothing said.
+constexpr int kDefaultRunSeconds = 240;
 
-/// Runs any program; same result shape.
+/// Runs the supportmail binary built with the tests, with args, extra environment
+/// ("NAME=value") and optional stdin; waits for it, at most timeoutSeconds.
+RunResult runSupportmail(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+                         int timeoutSeconds = kDefaultRunSeconds);
+
+/// Runs any program; same result shape. A child still running after timeoutSeconds
+/// has every thread's stack taken (gdb, when installed) into err, then is killed
+/// (SIGKILL); timedOut is set and exitCode is not 0.
 RunResult runProgram(const std::string& program, const std::vector<std::string>& args,
-                     const std::vector<std::string>& env = {});
+                     const std::vector<std::string>& env = {}, int timeoutSeconds = kDefaultRunSeconds);
 
 bool fileExists(const std::string& path);
 void writeFile(const std::string& path, const std::string& content);
