@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
     const std::string dir = dirTemplate;
     const std::string dbFile = dir + "/supportmail.db";
 
-    sm::app::Settings settings = sm::app::loadSettings(std::string(SUPPORTMAIL_SOURCE_DIR) + "/config/supportmail.properties");
+    sm::config::Settings settings = sm::app::loadSettings(std::string(SUPPORTMAIL_SOURCE_DIR) + "/config/supportmail.properties");
     settings.databaseUrl = "sqlite:" + dbFile;
     if (batch > 0) settings.activation.batch = batch;  // what activation.batch in the file would do
     Poco::Logger::root().setLevel(settings.log.level);  // as the application does (no channel: nothing printed)

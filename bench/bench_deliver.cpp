@@ -20,7 +20,7 @@
 #include <Poco/File.h>
 #include <Poco/Logger.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "jobs/deliver.h"
 #include "mail/transport.h"
 #include "store/database.h"
@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     const int count = argc > 2 ? std::atoi(argv[2]) : 1000;
     const int payload = argc > 3 ? std::atoi(argv[3]) : 2000;
     const std::string rcpt = argc > 4 ? argv[4] : "alice@example.test";
-    sm::app::DeliverySettings settings;
+    sm::config::DeliverySettings settings;
     settings.connections = argc > 5 ? std::atoi(argv[5]) : 1;
     const int recipients = argc > 6 ? std::max(1, std::atoi(argv[6])) : 1;
 

@@ -9,16 +9,16 @@
 #include <memory>
 
 #include "app/config.h"
-#include "app/csv.h"
+#include "io/csv.h"
 #include "fuzz_support.h"
 #include "jobs/import_reference.h"
 #include "store/database.h"
 
 namespace {
 
-const sm::app::Settings& settings() {
+const sm::config::Settings& settings() {
     // The repository's configuration: its region table checks the country columns.
-    static const sm::app::Settings s = sm::app::loadSettings(SUPPORTMAIL_SOURCE_DIR "/config/supportmail.properties");
+    static const sm::config::Settings s = sm::app::loadSettings(SUPPORTMAIL_SOURCE_DIR "/config/supportmail.properties");
     return s;
 }
 
@@ -45,11 +45,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (bool skipBadLines : {false, true}) {
         try {
             sm::jobs::importPartners(*db, settings(), file, skipBadLines, nullptr);
-        } catch (const sm::app::CsvError&) {
+        } catch (const sm::io::CsvError&) {
         }
         try {
             sm::jobs::importRenewals(*db, settings(), file, skipBadLines, nullptr);
-        } catch (const sm::app::CsvError&) {
+        } catch (const sm::io::CsvError&) {
         }
     }
     return 0;

@@ -67,7 +67,7 @@ std::string describeRecipients(const domain::IdRecipients& r) {
 
 }  // namespace
 
-ActivationReport activate(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+ActivationReport activate(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                           domain::RandomSource& random, const ActivationOptions& options, Poco::Logger& log,
                           const Poco::Timestamp& now) {
     ActivationReport report;

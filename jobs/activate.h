@@ -23,7 +23,7 @@
 #include <Poco/Logger.h>
 #include <Poco/Timestamp.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "domain/model.h"
 #include "domain/secure_random.h"
 #include "mail/templates.h"
@@ -54,7 +54,7 @@ struct ActivationReport {
     std::vector<std::string> dryRunLines;         ///< what would happen (dry run)
 };
 
-ActivationReport activate(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+ActivationReport activate(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                           domain::RandomSource& random, const ActivationOptions& options, Poco::Logger& log,
                           const Poco::Timestamp& now = Poco::Timestamp());
 

@@ -37,7 +37,7 @@ bool wasDebited(store::Database& db, const store::IncidentRow& inc) {
 
 }  // namespace
 
-ClosureReport closeCase(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+ClosureReport closeCase(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                         const std::string& caseNumber, ClosureKind kind, const std::string& note, Poco::Logger& log,
                         const Poco::Timestamp& now) {
     const std::string number = Poco::toUpper(Poco::trim(caseNumber));

@@ -14,7 +14,7 @@
 #include <Poco/Logger.h>
 #include <Poco/Timestamp.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "mail/templates.h"
 #include "store/database.h"
 
@@ -49,7 +49,7 @@ struct ClosureReport {
 
 /// Closes `caseNumber`. `note` (may be empty) is stored and told to the requester.
 /// Throws CaseError for an unknown or already closed case (nothing changed).
-ClosureReport closeCase(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+ClosureReport closeCase(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                         const std::string& caseNumber, ClosureKind kind, const std::string& note, Poco::Logger& log,
                         const Poco::Timestamp& now = Poco::Timestamp());
 

@@ -21,7 +21,7 @@
 
 namespace sm::jobs {
 
-std::int64_t retryDelaySeconds(const app::DeliverySettings& s, int attempts) {
+std::int64_t retryDelaySeconds(const config::DeliverySettings& s, int attempts) {
     std::int64_t delay = s.retryInitialSeconds;
     for (int i = 1; i < attempts && delay < s.retryMaxSeconds; ++i) delay *= 2;
     return std::min<std::int64_t>(delay, s.retryMaxSeconds);
@@ -217,7 +217,7 @@ private:
 /// a connection, records the outcomes that come back.
 class Run {
 public:
-    Run(store::Database& db, const app::DeliverySettings& settings, std::vector<mail::Transport*> transports,
+    Run(store::Database& db, const config::DeliverySettings& settings, std::vector<mail::Transport*> transports,
         std::vector<std::unique_ptr<mail::Transport>> owned, Poco::Logger& log, int limit, ProgressSink* progress,
         const OutboxRenderer* renderer)
         : db_(db), settings_(settings), log_(log), limit_(limit), progress_(progress), renderer_(renderer),
@@ -502,7 +502,7 @@ private:
     }
 
     store::Database& db_;
-    const app::DeliverySettings& settings_;
+    const config::DeliverySettings& settings_;
     Poco::Logger& log_;
     const int limit_;
     ProgressSink* const progress_;
@@ -549,7 +549,7 @@ private:
 
 }  // namespace
 
-DeliveryReport deliver(store::Database& db, const app::DeliverySettings& settings, const NewConnection& newConnection,
+DeliveryReport deliver(store::Database& db, const config::DeliverySettings& settings, const NewConnection& newConnection,
                        Poco::Logger& log, int limit, ProgressSink* progress, const OutboxRenderer* renderer) {
     const int n = std::max(1, settings.connections);
     std::vector<std::unique_ptr<mail::Transport>> owned;
@@ -562,7 +562,7 @@ DeliveryReport deliver(store::Database& db, const app::DeliverySettings& setting
     return Run(db, settings, std::move(transports), std::move(owned), log, limit, progress, renderer).go();
 }
 
-DeliveryReport deliver(store::Database& db, const app::DeliverySettings& settings, mail::Transport& transport,
+DeliveryReport deliver(store::Database& db, const config::DeliverySettings& settings, mail::Transport& transport,
                        Poco::Logger& log, int limit, ProgressSink* progress, const OutboxRenderer* renderer) {
     std::vector<std::unique_ptr<mail::Transport>> owned(1);
     return Run(db, settings, {&transport}, std::move(owned), log, limit, progress, renderer).go();

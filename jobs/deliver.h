@@ -27,7 +27,7 @@
 
 #include <Poco/Logger.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "jobs/id_mail.h"
 #include "mail/transport.h"
 #include "store/database.h"
@@ -47,7 +47,7 @@ struct DeliveryReport {
 };
 
 /// Seconds to wait before attempt number `attempts + 1`, given `attempts` so far.
-std::int64_t retryDelaySeconds(const app::DeliverySettings& settings, int attempts);
+std::int64_t retryDelaySeconds(const config::DeliverySettings& settings, int attempts);
 
 /// Makes the transport of one connection (for SMTP a libcurl handle that keeps its
 /// own connection; for a spool another writer into the same directory).
@@ -64,13 +64,13 @@ using NewConnection = std::function<std::unique_ptr<mail::Transport>()>;
 /// Throws store::RunInterrupted (the run lost its job lease) and the store's
 /// exceptions; the mails in flight then finish first (each bounded by the
 /// transport's timeout) and are not marked: they go out again (same Message-ID).
-DeliveryReport deliver(store::Database& db, const app::DeliverySettings& settings, const NewConnection& newConnection,
+DeliveryReport deliver(store::Database& db, const config::DeliverySettings& settings, const NewConnection& newConnection,
                        Poco::Logger& log, int limit = 0, ProgressSink* progress = nullptr,
                        const OutboxRenderer* renderer = nullptr);
 
 /// The same over one transport the caller owns and keeps (settings.connections is
 /// not used): for callers that already hold a transport.
-DeliveryReport deliver(store::Database& db, const app::DeliverySettings& settings, mail::Transport& transport,
+DeliveryReport deliver(store::Database& db, const config::DeliverySettings& settings, mail::Transport& transport,
                        Poco::Logger& log, int limit = 0, ProgressSink* progress = nullptr,
                        const OutboxRenderer* renderer = nullptr);
 

@@ -72,7 +72,7 @@ void recordReminder(store::Database& db, std::int64_t contractRef, int daysBefor
         use(contractRef), use(daysBefore), use(sentAt), now;
 }
 
-store::OutboxRow buildReminder(const app::Settings& settings, const mail::TemplateSet& templates,
+store::OutboxRow buildReminder(const config::Settings& settings, const mail::TemplateSet& templates,
                                const domain::Partner& partner, const Due& contract, const domain::Contact& primary,
                                int daysLeft, int incidentsLeft, const Poco::Timestamp& now) {
     mail::TemplateData data;
@@ -93,7 +93,7 @@ store::OutboxRow buildReminder(const app::Settings& settings, const mail::Templa
 
 /// The notice that a contract has expired, to its partner's primary contact; none
 /// (logged and counted as a problem) when the partner has no primary contact.
-void queueExpiryNotice(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+void queueExpiryNotice(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                        const Due& c, int writtenOff, const Poco::Timestamp& now, Poco::Logger& log,
                        ExpiryReport& report) {
     store::ReferenceData ref(db);
@@ -126,7 +126,7 @@ void queueExpiryNotice(store::Database& db, const app::Settings& settings, const
     ++report.noticesQueued;
 }
 
-void expireContracts(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+void expireContracts(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                      const std::string& today, const Poco::Timestamp& nowAt, bool dryRun, Poco::Logger& log,
                      ExpiryReport& report) {
     store::Contracts contracts(db);
@@ -174,7 +174,7 @@ struct PartnerView {
     std::vector<domain::Contact> contacts;
 };
 
-void queueReminders(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+void queueReminders(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                     const std::string& today, const Poco::Timestamp& now, bool dryRun, Poco::Logger& log,
                     ExpiryReport& report) {
     std::vector<int> days = settings.expiryReminderDays;
@@ -265,7 +265,7 @@ void queueReminders(store::Database& db, const app::Settings& settings, const ma
 
 }  // namespace
 
-ExpiryReport expire(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+ExpiryReport expire(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                     Poco::Logger& log, const Poco::Timestamp& now, bool dryRun) {
     ExpiryReport report;
     const std::string today = domain::isoDate(now);

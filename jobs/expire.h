@@ -24,7 +24,7 @@
 #include <Poco/Logger.h>
 #include <Poco/Timestamp.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "mail/templates.h"
 #include "store/database.h"
 
@@ -43,7 +43,7 @@ struct ExpiryReport {
 
 /// Runs both steps at `now` (its UTC date is "today"). dryRun: reports what would
 /// happen in dryRunLines and the counts, and changes nothing.
-ExpiryReport expire(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+ExpiryReport expire(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                     Poco::Logger& log, const Poco::Timestamp& now = Poco::Timestamp(), bool dryRun = false);
 
 }  // namespace sm::jobs

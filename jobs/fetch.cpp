@@ -78,7 +78,7 @@ struct Tally {
 // Maildir: local files, read one at a time (never more than max_message_bytes of
 // one held) and committed a group per transaction: no network I/O while the
 // write lock is held.
-void fetchMaildir(store::Database& db, const app::Settings& settings, const app::InboundSettings& in,
+void fetchMaildir(store::Database& db, const config::Settings& settings, const config::InboundSettings& in,
                   FetchReport& report, Poco::Logger& log) {
     const std::string path = in.url.substr(8);
     const auto maxBytes = static_cast<std::uint64_t>(settings.process.maxMessageBytes);
@@ -127,9 +127,9 @@ void fetchMaildir(store::Database& db, const app::Settings& settings, const app:
 // short transaction of its own; the server is marked per group of kGroup once
 // they are all committed. A transaction never waits on the network, so other
 // jobs' writes never wait on a slow or silent server.
-void fetchImap(store::Database& db, const app::Settings& settings, const app::InboundSettings& in,
+void fetchImap(store::Database& db, const config::Settings& settings, const config::InboundSettings& in,
                FetchReport& report, Poco::Logger& log) {
-    const mail::ImapSettings is = app::imapSettings(settings, in);
+    const mail::ImapSettings is = config::imapSettings(settings, in);
     auto src = mail::makeImapSource(is);
     const std::string source = in.url;
     store::Inbound inbound(db);
@@ -198,7 +198,7 @@ void fetchImap(store::Database& db, const app::Settings& settings, const app::In
 
 }  // namespace
 
-FetchReport fetch(store::Database& db, const app::Settings& settings, Poco::Logger& log) {
+FetchReport fetch(store::Database& db, const config::Settings& settings, Poco::Logger& log) {
     FetchReport report;
     for (const auto& in : settings.inbound) {
         try {

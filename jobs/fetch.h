@@ -18,7 +18,7 @@
 
 #include <Poco/Logger.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "store/database.h"
 
 namespace sm::jobs {
@@ -32,6 +32,6 @@ struct FetchReport {
     bool permanentFailure = false;    ///< login denied, mailbox missing, ...
 };
 
-FetchReport fetch(store::Database& db, const app::Settings& settings, Poco::Logger& log);
+FetchReport fetch(store::Database& db, const config::Settings& settings, Poco::Logger& log);
 
 }  // namespace sm::jobs

@@ -11,7 +11,7 @@ namespace sm::jobs {
 namespace {
 
 // The mail itself, whether its bytes are composed now (a resend) or at delivery.
-mail::OutgoingMessage idMailMessage(const app::Settings& settings, const mail::TemplateSet& templates,
+mail::OutgoingMessage idMailMessage(const config::Settings& settings, const mail::TemplateSet& templates,
                                     const domain::Partner& partner, const domain::Contract& contract,
                                     const domain::Plan& plan, const domain::IdRecipients& recipients,
                                     const Poco::Timestamp& date, const ResendRequest* resent) {
@@ -55,7 +55,7 @@ std::string scopeText(domain::Scope scope, const std::string& language) {
     return vi ? "mọi sản phẩm dùng ID truy cập" : "all products that use Access IDs";
 }
 
-store::OutboxRow buildIdMail(const app::Settings& settings, const mail::TemplateSet& templates,
+store::OutboxRow buildIdMail(const config::Settings& settings, const mail::TemplateSet& templates,
                              const domain::Partner& partner, const domain::Contract& contract,
                              const domain::Plan& plan, const domain::IdRecipients& recipients,
                              const Poco::Timestamp& now, const ResendRequest* resent) {
@@ -63,7 +63,7 @@ store::OutboxRow buildIdMail(const app::Settings& settings, const mail::Template
                      "id_mail", contract.id);
 }
 
-store::OutboxRow queuedIdMail(const app::Settings& settings, const domain::Contract& contract,
+store::OutboxRow queuedIdMail(const config::Settings& settings, const domain::Contract& contract,
                               const domain::IdRecipients& recipients) {
     store::OutboxRow row;
     row.messageId = mail::newMessageId(settings.messageIdDomain);
@@ -75,7 +75,7 @@ store::OutboxRow queuedIdMail(const app::Settings& settings, const domain::Contr
     return row;
 }
 
-void checkIdMailRenders(const app::Settings& settings, const mail::TemplateSet& templates) {
+void checkIdMailRenders(const config::Settings& settings, const mail::TemplateSet& templates) {
     auto languages = templates.languages("id_mail");
     if (std::find(languages.begin(), languages.end(), "en") == languages.end()) languages.push_back("en");
     domain::Partner partner;

@@ -9,7 +9,7 @@
 // row instead of ~12 KB through the WAL and again at the checkpoint.
 #pragma once
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "domain/id_delivery.h"
 #include "domain/model.h"
 #include "domain/plans.h"
@@ -32,7 +32,7 @@ struct ResendRequest {
 /// Builds the outbox row (bytes, Message-ID, envelope) for one contract; resent
 /// when the mail answers a resend request. Throws mail::TemplateError if the
 /// templates cannot render.
-store::OutboxRow buildIdMail(const app::Settings& settings, const mail::TemplateSet& templates,
+store::OutboxRow buildIdMail(const config::Settings& settings, const mail::TemplateSet& templates,
                              const domain::Partner& partner, const domain::Contract& contract,
                              const domain::Plan& plan, const domain::IdRecipients& recipients,
                              const Poco::Timestamp& now, const ResendRequest* resent = nullptr);
@@ -40,14 +40,14 @@ store::OutboxRow buildIdMail(const app::Settings& settings, const mail::Template
 /// The outbox row of a contract's ID mail without its bytes (kind id_mail, a fresh
 /// Message-ID, envelope from our address to the primary then the others): what
 /// activation queues. Throws std::invalid_argument for a bad messageIdDomain.
-store::OutboxRow queuedIdMail(const app::Settings& settings, const domain::Contract& contract,
+store::OutboxRow queuedIdMail(const config::Settings& settings, const domain::Contract& contract,
                               const domain::IdRecipients& recipients);
 
 /// Renders and composes a sample ID mail in every language templates/id_mail has
 /// (English at least), so that a run which queues mails without bytes stops before
 /// it writes anything when they could not be rendered at delivery. Throws
 /// mail::TemplateError (or std::invalid_argument from the composer).
-void checkIdMailRenders(const app::Settings& settings, const mail::TemplateSet& templates);
+void checkIdMailRenders(const config::Settings& settings, const mail::TemplateSet& templates);
 
 /// Raised by OutboxRenderer when a mail queued without bytes cannot be rendered
 /// (its contract, partner or plan is gone, a template fails); the message says why.
@@ -61,7 +61,7 @@ public:
 /// templates must outlive it.
 class OutboxRenderer {
 public:
-    OutboxRenderer(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates)
+    OutboxRenderer(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates)
         : db_(db), settings_(settings), templates_(templates) {}
 
     /// row.bytes when the row holds them. A row queued by queuedIdMail (kind
@@ -73,7 +73,7 @@ public:
 
 private:
     store::Database& db_;
-    const app::Settings& settings_;
+    const config::Settings& settings_;
     const mail::TemplateSet& templates_;
 };
 

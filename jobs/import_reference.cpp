@@ -6,7 +6,7 @@
 
 #include <Poco/String.h>
 
-#include "app/csv.h"
+#include "io/csv.h"
 #include "domain/dates.h"
 #include "store/reference_data.h"
 #include "store/renewals.h"
@@ -21,7 +21,7 @@ const std::regex kEmail(R"(^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-
 const std::regex kLocationId("^[A-Za-z0-9_.-]{1,64}$");
 
 struct LineChecker {
-    const app::CsvRecord& rec;
+    const io::CsvRecord& rec;
     std::vector<LineProblem>& problems;
     bool ok = true;
 
@@ -124,9 +124,9 @@ std::string ImportReport::summary() const {
     return s;
 }
 
-ImportReport importPartners(store::Database& db, const app::Settings& settings, const std::string& path,
+ImportReport importPartners(store::Database& db, const config::Settings& settings, const std::string& path,
                             bool skipBadLines, ProgressSink* progress) {
-    auto records = app::readCsv(path,
+    auto records = io::readCsv(path,
                                 {"partner_id", "partner_name", "membership", "hq_country", "contact_email",
                                  "contact_name", "contact_role", "contact_country", "contact_language"},
                                 {"location_id", "location_name", "location_country"});
@@ -270,9 +270,9 @@ ImportReport importPartners(store::Database& db, const app::Settings& settings, 
     return report;
 }
 
-ImportReport importRenewals(store::Database& db, const app::Settings&, const std::string& path, bool skipBadLines,
+ImportReport importRenewals(store::Database& db, const config::Settings&, const std::string& path, bool skipBadLines,
                             ProgressSink* progress) {
-    auto records = app::readCsv(path, {"partner_id", "benefit", "renewal_date"}, {"location_id"});
+    auto records = io::readCsv(path, {"partner_id", "benefit", "renewal_date"}, {"location_id"});
     ImportReport report;
     report.lines = static_cast<int>(records.size());
     store::ReferenceData ref(db);

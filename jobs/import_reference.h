@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "store/database.h"
 
 namespace sm::jobs {
@@ -39,14 +39,14 @@ struct ImportReport {
 
 /// Columns: partner_id, partner_name, membership, hq_country, contact_email,
 /// contact_name, contact_role, contact_country, contact_language, and optionally
-/// location_id, location_name, location_country. Throws app::CsvError /
+/// location_id, location_name, location_country. Throws io::CsvError /
 /// std::runtime_error for a file that cannot be read as CSV at all.
-ImportReport importPartners(store::Database& db, const app::Settings& settings, const std::string& path,
+ImportReport importPartners(store::Database& db, const config::Settings& settings, const std::string& path,
                             bool skipBadLines, ProgressSink* progress = nullptr);
 
 /// Columns: partner_id, benefit, renewal_date, and optionally location_id
 /// (required for competency_kit).
-ImportReport importRenewals(store::Database& db, const app::Settings& settings, const std::string& path,
+ImportReport importRenewals(store::Database& db, const config::Settings& settings, const std::string& path,
                             bool skipBadLines, ProgressSink* progress = nullptr);
 
 }  // namespace sm::jobs

@@ -4,7 +4,7 @@
 
 namespace sm::jobs {
 
-mail::OutgoingMessage messageFrom(const app::Settings& settings, const mail::RenderedMail& rendered,
+mail::OutgoingMessage messageFrom(const config::Settings& settings, const mail::RenderedMail& rendered,
                                   const Poco::Timestamp& now) {
     mail::OutgoingMessage msg;
     msg.from = settings.from;
@@ -16,7 +16,7 @@ mail::OutgoingMessage messageFrom(const app::Settings& settings, const mail::Ren
     return msg;
 }
 
-store::OutboxRow queuedRow(const app::Settings& settings, const mail::OutgoingMessage& msg, const std::string& kind,
+store::OutboxRow queuedRow(const config::Settings& settings, const mail::OutgoingMessage& msg, const std::string& kind,
                            std::int64_t contractRef) {
     auto composed = mail::compose(msg);
     store::OutboxRow row;

@@ -8,7 +8,7 @@
 
 #include <Poco/Timestamp.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "mail/compose.h"
 #include "mail/templates.h"
 #include "store/outbox.h"
@@ -17,12 +17,12 @@ namespace sm::jobs {
 
 /// Our From, the rendered subject, text and HTML, the Message-ID domain and the
 /// date. The caller adds To and Cc, threading and Auto-Submitted.
-mail::OutgoingMessage messageFrom(const app::Settings& settings, const mail::RenderedMail& rendered,
+mail::OutgoingMessage messageFrom(const config::Settings& settings, const mail::RenderedMail& rendered,
                                   const Poco::Timestamp& now);
 
 /// Composes msg and returns the row that queues it: envelope from our address to
 /// msg's To and Cc addresses. Throws std::invalid_argument as mail::compose does.
-store::OutboxRow queuedRow(const app::Settings& settings, const mail::OutgoingMessage& msg, const std::string& kind,
+store::OutboxRow queuedRow(const config::Settings& settings, const mail::OutgoingMessage& msg, const std::string& kind,
                            std::int64_t contractRef = 0);
 
 /// VERP: bounces@example.com and outbox row 42 make bounces+42@example.com.

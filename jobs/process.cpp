@@ -21,7 +21,7 @@
 
 namespace sm::jobs {
 
-ProcessReport process(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+ProcessReport process(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                       Poco::Logger& log, const Poco::Timestamp& now, ProgressSink* progress) {
     ProcessReport report;
     // Each mail's rows are written once: a small page cache keeps the run's memory
@@ -162,7 +162,7 @@ ProcessReport process(store::Database& db, const app::Settings& settings, const 
     return report;
 }
 
-std::vector<DryRunOutcome> processDryRun(store::Database& db, const app::Settings& settings,
+std::vector<DryRunOutcome> processDryRun(store::Database& db, const config::Settings& settings,
                                          const mail::TemplateSet& templates, const Poco::Timestamp& now) {
     // The handlers log what they do ("case opened ..."): none of it happens, so the
     // lines go nowhere.

@@ -27,7 +27,7 @@
 #include <Poco/Logger.h>
 #include <Poco/Timestamp.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "mail/templates.h"
 #include "store/database.h"
 
@@ -45,7 +45,7 @@ struct ProcessReport {
     int rateLimited = 0;     ///< replies not sent because of the limit
 };
 
-ProcessReport process(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+ProcessReport process(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                       Poco::Logger& log, const Poco::Timestamp& now = Poco::Timestamp(),
                       ProgressSink* progress = nullptr);
 
@@ -69,7 +69,7 @@ struct DryRunOutcome {
 /// Runs the handlers on every pending message inside one transaction that is
 /// rolled back: the real rules and templates on the real queue, nothing changed
 /// (no incident, no debit, no reply, no state). Logs nothing of the handling.
-std::vector<DryRunOutcome> processDryRun(store::Database& db, const app::Settings& settings,
+std::vector<DryRunOutcome> processDryRun(store::Database& db, const config::Settings& settings,
                                          const mail::TemplateSet& templates,
                                          const Poco::Timestamp& now = Poco::Timestamp());
 

@@ -16,7 +16,7 @@
 #include <Poco/String.h>
 #include <Poco/Timestamp.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "domain/requests.h"
 #include "jobs/process.h"
 #include "jobs/process/second_core.h"
@@ -52,7 +52,7 @@ public:
     /// core and answers (optional, both or neither): a request's answer is rendered on
     /// the helper thread and queued in `answers` (the caller flushes it before its page
     /// commits); without them every answer is rendered here and inserted at once.
-    MessageHandler(store::Database& db, const app::Settings& settings, const mail::TemplateSet& templates,
+    MessageHandler(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                    Poco::Logger& log, const Poco::Timestamp& now, ProcessReport& report,
                    SecondCore* core = nullptr, DeferredAnswers* answers = nullptr)
         : db_(db), s_(settings), templates_(templates), log_(log), now_(now), report_(report), core_(core),
@@ -134,7 +134,7 @@ private:
     void handleRequest();
 
     store::Database& db_;
-    const app::Settings& s_;
+    const config::Settings& s_;
     const mail::TemplateSet& templates_;
     Poco::Logger& log_;
     Poco::Timestamp now_;

@@ -25,7 +25,7 @@
 
 #include "app/command.h"
 #include "app/config.h"
-#include "app/csv.h"
+#include "io/csv.h"
 #include "app/lease_guard.h"
 #include "app/logging.h"
 #include "app/progress.h"
@@ -61,8 +61,8 @@ public:
     }
 
     // ---- what commands use ----
-    Settings& settings() override {
-        if (!settings_) settings_ = std::make_unique<Settings>(loadSettings(configPath()));
+    config::Settings& settings() override {
+        if (!settings_) settings_ = std::make_unique<config::Settings>(loadSettings(configPath()));
         return *settings_;
     }
     store::Database& database() override {
@@ -188,7 +188,7 @@ protected:
     }
 
     void reloadSettings() override {
-        auto fresh = std::make_unique<Settings>(loadSettings(configPath()));  // throws: the old ones stay
+        auto fresh = std::make_unique<config::Settings>(loadSettings(configPath()));  // throws: the old ones stay
         if (db_ && (!settings_ || fresh->databaseUrl != settings_->databaseUrl)) db_.reset();
         settings_ = std::move(fresh);
     }
@@ -269,9 +269,9 @@ private:
 
     std::vector<std::string> commandArgs_;
     bool helpRequested_ = false;
-    std::unique_ptr<Settings> settings_;
+    std::unique_ptr<config::Settings> settings_;
     std::unique_ptr<store::Database> db_;
-    std::optional<std::pair<LogSettings, bool>> appliedLogging_;  ///< what applyLogging() installed, with --verbose
+    std::optional<std::pair<config::LogSettings, bool>> appliedLogging_;  ///< what applyLogging() installed, with --verbose
     std::ostream discard_{nullptr};  // no buffer: every write is dropped
 };
 
@@ -461,7 +461,7 @@ int runCommandWithLease(CommandContext& app, const Command& cmd, const Args& arg
         return failed(app, cmd, kExitConfig, std::string("template error: ") + e.what());
     } catch (const store::StoreError& e) {
         return failed(app, cmd, kExitUnavailable, std::string("database unavailable: ") + e.what());
-    } catch (const CsvError& e) {
+    } catch (const io::CsvError& e) {
         return failed(app, cmd, kExitDataErr, "line " + std::to_string(e.line()) + ": " + e.what());
     } catch (const Poco::Exception& e) {
         return failed(app, cmd, kExitSoftware, e.displayText());

@@ -83,7 +83,7 @@ void requireOnly(const Args& args, const std::string& sub, const std::vector<std
 class CommandContext {
 public:
     virtual ~CommandContext() = default;
-    virtual Settings& settings() = 0;
+    virtual config::Settings& settings() = 0;
     /// Opened and migrated on first use.
     virtual store::Database& database() = 0;
     virtual Poco::Logger& log() = 0;

@@ -62,7 +62,7 @@ std::string oneLine(std::string s) {
 
 // ---- database -----------------------------------------------------------------
 
-void checkDatabase(Report& r, const Settings& s) {
+void checkDatabase(Report& r, const config::Settings& s) {
     const std::string what = "database";
     const int latest = store::Database::latestSchemaVersion();
     if (s.databaseUrl.rfind("sqlite:", 0) == 0) {
@@ -110,7 +110,7 @@ struct SmtpProbe {
     }
 };
 
-void checkSmtp(Report& r, const Settings& s) {
+void checkSmtp(Report& r, const config::Settings& s) {
     const auto& t = s.transport;
     std::string display;
     try {
@@ -243,7 +243,7 @@ bool writableDirOrCreatable(const std::string& dir, std::string& note) {
     return true;
 }
 
-void checkTransport(Report& r, const Settings& s) {
+void checkTransport(Report& r, const config::Settings& s) {
     const auto& url = s.transport.url;
     if (url.rfind("smtp://", 0) == 0 || url.rfind("smtps://", 0) == 0) return checkSmtp(r, s);
     const std::string dir = url.substr(url.find(':') + 1);
@@ -262,7 +262,7 @@ std::string mailboxOf(const std::string& url) {
     return box.empty() ? "INBOX" : box;
 }
 
-void checkInbound(Report& r, const Settings& s, const InboundSettings& in) {
+void checkInbound(Report& r, const config::Settings& s, const config::InboundSettings& in) {
     if (in.url.rfind("maildir:", 0) == 0) {
         const std::string what = "inbound." + in.name + ": " + in.url;
         try {
@@ -332,7 +332,7 @@ mail::TemplateData sampleData(const std::string& dir) {
     return d;
 }
 
-void checkTemplates(Report& r, const Settings& s) {
+void checkTemplates(Report& r, const config::Settings& s) {
     const mail::TemplateSet set(s.templatesDir);
     const auto names = set.names();
     if (names.empty()) {
@@ -362,7 +362,7 @@ void checkTemplates(Report& r, const Settings& s) {
 
 int runDoctor(CommandContext& app, const Args&) {
     Report r(app.out());
-    const Settings* s = nullptr;
+    const config::Settings* s = nullptr;
     try {
         s = &app.settings();
         r.ok("config: " + s->configFile);

@@ -32,8 +32,8 @@ int runFetch(CommandContext& app, const Args&) {
     // time under its own lease ("fetch:NAME"); mailboxes another run holds are left to it.
     // (On SQLite the frame took the job's lease for all of them.)
     std::vector<std::unique_ptr<LeaseGuard>> mailboxLeases;
-    Settings mine;
-    const Settings* fetchSettings = &settings;
+    config::Settings mine;
+    const config::Settings* fetchSettings = &settings;
     if (claimsItsRows("fetch", app.database().dialect())) {
         mine = settings;
         mine.inbound.clear();
@@ -156,7 +156,7 @@ int runInspect(CommandContext& app, const Args& args) {
     // The same limit as fetch: a file over it is refused before it is read (a
     // multi-GB file would otherwise be held whole). Without a configuration file
     // inspect still works, with the default limit.
-    std::int64_t limit = Settings().process.maxMessageBytes;
+    std::int64_t limit = config::Settings().process.maxMessageBytes;
     try {
         limit = app.settings().process.maxMessageBytes;
     } catch (const ConfigError& e) {

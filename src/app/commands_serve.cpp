@@ -34,7 +34,7 @@ constexpr int kStopGraceSeconds = 30;
 class CapturingContext : public CommandContext {
 public:
     explicit CapturingContext(CommandContext& app) : app_(app) {}
-    Settings& settings() override { return app_.settings(); }
+    config::Settings& settings() override { return app_.settings(); }
     store::Database& database() override { return app_.database(); }
     Poco::Logger& log() override { return app_.log(); }
     std::ostream& out() override { return out_; }

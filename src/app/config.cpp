@@ -1,5 +1,7 @@
 #include "app/config.h"
 
+#include "app/logging.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -247,13 +249,13 @@ std::string databasePassword(const std::string& url) {
 
 }  // namespace
 
-void requireTransportPassword(const Settings& s) {
+void requireTransportPassword(const config::Settings& s) {
     if (!s.transport.username.empty() && s.transport.password.empty())
         throw ConfigError(s.configFile + ": transport.username: a user is set but no password: set "
                           "SUPPORTMAIL_SMTP_PASSWORD or transport.password_file");
 }
 
-void requireInboundPasswords(const Settings& s) {
+void requireInboundPasswords(const config::Settings& s) {
     for (const auto& in : s.inbound)
         if (!in.username.empty() && in.password.empty())
             throw ConfigError(s.configFile + ": inbound." + in.name + ".username: a user is set but no password: set " +
@@ -296,21 +298,7 @@ std::map<std::string, ConfigLine> checkConfigFile(const std::string& file) {
     return out;
 }
 
-mail::ImapSettings imapSettings(const Settings& settings, const InboundSettings& in) {
-    mail::ImapSettings is;
-    is.url = in.url;
-    is.startTls = in.startTls;
-    is.verifyPeer = in.verifyPeer;
-    is.caFile = in.caFile;
-    is.username = in.username;
-    is.password = in.password;
-    // Never hold more of one message than the limit (plus one 128 KB chunk): a
-    // message over it is recorded from its header alone.
-    is.maxMessageBytes = static_cast<std::uint64_t>(settings.process.maxMessageBytes);
-    return is;
-}
-
-Settings loadSettings(const std::string& fileArg) {
+config::Settings loadSettings(const std::string& fileArg) {
     Poco::Path abs = Poco::Path(fileArg).absolute();
     std::string file = abs.toString();
     if (!Poco::File(file).exists()) throw ConfigError(file + ": no such configuration file");
@@ -323,7 +311,7 @@ Settings loadSettings(const std::string& fileArg) {
     }
     Reader r(file, lines, conf);
 
-    Settings s;
+    config::Settings s;
     s.configFile = file;
     s.baseDir = abs.parent().toString();
     std::string db = r.required("database.url");
@@ -453,7 +441,7 @@ Settings loadSettings(const std::string& fileArg) {
     // inbound.<name>.*
     for (const auto& n : sectionNames(lines, "inbound")) {
         const std::string p = "inbound." + n + ".";
-        InboundSettings in;
+        config::InboundSettings in;
         in.name = n;
         in.url = r.required(p + "url");
         if (in.url.rfind("maildir:", 0) == 0) in.url = "maildir:" + resolve(s.baseDir, in.url.substr(8));

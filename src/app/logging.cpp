@@ -166,7 +166,7 @@ void LogFormatter::format(const Poco::Message& msg, std::string& text) {
     text += std::string(levelName(msg.getPriority())) + " " + msg.getSource() + ": " + message;
 }
 
-void configureLogging(const LogSettings& s, bool verbose, const std::string& configFile) {
+void configureLogging(const config::LogSettings& s, bool verbose, const std::string& configFile) {
     const bool json = s.format == "json";
     Poco::AutoPtr<Poco::Channel> sink;
     if (s.channel == "file") {
@@ -201,6 +201,6 @@ void configureLogging(const LogSettings& s, bool verbose, const std::string& con
     Poco::Logger::get("Application").setLevel(std::min(level, static_cast<int>(Poco::Message::PRIO_INFORMATION)));
 }
 
-void configureDefaultLogging() { configureLogging(LogSettings{}, false, ""); }
+void configureDefaultLogging() { configureLogging(config::LogSettings{}, false, ""); }
 
 }  // namespace sm::app

@@ -12,28 +12,13 @@
 
 #include <cstdint>
 #include <string>
-#include <tuple>
 
 #include <Poco/Formatter.h>
 #include <Poco/Message.h>
 
+#include "config/settings.h"
+
 namespace sm::app {
-
-struct LogSettings {
-    std::string level = "notice";   ///< a POCO level name
-    std::string channel = "stderr"; ///< stderr, file or syslog
-    std::string format = "plain";   ///< plain or json
-    std::string file;               ///< the file's path (channel = file)
-    std::string rotate;             ///< POCO FileChannel rotation ("" = none: logrotate's job)
-    int keep = 0;                   ///< rotated files kept (0 = all)
-    std::string syslogFacility = "daemon";
-    std::string syslogIdent = "supportmail";
-
-    bool operator==(const LogSettings& o) const {
-        return std::tie(level, channel, format, file, rotate, keep, syslogFacility, syslogIdent) ==
-               std::tie(o.level, o.channel, o.format, o.file, o.rotate, o.keep, o.syslogFacility, o.syslogIdent);
-    }
-};
 
 /// The job run the current lines belong to (process-wide: one job runs at a time).
 /// The frame names the job before it takes the lease (runId 0: not started yet),
@@ -67,7 +52,7 @@ private:
 /// Installs the channel described by settings on the root logger and sets the
 /// level (verbose: "information" whatever the settings say). Throws ConfigError
 /// for a file that cannot be opened for writing.
-void configureLogging(const LogSettings& settings, bool verbose, const std::string& configFile);
+void configureLogging(const config::LogSettings& settings, bool verbose, const std::string& configFile);
 
 /// The default before any configuration is read: plain lines on stderr, notice.
 void configureDefaultLogging();

@@ -92,33 +92,18 @@ bool Contracts::contractIdExists(const std::string& contractId) {
 }
 
 std::int64_t Contracts::insert(const domain::Contract& c, const std::string& planName, domain::Benefit benefit) {
-    if (db_.dialect() == Dialect::SQLite) {
-        // The same statement, kept prepared; the id is the row id (no second lookup).
-        const std::string ben = domain::toString(benefit), scope = domain::toString(c.scope),
-                          state = domain::toString(c.state);
-        auto q = db_.cached("INSERT INTO contracts (access_id, contract_id, partner_id, location_id, renewal_id, "
-                            "plan_key, plan_name, display_name, benefit, scope, activated_on, expires_on, state, "
-                            "incidents_granted, hours_granted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        q.bind(1, c.accessId).bind(2, c.contractId).bind(3, c.partnerId).bind(4, c.locationId);
-        q.bind(5, c.renewalId).bind(6, c.planKey).bind(7, planName).bind(8, c.displayName).bind(9, ben);
-        q.bind(10, scope).bind(11, c.activatedOn).bind(12, c.expiresOn).bind(13, state);
-        q.bind(14, std::int64_t{c.incidentsGranted}).bind(15, std::int64_t{c.hoursGranted}).run();
-        return q.lastInsertId();
-    }
-    std::string accessId = c.accessId, contractId = c.contractId, partnerId = c.partnerId, locationId = c.locationId,
-                planKey = c.planKey, plan = planName, display = c.displayName, ben = domain::toString(benefit),
-                scope = domain::toString(c.scope), activated = c.activatedOn, expires = c.expiresOn,
-                state = domain::toString(c.state);
-    int incidents = c.incidentsGranted, hours = c.hoursGranted;
-    std::int64_t renewal = c.renewalId;
-    db_.session() << db_.sql("INSERT INTO contracts (access_id, contract_id, partner_id, location_id, renewal_id, "
-                             "plan_key, plan_name, display_name, benefit, scope, activated_on, expires_on, state, "
-                             "incidents_granted, hours_granted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-        use(accessId), use(contractId), use(partnerId), use(locationId), use(renewal), use(planKey), use(plan),
-        use(display), use(ben), use(scope), use(activated), use(expires), use(state), use(incidents), use(hours), now;
-    std::int64_t id = 0;
-    db_.session() << db_.sql("SELECT id FROM contracts WHERE access_id = ?"), use(accessId), into(id), now;
-    return id;
+    // The same statement, kept prepared on both engines; the new id comes with it.
+    const std::string ben = domain::toString(benefit), scope = domain::toString(c.scope),
+                      state = domain::toString(c.state);
+    auto q = db_.cachedInsert("INSERT INTO contracts (access_id, contract_id, partner_id, location_id, renewal_id, "
+                              "plan_key, plan_name, display_name, benefit, scope, activated_on, expires_on, state, "
+                              "incidents_granted, hours_granted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, c.accessId).bind(2, c.contractId).bind(3, c.partnerId).bind(4, c.locationId);
+    q.bind(5, c.renewalId).bind(6, c.planKey).bind(7, planName).bind(8, c.displayName).bind(9, ben);
+    q.bind(10, scope).bind(11, c.activatedOn).bind(12, c.expiresOn).bind(13, state);
+    q.bind(14, std::int64_t{c.incidentsGranted}).bind(15, std::int64_t{c.hoursGranted});
+    q.step();
+    return q.insertedId();
 }
 
 bool Contracts::appendLedger(std::int64_t contractRef, int delta, const std::string& reason,

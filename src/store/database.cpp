@@ -137,6 +137,13 @@ int hexValue(char c) {
 }
 }  // namespace
 
+CachedQuery Database::cachedInsert(const char* text) {
+    if (dialect_ == Dialect::SQLite) return cached(text);
+    auto it = returningTexts_.find(std::string_view(text));
+    if (it == returningTexts_.end()) it = returningTexts_.emplace(text, std::string(text) + " RETURNING id").first;
+    return cached(it->second.c_str());  // the map's node keeps the text, cached()'s key, alive
+}
+
 CachedQuery Database::cached(const char* text) {
     if (!statements_) {
         statements_ = std::make_unique<StatementCache>();
@@ -339,6 +346,8 @@ std::int64_t CachedQuery::lastInsertId() const {
     if (pg_) throw std::logic_error("CachedQuery::lastInsertId is for SQLite only: use INSERT ... RETURNING id");
     return sqlite3_last_insert_rowid(handle(db_));
 }
+
+std::int64_t CachedQuery::insertedId() const { return pg_ ? int64(0) : lastInsertId(); }
 
 // ---- Database ------------------------------------------------------------------
 

@@ -31,13 +31,13 @@ bool Inbound::known(const std::string& source, std::int64_t uidValidity, const s
 }
 
 std::int64_t Inbound::insert(const InboundRow& row) {
-    auto q = db_.cached("INSERT INTO inbound (source, uid_validity, source_key, message_id, sha256, size, raw, state, "
-                        "reason, sender, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    auto q = db_.cachedInsert("INSERT INTO inbound (source, uid_validity, source_key, message_id, sha256, size, raw, "
+                              "state, reason, sender, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, row.source).bind(2, row.uidValidity).bind(3, row.sourceKey).bind(4, row.messageId).bind(5, row.sha256);
     q.bind(6, row.size).bindBlob(7, row.raw).bind(8, row.state).bind(9, row.reason).bind(10, row.sender);
     q.bind(11, Database::nowSeconds());
     q.step();
-    return q.int64(0);
+    return q.insertedId();
 }
 
 std::optional<MailboxSync> Inbound::sync(const std::string& source) {

@@ -47,14 +47,14 @@ std::optional<IncidentRow> one(Database& db, const std::string& where, const std
 
 IncidentRow Incidents::create(IncidentRow r, const std::string& caseYear) {
     r.createdAt = Database::nowSeconds();
-    auto q = db_.cached("INSERT INTO incidents (contract_ref, inbound_ref, requester_email, product, usage_type, "
-                        "problem_type, category, severity, description, attachments, response_hours, due_at, "
-                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    auto q = db_.cachedInsert("INSERT INTO incidents (contract_ref, inbound_ref, requester_email, product, "
+                              "usage_type, problem_type, category, severity, description, attachments, "
+                              "response_hours, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, r.contractRef).bind(2, r.inboundRef).bind(3, r.requesterEmail).bind(4, r.product).bind(5, r.usageType);
     q.bind(6, r.problemType).bind(7, r.category).bind(8, r.severity).bind(9, r.description).bind(10, r.attachments);
     q.bind(11, std::int64_t{r.responseHours}).bind(12, r.dueAt).bind(13, r.createdAt);
     q.step();
-    r.id = q.int64(0);
+    r.id = q.insertedId();
     r.caseNumber = domain::formatCaseNumber(std::stoi(caseYear), r.id);
     db_.cached("UPDATE incidents SET case_number = ? WHERE id = ?").bind(1, r.caseNumber).bind(2, r.id).send();
     return r;

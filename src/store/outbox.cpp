@@ -74,17 +74,11 @@ void bindNewRow(CachedQuery& q, const OutboxRow& row, const std::string& recipie
 std::int64_t Outbox::enqueue(const OutboxRow& row) {
     // The same statement, kept prepared on both engines (activation and process
     // queue one mail per row).
-    // SQLite: the row id instead of RETURNING, which runs the insert through a
-    // temporary table and, inside a transaction, a statement journal (a copy of
-    // every page it changes that the transaction had already changed:
-    // bench_activate wrote 26 KB per contract into it in groups of 20,000).
-    const bool sqlite = db_.dialect() == Dialect::SQLite;
-    static const std::string returningId = std::string(kInsertRow) + " RETURNING id";
-    auto q = db_.cached(sqlite ? kInsertRow : returningId.c_str());
+    auto q = db_.cachedInsert(kInsertRow);
     const std::string recipients = joinLines(row.recipients);
     bindNewRow(q, row, recipients);
     q.step();
-    return sqlite ? q.lastInsertId() : q.int64(0);
+    return q.insertedId();
 }
 
 void Outbox::enqueuePipelined(const OutboxRow& row) {

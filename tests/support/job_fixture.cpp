@@ -1,5 +1,7 @@
 #include "support/job_fixture.h"
 
+#include "app/config.h"
+
 #include <catch2/catch.hpp>
 
 #include <sstream>

@@ -9,7 +9,7 @@
 
 #include <Poco/Logger.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "domain/secure_random.h"
 #include "mail/templates.h"
 #include "store/database.h"
@@ -19,7 +19,7 @@ namespace smtest {
 
 struct JobFixture {
     TempDir dir;
-    sm::app::Settings settings;
+    sm::config::Settings settings;
     std::unique_ptr<sm::store::Database> db;
     sm::mail::TemplateSet templates;
     sm::domain::SystemRandom random;

@@ -10,7 +10,7 @@
 #include <Poco/Logger.h>
 #include <Poco/Data/Session.h>
 
-#include "app/config.h"
+#include "config/settings.h"
 #include "domain/dates.h"
 #include "domain/ids.h"
 #include "jobs/activate.h"

@@ -283,7 +283,7 @@ TEST_CASE("deliver commits its marks without an fsync each, then puts full durab
     sm::mail::TransportSettings ts;
     ts.url = "maildir:" + dir.file("spool");
     auto transport = sm::mail::makeTransport(ts);
-    auto report = sm::jobs::deliver(*db, sm::app::DeliverySettings{}, *transport, Poco::Logger::get("test"));
+    auto report = sm::jobs::deliver(*db, sm::config::DeliverySettings{}, *transport, Poco::Logger::get("test"));
     CHECK(report.sent == 1);
     CHECK(synchronous() == 2);
     // The mark is there, read through a fresh connection.

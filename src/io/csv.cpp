@@ -1,4 +1,4 @@
-#include "app/csv.h"
+#include "io/csv.h"
 
 #include <fstream>
 #include <set>
@@ -6,7 +6,7 @@
 
 #include <Poco/String.h>
 
-namespace sm::app {
+namespace sm::io {
 namespace {
 
 // Splits the text into rows of raw fields; records the starting line of each row.
@@ -102,4 +102,4 @@ std::vector<CsvRecord> readCsv(const std::string& path, const std::vector<std::s
     return out;
 }
 
-}  // namespace sm::app
+}  // namespace sm::io

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace sm::app {
+namespace sm::io {
 
 struct CsvRecord {
     int line = 0;  ///< 1-based line on which the record starts
@@ -30,4 +30,4 @@ private:
 std::vector<CsvRecord> readCsv(const std::string& path, const std::vector<std::string>& requiredColumns,
                                const std::vector<std::string>& optionalColumns);
 
-}  // namespace sm::app
+}  // namespace sm::io
