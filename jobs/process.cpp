@@ -20,6 +20,187 @@
 #include <Poco/NullChannel.h>
 
 namespace sm::jobs {
+namespace {
+
+// One run's pages. A page of messages (process.batch) is one transaction, each
+// message inside it its own savepoint: one fsync per page instead of one per
+// message (about half of a run's time), and still all or nothing per message. A
+// crash before the commit loses the page's work and the next run does it again; as
+// the page holds everything a message causes (incident, debit, reply in the outbox,
+// its own end state), nothing is done twice. A message whose handling throws is
+// rolled back alone; the page so far is committed, then the error goes up.
+// A request's answer renders on the second core while this thread writes the next
+// message, and is inserted after that message's savepoint (outbox rows in the order
+// the answers were made, all before the commit).
+class Pages {
+public:
+    Pages(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
+          Poco::Logger& log, const Poco::Timestamp& now, ProcessReport& report, ProgressSink* progress)
+        : db_(db), settings_(settings), templates_(templates), log_(log), now_(now), report_(report),
+          progress_(progress), inbound_(db), core_(templates.directory()), outbox_(db), answers_(outbox_) {
+        if (progress_) progress_->begin(inbound_.counts().pending);
+    }
+
+    /// Claims, handles and commits the next page; false when none is left.
+    bool next() {
+        const Position before = position();
+        try {
+            return handlePage();
+        } catch (const processing::DeferredAnswerFailed& e) {
+            // Nothing of this page is committed (the transaction rolled back on the way
+            // out): do it again, this time each answer rendered here and inserted inside
+            // its message, so the failure ends the run as it always did (that message
+            // rolled back alone, the page before it committed, the error raised).
+            if (inMessage_) throw;  // cannot happen: nothing is deferred then
+            log_.warning(std::string("process: rendering ") + e.what() +
+                         "; the page is rolled back and done again, each answer inside its message");
+            restore(before);
+            inMessage_ = true;
+            return true;
+        }
+    }
+
+private:
+    // Where the run stands between pages: what a page done again starts from.
+    struct Position {
+        ProcessReport report;
+        std::int64_t afterId;
+        std::set<std::int64_t> deferred;
+        bool progressed;
+    };
+    Position position() const { return {report_, afterId_, deferred_, progressed_}; }
+    void restore(const Position& p) {
+        report_ = p.report;
+        afterId_ = p.afterId;
+        deferred_ = p.deferred;
+        progressed_ = p.progressed;
+    }
+
+    bool handlePage() {
+        // The page is read and claimed inside the transaction that handles it: on
+        // PostgreSQL other workers skip these rows until it ends (commit, or rollback
+        // when this worker dies), so each message is handled by one worker once. It
+        // begins at the first deferred message, if any: the rows between that this
+        // run handled are no longer pending. It holds up to process.batch new messages
+        // besides the deferred ones (at most as many again: a balance held for long
+        // fills the pages with deferred messages, and the worker then waits for it
+        // instead of reading them again).
+        store::Transaction tx(db_);
+        const std::int64_t from = deferred_.empty() ? afterId_ : *deferred_.begin() - 1;
+        const int limit =
+            settings_.process.batch + std::min(static_cast<int>(deferred_.size()), settings_.process.batch);
+        auto rows = inbound_.pending(from, limit);
+        if (rows.empty()) return false;
+        // A deferred message this page did not claim is another worker's now (or done),
+        // unless the page ended before it.
+        const std::int64_t seenUpTo = static_cast<int>(rows.size()) < limit ? INT64_MAX : rows.back().id;
+        deferred_.erase(deferred_.begin(), deferred_.upper_bound(seenUpTo));
+        std::int64_t inPage = 0;
+        // Balances another worker holds are not waited for while there is other work:
+        // the message is deferred. After a page that could do nothing, the first
+        // message waits (holding no balance lock yet, it cannot deadlock).
+        bool mayWait = !progressed_;
+        // Two messages' bytes in memory at a time (this one's, the next one's on the
+        // helper): memory is bounded by the largest message, not by the page.
+        std::future<processing::PreparedMail> next = prepareAhead(rows.front());
+        for (std::size_t k = 0; k < rows.size(); ++k) {
+            auto& row = rows[k];
+            std::optional<processing::PreparedMail> prepared;
+            if (next.valid()) prepared = next.get();
+            next = k + 1 < rows.size() ? prepareAhead(rows[k + 1]) : std::future<processing::PreparedMail>();
+            if (prepared) row.raw = std::move(prepared->raw);
+            else inbound_.rawInto(row.id, row.raw);
+            if (!handleMessage(tx, row, prepared, mayWait, inPage)) continue;  // deferred
+            ++inPage;
+            mayWait = false;
+        }
+        answers_.flush();
+        crashPoint("process.before_commit");
+        tx.commit();
+        progressAdvance(progress_, inPage);
+        progressed_ = inPage > 0;
+        return true;
+    }
+
+    // One message inside its savepoint. False when it was deferred (rolled back:
+    // another worker holds its contract's balance). When handling throws, the message
+    // is rolled back alone, the page before it (inPage messages) committed, and the
+    // error goes up; a DeferredAnswerFailed goes up with nothing committed.
+    bool handleMessage(store::Transaction& tx, store::InboundRow& row,
+                       std::optional<processing::PreparedMail>& prepared, bool mayWait, std::int64_t inPage) {
+        // Only a request (by what it says) writes nothing to the outbox but its answer:
+        // any other message may queue other mail (an ID mail, a notice), which must
+        // follow the answers before it, inside its own savepoint.
+        const bool request = prepared && prepared->parseFailure.empty() && !prepared->classifyError &&
+                             prepared->hygiene == mail::Classification::Request;
+        if (!request || inMessage_) answers_.flush();
+        store::Savepoint message(db_, "message");
+        try {
+            processing::MessageHandler handler(db_, settings_, templates_, log_, now_, report_,
+                                               inMessage_ ? nullptr : &core_, inMessage_ ? nullptr : &answers_);
+            handler.setBalanceWait(mayWait ? store::LockWait::OnlyWhenHoldingNone : store::LockWait::Never);
+            handler.handle(row, prepared ? &*prepared : nullptr);
+        } catch (const store::BalanceBusy& e) {
+            // Another worker holds this message's contract balance until its page
+            // commits: this message waits for a later page, the others go on.
+            message.rollback();
+            answers_.drop(row.id);
+            std::string().swap(row.raw);
+            log_.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; deferred to a later page");
+            deferred_.insert(row.id);
+            afterId_ = std::max(afterId_, row.id);
+            return false;
+        } catch (const processing::DeferredAnswerFailed&) {
+            message.rollback();
+            throw;  // the whole page is done again (next())
+        } catch (...) {
+            message.rollback();  // this message's work only
+            answers_.drop(row.id);
+            answers_.flush();
+            tx.commit();
+            progressAdvance(progress_, inPage);
+            throw;
+        }
+        message.release();
+        std::string().swap(row.raw);
+        afterId_ = std::max(afterId_, row.id);
+        return true;
+    }
+
+    std::future<processing::PreparedMail> prepareAhead(store::InboundRow& row) {
+        // A mail over process.max_message_bytes is judged by its headers alone, here.
+        if (row.reason.rfind("too_large:", 0) == 0) return {};
+        inbound_.rawInto(row.id, row.raw);
+        return core_.run([raw = std::move(row.raw)]() mutable { return processing::prepareMail(std::move(raw)); });
+    }
+
+    store::Database& db_;
+    const config::Settings& settings_;
+    const mail::TemplateSet& templates_;
+    Poco::Logger& log_;
+    const Poco::Timestamp& now_;
+    ProcessReport& report_;
+    ProgressSink* progress_;
+    store::Inbound inbound_;
+    // The second core (jobs/process/second_core.h): the next message parsed and
+    // classified, and the answers rendered and composed, while this thread writes.
+    processing::SecondCore core_;
+    store::Outbox outbox_;
+    processing::DeferredAnswers answers_;
+    std::int64_t afterId_ = 0;  // every message up to here was handled or deferred by this run
+    // Messages rolled back because another worker held their contract's balance, to be
+    // tried again in a later page (PostgreSQL). Holding a balance lock lasts until the
+    // page commits; a worker that waited for it whenever it met one sat idle for half
+    // the other's page, and two workers on contracts in random order were no faster
+    // than one.
+    std::set<std::int64_t> deferred_;
+    bool progressed_ = true;  // the last page handled at least one message
+    // Set when an answer failed to render after its message was done: from then on
+    // every answer is rendered on this thread and inserted inside its own message.
+    bool inMessage_ = false;
+};
+
+}  // namespace
 
 ProcessReport process(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
                       Poco::Logger& log, const Poco::Timestamp& now, ProgressSink* progress) {
@@ -27,137 +208,8 @@ ProcessReport process(store::Database& db, const config::Settings& settings, con
     // Each mail's rows are written once: a small page cache keeps the run's memory
     // flat however many mails wait (the 64 MB default grew with the queue).
     store::PageCacheLimit cache(db, 8);
-    store::Inbound inbound(db);
-    if (progress) progress->begin(inbound.counts().pending);
-    std::int64_t afterId = 0;  // every message up to here was handled or deferred by this run
-    // Messages rolled back because another worker held their contract's balance, to be
-    // tried again in a later page (PostgreSQL). Holding a balance lock lasts until the
-    // page commits; a worker that waited for it whenever it met one sat idle for half
-    // the other's page, and two workers on contracts in random order were no faster
-    // than one.
-    std::set<std::int64_t> deferred;
-    bool progressed = true;  // the last page handled at least one message
-    // The second core (jobs/process/second_core.h): the next message parsed and
-    // classified, and the answers rendered and composed, while this thread writes.
-    processing::SecondCore core(templates.directory());
-    store::Outbox outbox(db);
-    processing::DeferredAnswers answers(outbox);
-    const auto prepareAhead = [&](store::InboundRow& row) {
-        // A mail over process.max_message_bytes is judged by its headers alone, here.
-        if (row.reason.rfind("too_large:", 0) == 0) return std::future<processing::PreparedMail>();
-        inbound.rawInto(row.id, row.raw);
-        return core.run([raw = std::move(row.raw)]() mutable { return processing::prepareMail(std::move(raw)); });
-    };
-    // Set when an answer failed to render after its message was done: the page is
-    // done again with every answer rendered here and inserted inside its own message,
-    // so the failure ends the run as it always did (that message rolled back alone,
-    // the page before it committed, the error raised).
-    bool inMessage = false;
-    // A page of messages (process.batch) is one transaction, each message inside it
-    // its own savepoint: one fsync per page instead of one per message (about half
-    // of a run's time), and still all or nothing per message. A crash before the
-    // commit loses the page's work and the next run does it again; as the page holds
-    // everything a message causes (incident, debit, reply in the outbox, its own end
-    // state) is in that transaction, nothing is done twice. A message whose handling
-    // throws is rolled back alone; the page so far is committed, then the error goes up.
-    // A request's answer renders on the helper while this thread writes the next
-    // message, and is inserted after that message's savepoint (outbox rows in the
-    // order the answers were made, all before the commit).
-    for (;;) {
-        const ProcessReport before = report;
-        const std::int64_t pageStart = afterId;
-        const std::set<std::int64_t> deferredBefore = deferred;
-        const bool progressedBefore = progressed;
-        try {
-            // The page is read and claimed inside the transaction that handles it: on
-            // PostgreSQL other workers skip these rows until it ends (commit, or rollback
-            // when this worker dies), so each message is handled by one worker once. It
-            // begins at the first deferred message, if any: the rows between that this
-            // run handled are no longer pending.
-            store::Transaction tx(db);
-            // A page holds up to process.batch new messages besides the deferred ones (at
-            // most as many again: a balance held for long fills the pages with deferred
-            // messages, and the worker then waits for it instead of reading them again).
-            const std::int64_t from = deferred.empty() ? afterId : *deferred.begin() - 1;
-            const int limit =
-                settings.process.batch + std::min(static_cast<int>(deferred.size()), settings.process.batch);
-            auto rows = inbound.pending(from, limit);
-            if (rows.empty()) break;
-            // A deferred message this page did not claim is another worker's now (or
-            // done), unless the page ended before it.
-            const std::int64_t seenUpTo = static_cast<int>(rows.size()) < limit ? INT64_MAX : rows.back().id;
-            deferred.erase(deferred.begin(), deferred.upper_bound(seenUpTo));
-            std::int64_t inPage = 0;
-            // Balances another worker holds are not waited for while there is other
-            // work: the message is deferred. After a page that could do nothing, the
-            // first message waits (holding no balance lock yet, it cannot deadlock).
-            bool mayWait = !progressed;
-            // Two messages' bytes in memory at a time (this one's, the next one's on the
-            // helper): memory is bounded by the largest message, not by the page.
-            std::future<processing::PreparedMail> next = prepareAhead(rows.front());
-            for (std::size_t k = 0; k < rows.size(); ++k) {
-                auto& row = rows[k];
-                std::optional<processing::PreparedMail> prepared;
-                if (next.valid()) prepared = next.get();
-                next = k + 1 < rows.size() ? prepareAhead(rows[k + 1]) : std::future<processing::PreparedMail>();
-                if (prepared) row.raw = std::move(prepared->raw);
-                else inbound.rawInto(row.id, row.raw);
-                // Only a request (by what it says) writes nothing to the outbox but its
-                // answer: any other message may queue other mail (an ID mail, a notice),
-                // which must follow the answers before it, inside its own savepoint.
-                const bool request = prepared && prepared->parseFailure.empty() && !prepared->classifyError &&
-                                     prepared->hygiene == mail::Classification::Request;
-                if (!request || inMessage) answers.flush();
-                store::Savepoint message(db, "message");
-                try {
-                    processing::MessageHandler handler(db, settings, templates, log, now, report,
-                                                       inMessage ? nullptr : &core, inMessage ? nullptr : &answers);
-                    handler.setBalanceWait(mayWait ? store::LockWait::OnlyWhenHoldingNone : store::LockWait::Never);
-                    handler.handle(row, prepared ? &*prepared : nullptr);
-                } catch (const store::BalanceBusy& e) {
-                    // Another worker holds this message's contract balance until its page
-                    // commits: this message waits for a later page, the others go on.
-                    message.rollback();
-                    answers.drop(row.id);
-                    std::string().swap(row.raw);
-                    log.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; deferred to a later page");
-                    deferred.insert(row.id);
-                    afterId = std::max(afterId, row.id);
-                    continue;
-                } catch (const processing::DeferredAnswerFailed&) {
-                    message.rollback();
-                    throw;
-                } catch (...) {
-                    message.rollback();  // this message's work only
-                    answers.drop(row.id);
-                    answers.flush();
-                    tx.commit();
-                    progressAdvance(progress, inPage);
-                    throw;
-                }
-                message.release();
-                std::string().swap(row.raw);
-                afterId = std::max(afterId, row.id);
-                ++inPage;
-                mayWait = false;
-            }
-            answers.flush();
-            crashPoint("process.before_commit");
-            tx.commit();
-            progressAdvance(progress, inPage);
-            progressed = inPage > 0;
-        } catch (const processing::DeferredAnswerFailed& e) {
-            // Nothing of this page is committed (the transaction rolled back on the way
-            // out): do it again, this time each answer inside its message.
-            if (inMessage) throw;  // cannot happen: nothing is deferred then
-            log.warning(std::string("process: rendering ") + e.what() +
-                        "; the page is rolled back and done again, each answer inside its message");
-            report = before;
-            afterId = pageStart;
-            deferred = deferredBefore;
-            progressed = progressedBefore;
-            inMessage = true;
-        }
+    Pages pages(db, settings, templates, log, now, report, progress);
+    while (pages.next()) {
     }
     return report;
 }
