@@ -159,6 +159,14 @@ RunResult runProgram(const std::string& program, const std::vector<std::string>&
         const int wait = r.timedOut ? 10000 : static_cast<int>(std::min<long long>(left.count(), 1000));
         const int ready = ::poll(fds, 2, wait);
         if (ready < 0 && errno == EINTR) continue;
+        if (ready < 0) {
+            const int error = errno;
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+            for (auto& f : fds)
+                if (f.fd >= 0) ::close(f.fd);
+            throw std::runtime_error("poll on " + program + "'s output: " + std::strerror(error));
+        }
         if (ready == 0 && r.timedOut) break;
         for (int i = 0; i < 2; ++i) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
