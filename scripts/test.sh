@@ -74,10 +74,10 @@ if [ -z "$QUICK" ]; then
   rm -rf "$reports"
   mkdir -p "$reports"
   # Every instrumented process, the supportmail children the tests spawn included, inherits
-  # these and writes a report as reports/report.PID: a report that only reached a child's
+  # these and writes a report as reports/report.PROGRAM.PID: a report that only reached a child's
   # captured stderr would otherwise pass unseen. halt_on_error: the first report ends it.
-  export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:log_path=$reports/report"
-  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/report"
+  export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:log_exe_name=1:log_path=$reports/report"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_exe_name=1:log_path=$reports/report"
   export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
   [ ! -x /usr/lib/llvm-14/bin/llvm-symbolizer ] || export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
   # The crash harness's kills are proved by the normal run (120); under the sanitizers each
@@ -89,13 +89,31 @@ if [ -z "$QUICK" ]; then
   suite_rc=0
   run_suite "$ASAN_BUILD" || suite_rc=$?
   unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CRASH_KILLS SUPPORTMAIL_TEST_SCALE
-  if [ -n "$(ls -A "$reports")" ]; then
-    echo "test.sh: sanitizer reports in $reports:"
-    for f in "$reports"/*; do echo "---- $f"; head -60 "$f"; done
+  # LeakSanitizer's "Unable to get registers from thread N" is no finding: a thread was
+  # ending while the leak check stopped the process, and LSan then scans that thread's
+  # whole stack instead (or skips a thread already gone) and goes on. A report made of
+  # nothing else is shown and counted, not failed; any other line fails the run. (Git's
+  # test-lib.sh ignores it the same way; later LLVM prints it only at verbosity 1.)
+  benign='^==([^=]+==)?[0-9]+==Unable to get registers from thread [0-9]+\.$'
+  findings=0
+  for f in "$reports"/*; do
+    [ -e "$f" ] || continue
+    if grep -Evq "$benign" "$f"; then
+      findings=$((findings + 1))
+    else
+      echo "test.sh: LSan notice, no finding ($(basename "$f")): $(tr '\n' ' ' < "$f")"
+    fi
+  done
+  if [ "$findings" -gt 0 ]; then
+    echo "test.sh: $findings sanitizer report(s) in $reports:"
+    for f in "$reports"/*; do
+      grep -Evq "$benign" "$f" || continue
+      echo "---- $f"; head -60 "$f"
+    done
     exit 1
   fi
   [ "$suite_rc" -eq 0 ] || exit "$suite_rc"
-  echo "test.sh: no sanitizer report from any process"
+  echo "test.sh: no sanitizer finding from any process"
 
   phase "fuzz ($ASAN_BUILD)"
   scripts/fuzz.sh "$ASAN_BUILD"
