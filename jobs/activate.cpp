@@ -1,7 +1,7 @@
 #include "jobs/activate.h"
 
-#include <map>
-#include <unordered_set>
+#include <algorithm>
+#include <stdexcept>
 
 #include "domain/dates.h"
 #include "domain/id_delivery.h"
@@ -16,44 +16,31 @@
 namespace sm::jobs {
 namespace {
 
-// Everything activation needs to know about one partner, loaded once per group.
-struct PartnerView {
-    domain::Partner partner;
-    std::vector<domain::Contact> contacts;
-};
+// A draw that keeps failing is a broken random source, not bad luck: with a million
+// contracts among 10^10 Access IDs a draw is taken once in 10,000.
+constexpr int kMaxDraws = 1000;
 
-class IdGenerator {
-public:
-    IdGenerator(store::Contracts& contracts, domain::RandomSource& random) : contracts_(contracts), random_(random) {}
-
-    // Draws until the ID is free in the store and in the current group (a hash set:
-    // a group holds up to activation.batch IDs).
-    std::string accessId() {
-        for (;;) {
-            std::string id = domain::generateAccessId(random_);
-            if (usedAccess_.count(id) || contracts_.accessIdExists(id)) continue;
-            usedAccess_.insert(id);
-            return id;
-        }
+// Draws the contract's Access and Contract IDs and inserts it. The unique indexes
+// decide whether the drawn IDs are free (the store's rows and the open group's
+// alike); only after a refusal is the store asked which one to draw again.
+std::int64_t insertWithNewIds(store::Contracts& contracts, domain::RandomSource& random, domain::Contract& c,
+                              const domain::Plan& plan, domain::Benefit benefit, int year) {
+    c.accessId = domain::generateAccessId(random);
+    c.contractId = domain::generateContractId(random);
+    for (int draw = 1;; ++draw) {
+        c.displayName = domain::displayName(year, plan.typeCode, c.partnerId, c.accessId);
+        if (auto id = contracts.tryInsert(c, plan.name, benefit)) return *id;
+        const bool accessTaken = contracts.accessIdExists(c.accessId);
+        const bool contractTaken = contracts.contractIdExists(c.contractId);
+        if (!accessTaken && !contractTaken)
+            throw std::runtime_error("renewal " + std::to_string(c.renewalId) + " already has a contract");
+        if (draw == kMaxDraws)
+            throw std::runtime_error("no free Access and Contract ID after " + std::to_string(kMaxDraws) +
+                                     " draws: the random source repeats itself");
+        if (accessTaken) c.accessId = domain::generateAccessId(random);
+        if (contractTaken) c.contractId = domain::generateContractId(random);
     }
-    std::string contractId() {
-        for (;;) {
-            std::string id = domain::generateContractId(random_);
-            if (usedContract_.count(id) || contracts_.contractIdExists(id)) continue;
-            usedContract_.insert(id);
-            return id;
-        }
-    }
-    void newGroup() {
-        usedAccess_.clear();
-        usedContract_.clear();
-    }
-
-private:
-    store::Contracts& contracts_;
-    domain::RandomSource& random_;
-    std::unordered_set<std::string> usedAccess_, usedContract_;
-};
+}
 
 // Page cache while activation runs (store::PageCacheLimit): the random-key indexes
 // of a million contracts and a group's dirty pages fit.
@@ -76,8 +63,8 @@ ActivationReport activate(store::Database& db, const config::Settings& settings,
     store::Contracts contracts(db);
     store::Outbox outbox(db);
     store::Disclosures disclosures(db);
-    IdGenerator ids(contracts, random);
     const std::string today = domain::isoDate(now);
+    const int year = domain::yearOf(today);
     domain::IdDeliveryPolicy policy{settings.activation.regionalRule, &settings.regions};
 
     // The ID mails are rendered when deliver sends them: a template that cannot
@@ -101,8 +88,15 @@ ActivationReport activate(store::Database& db, const config::Settings& settings,
                                      /*claim=*/!options.dryRun);
         if (page.empty()) break;
         afterId = page.back().id;
-        std::map<std::string, std::optional<PartnerView>> partners;
-        ids.newGroup();
+        // Every partner of the group with its contacts, read at once.
+        std::vector<std::string> partnerIds;
+        partnerIds.reserve(page.size());
+        for (const auto& r : page) partnerIds.push_back(r.partnerId);
+        std::sort(partnerIds.begin(), partnerIds.end());
+        partnerIds.erase(std::unique(partnerIds.begin(), partnerIds.end()), partnerIds.end());
+        const auto partners = ref.partnersWithContacts(partnerIds);
+        std::vector<std::int64_t> activatedRenewals;
+        activatedRenewals.reserve(page.size());
         for (const auto& r : page) {
             if (options.onlyBenefit && r.benefit != *options.onlyBenefit) continue;
             const std::string benefit = domain::toString(r.benefit);
@@ -124,12 +118,8 @@ ActivationReport activate(store::Database& db, const config::Settings& settings,
                 problem("no plan in the configuration serves benefit '" + benefit + "'");
                 continue;
             }
-            auto& view = partners[r.partnerId];
-            if (!view) {
-                auto p = ref.partner(r.partnerId);
-                if (p) view = PartnerView{*p, ref.contactsOf(r.partnerId)};
-            }
-            if (!view) {
+            const auto found = partners.find(r.partnerId);
+            if (found == partners.end()) {
                 problem("partner " + r.partnerId + " is unknown");
                 continue;
             }
@@ -141,8 +131,9 @@ ActivationReport activate(store::Database& db, const config::Settings& settings,
                     continue;
                 }
             }
+            const store::PartnerContacts& view = found->second;
             auto recipients =
-                domain::idRecipients(view->partner, location ? &*location : nullptr, view->contacts, policy);
+                domain::idRecipients(view.partner, location ? &*location : nullptr, view.contacts, policy);
             if (!recipients.primary) {
                 problem(recipients.problem + "; the IDs would have nobody to go to");
                 continue;
@@ -157,8 +148,6 @@ ActivationReport activate(store::Database& db, const config::Settings& settings,
             }
 
             domain::Contract c;
-            c.accessId = ids.accessId();
-            c.contractId = ids.contractId();
             c.partnerId = r.partnerId;
             c.locationId = r.locationId;
             c.planKey = plan->key;
@@ -168,8 +157,7 @@ ActivationReport activate(store::Database& db, const config::Settings& settings,
             c.incidentsGranted = plan->incidents;
             c.hoursGranted = plan->hours;
             c.renewalId = r.id;
-            c.displayName = domain::displayName(domain::yearOf(today), plan->typeCode, r.partnerId, c.accessId);
-            c.id = contracts.insert(c, plan->name, r.benefit);
+            c.id = insertWithNewIds(contracts, random, c, *plan, r.benefit, year);
             contracts.appendLedger(c.id, plan->incidents, "activation: " + plan->name,
                                    "grant:contract:" + std::to_string(c.id));
             // The mail is queued without its bytes: deliver renders it from the contract.
@@ -178,12 +166,13 @@ ActivationReport activate(store::Database& db, const config::Settings& settings,
                                      r.locationId.empty() ? store::disclosure_rule::kActivationHqPrimary
                                                           : store::disclosure_rule::kLocationKit,
                                      store::disclosure_rule::kRegionalRule);
-            renewals.markActivated(r.id);
+            activatedRenewals.push_back(r.id);
             ++report.activated;
             if (log.information())  // not composed for nothing at the default level (notice)
                 log.information("activated renewal " + std::to_string(r.id) + " of partner " + r.partnerId + " as " +
                             c.displayName + " (" + plan->name + "), ID mail to " + describeRecipients(recipients));
         }
+        if (!options.dryRun) renewals.markActivated(activatedRenewals);
         if (tx) tx->commit();
         progressAdvance(options.progress, static_cast<std::int64_t>(page.size()));
     }

@@ -91,18 +91,22 @@ bool Contracts::contractIdExists(const std::string& contractId) {
     return n > 0;
 }
 
-std::int64_t Contracts::insert(const domain::Contract& c, const std::string& planName, domain::Benefit benefit) {
+std::optional<std::int64_t> Contracts::tryInsert(const domain::Contract& c, const std::string& planName,
+                                                 domain::Benefit benefit) {
     // The same statement, kept prepared on both engines; the new id comes with it.
+    // No lookup before it: the unique indexes answer whether the IDs are free.
     const std::string ben = domain::toString(benefit), scope = domain::toString(c.scope),
                       state = domain::toString(c.state);
     auto q = db_.cachedInsert("INSERT INTO contracts (access_id, contract_id, partner_id, location_id, renewal_id, "
                               "plan_key, plan_name, display_name, benefit, scope, activated_on, expires_on, state, "
-                              "incidents_granted, hours_granted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                              "incidents_granted, hours_granted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                              "ON CONFLICT DO NOTHING");
     q.bind(1, c.accessId).bind(2, c.contractId).bind(3, c.partnerId).bind(4, c.locationId);
     q.bind(5, c.renewalId).bind(6, c.planKey).bind(7, planName).bind(8, c.displayName).bind(9, ben);
     q.bind(10, scope).bind(11, c.activatedOn).bind(12, c.expiresOn).bind(13, state);
     q.bind(14, std::int64_t{c.incidentsGranted}).bind(15, std::int64_t{c.hoursGranted});
     q.step();
+    if (q.changes() == 0) return std::nullopt;
     return q.insertedId();
 }
 

@@ -36,8 +36,12 @@ public:
     bool accessIdExists(const std::string& accessId);
     bool contractIdExists(const std::string& contractId);
 
-    /// Inserts the contract; returns its row id. planName is kept for display.
-    std::int64_t insert(const domain::Contract& c, const std::string& planName, domain::Benefit benefit);
+    /// Inserts the contract and returns its row id, or nullopt when a unique key is
+    /// taken (its Access ID, its Contract ID, or its renewal already has a contract):
+    /// the indexes decide, rows of the open transaction included. planName is kept
+    /// for display.
+    std::optional<std::int64_t> tryInsert(const domain::Contract& c, const std::string& planName,
+                                          domain::Benefit benefit);
 
     /// Appends a ledger row unless entryKey was already used; true when written.
     bool appendLedger(std::int64_t contractRef, int delta, const std::string& reason, const std::string& entryKey);

@@ -1,6 +1,9 @@
 #include "store/reference_data.h"
 
 #include <Poco/Data/RecordSet.h>
+#include <Poco/UTF8String.h>
+
+#include <algorithm>
 
 using namespace Poco::Data::Keywords;
 using Poco::Data::RecordSet;
@@ -24,6 +27,35 @@ domain::Contact contactFrom(RecordSet& rs) {
     return c;
 }
 
+const char* const kContactColumns = "id, partner_id, location_id, email, name, country, role, language, address_state";
+// A contact from a row of kContactColumns, in that order.
+domain::Contact contactFrom(const CachedQuery& q) {
+    domain::Contact c;
+    c.id = q.int64(0);
+    c.partnerId = q.text(1);
+    c.locationId = q.text(2);
+    c.email = q.text(3);
+    c.name = q.text(4);
+    c.country = q.text(5);
+    c.role = domain::parseContactRole(q.text(6)).value_or(domain::ContactRole::Member);
+    c.language = q.text(7);
+    c.addressState = domain::parseAddressState(q.text(8)).value_or(domain::AddressState::Ok);
+    return c;
+}
+
+// A JSON array of the strings: one bound parameter that the query unpacks
+// (json_each on SQLite, json_array_elements_text on PostgreSQL).
+std::string jsonArray(const std::vector<std::string>& values) {
+    std::string out = "[";
+    for (const auto& v : values) {
+        if (out.size() > 1) out += ',';
+        out += '"';
+        out += Poco::UTF8::escape(v, /*strictJSON=*/true);
+        out += '"';
+    }
+    return out + "]";
+}
+
 std::vector<domain::Contact> contactsWhere(Database& db, const std::string& column, std::string value) {
     // Kept prepared for the two asked per row: activation by partner, once per
     // renewal; process by email, for each mail's sender.
@@ -35,19 +67,7 @@ std::vector<domain::Contact> contactsWhere(Database& db, const std::string& colu
                                  "address_state FROM contacts WHERE partner_id = ? AND active = 1 ORDER BY id");
         q.bind(1, value);
         std::vector<domain::Contact> out;
-        while (q.step()) {
-            domain::Contact c;
-            c.id = q.int64(0);
-            c.partnerId = q.text(1);
-            c.locationId = q.text(2);
-            c.email = q.text(3);
-            c.name = q.text(4);
-            c.country = q.text(5);
-            c.role = domain::parseContactRole(q.text(6)).value_or(domain::ContactRole::Member);
-            c.language = q.text(7);
-            c.addressState = domain::parseAddressState(q.text(8)).value_or(domain::AddressState::Ok);
-            out.push_back(std::move(c));
-        }
+        while (q.step()) out.push_back(contactFrom(q));
         return out;
     }
     Statement st(db.session());
@@ -207,6 +227,44 @@ std::optional<domain::Location> ReferenceData::location(const std::string& locat
     if (!rs.moveFirst()) return std::nullopt;
     return domain::Location{rs[0].convert<std::string>(), rs[1].convert<std::string>(), rs[2].convert<std::string>(),
                             rs[3].convert<std::string>()};
+}
+
+std::unordered_map<std::string, PartnerContacts> ReferenceData::partnersWithContacts(
+    const std::vector<std::string>& partnerIds) {
+    std::unordered_map<std::string, PartnerContacts> out;
+    if (partnerIds.empty()) return out;
+    const std::string ids = jsonArray(partnerIds);
+    const bool sqlite = db_.dialect() == Dialect::SQLite;
+    auto partners = db_.cached(sqlite ? "SELECT partner_id, name, membership, hq_country FROM partners "
+                                        "WHERE partner_id IN (SELECT value FROM json_each(?))"
+                                      : "SELECT partner_id, name, membership, hq_country FROM partners "
+                                        "WHERE partner_id IN (SELECT json_array_elements_text(CAST(? AS json)))");
+    partners.bind(1, ids);
+    while (partners.step()) {
+        PartnerContacts& pc = out[partners.text(0)];
+        pc.partner.partnerId = partners.text(0);
+        pc.partner.name = partners.text(1);
+        pc.partner.membership = domain::parseMembership(partners.text(2)).value_or(domain::Membership::None);
+        pc.partner.hqCountry = partners.text(3);
+    }
+    static const std::string contactsSqlite = std::string("SELECT ") + kContactColumns +
+                                              " FROM contacts WHERE partner_id IN (SELECT value FROM json_each(?)) "
+                                              "AND active = 1";
+    static const std::string contactsPg = std::string("SELECT ") + kContactColumns +
+                                          " FROM contacts WHERE partner_id IN "
+                                          "(SELECT json_array_elements_text(CAST(? AS json))) AND active = 1";
+    auto contacts = db_.cached(sqlite ? contactsSqlite.c_str() : contactsPg.c_str());
+    contacts.bind(1, ids);
+    while (contacts.step()) {
+        domain::Contact c = contactFrom(contacts);
+        auto it = out.find(c.partnerId);
+        if (it != out.end()) it->second.contacts.push_back(std::move(c));
+    }
+    // In id order, as contactsOf gives them (the order decides among equals).
+    for (auto& [id, pc] : out)
+        std::sort(pc.contacts.begin(), pc.contacts.end(),
+                  [](const domain::Contact& a, const domain::Contact& b) { return a.id < b.id; });
+    return out;
 }
 
 std::vector<domain::Contact> ReferenceData::contactsOf(const std::string& partnerId) {

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "domain/model.h"
@@ -12,6 +13,11 @@
 namespace sm::store {
 
 enum class Upsert { Inserted, Updated, Unchanged };
+
+struct PartnerContacts {
+    domain::Partner partner;
+    std::vector<domain::Contact> contacts;  // active ones, in id order
+};
 
 class ReferenceData {
 public:
@@ -39,6 +45,10 @@ public:
     std::optional<domain::Location> location(const std::string& locationId);
     /// Active contacts only (the ones the CRM's last file listed), here and below.
     std::vector<domain::Contact> contactsOf(const std::string& partnerId);
+    /// The partners among `partnerIds` that exist, each with its active contacts (as
+    /// partner() and contactsOf() give them): two statements for a whole activation
+    /// group instead of two per partner.
+    std::unordered_map<std::string, PartnerContacts> partnersWithContacts(const std::vector<std::string>& partnerIds);
     /// Every active contact row with this address (one per partner it belongs to).
     std::vector<domain::Contact> contactsByEmail(const std::string& email);
     /// Every contact, or those in one address state ("ok", "bouncing"; "" = any), in id order.

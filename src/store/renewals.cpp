@@ -61,17 +61,25 @@ std::vector<domain::Renewal> Renewals::pending(std::int64_t afterId, int limit, 
     return out;
 }
 
-void Renewals::markActivated(std::int64_t renewalId) {
-    if (db_.dialect() == Dialect::SQLite) {
-        db_.cached("UPDATE renewals SET state = 'activated', activated_at = ? WHERE id = ? AND state = 'pending'")
-            .bind(1, Database::nowSeconds())
-            .bind(2, renewalId)
-            .run();
-        return;
+void Renewals::markActivated(const std::vector<std::int64_t>& renewalIds) {
+    if (renewalIds.empty()) return;
+    // The ids as one JSON array, unpacked by the query (json_each on SQLite,
+    // json_array_elements_text on PostgreSQL).
+    std::string ids = "[";
+    for (auto id : renewalIds) {
+        if (ids.size() > 1) ids += ',';
+        ids += std::to_string(id);
     }
-    std::int64_t at = Database::nowSeconds();
-    db_.session() << db_.sql("UPDATE renewals SET state = 'activated', activated_at = ? WHERE id = ? AND state = 'pending'"),
-        use(at), use(renewalId), now;
+    ids += ']';
+    db_.cached(db_.dialect() == Dialect::SQLite
+                   ? "UPDATE renewals SET state = 'activated', activated_at = ? "
+                     "WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'"
+                   : "UPDATE renewals SET state = 'activated', activated_at = ? "
+                     "WHERE id IN (SELECT CAST(json_array_elements_text(CAST(? AS json)) AS BIGINT)) "
+                     "AND state = 'pending'")
+        .bind(1, Database::nowSeconds())
+        .bind(2, ids)
+        .run();
 }
 
 std::int64_t Renewals::count() {

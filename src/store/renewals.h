@@ -27,7 +27,8 @@ public:
 
     /// How many are pending (for one partner if partnerId is given).
     std::int64_t countPending(const std::string& partnerId = {});
-    void markActivated(std::int64_t renewalId);
+    /// Marks these pending renewals activated: one statement for a whole group.
+    void markActivated(const std::vector<std::int64_t>& renewalIds);
     std::int64_t count();
 
 private:

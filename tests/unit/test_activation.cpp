@@ -3,6 +3,7 @@
 // dry runs, Action Pack on request, renewals that cannot be activated.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -149,6 +150,66 @@ TEST_CASE("activation commits in groups and stays unique across many renewals", 
     CHECK(f.count("SELECT COUNT(DISTINCT contract_id) FROM contracts") == 30);
     CHECK(f.count("SELECT COUNT(DISTINCT message_id) FROM outbox") == 30);
     CHECK(f.count("SELECT COALESCE(SUM(delta), 0) FROM ledger") == 30 * 20);
+}
+
+namespace {
+// Replays scripted draws, then counts up from 1000 (fresh values): each Access ID
+// takes one draw (the value, zero-padded), each Contract ID ten (a letter each: 0 → A,
+// 1 → B, 2 → C of ABCDEFGHJK...).
+class ScriptedRandom : public sm::domain::RandomSource {
+public:
+    explicit ScriptedRandom(std::vector<std::uint64_t> v) : values_(std::move(v)) {}
+    std::uint64_t next64() override { return pos_ < values_.size() ? values_[pos_++] : fresh_++; }
+
+private:
+    std::vector<std::uint64_t> values_;
+    std::size_t pos_ = 0;
+    std::uint64_t fresh_ = 1000;
+};
+
+void script(std::vector<std::uint64_t>& v, std::uint64_t access, std::uint64_t letter) {
+    v.push_back(access);
+    v.insert(v.end(), 10, letter);
+}
+}  // namespace
+
+TEST_CASE("a drawn ID that is taken, in the store or earlier in the group, is drawn again", "[activation]") {
+    Fixture f;
+    f.settings.activation.batch = 2;  // the third renewal's IDs collide with the first group's rows
+    f.importRenewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n4648141,silver," + today() +
+                     ",\n");
+    std::vector<std::uint64_t> draws;
+    script(draws, 1, 0);  // renewal 1: 0000000001, C-AAAAAAAAAA
+    script(draws, 1, 1);  // renewal 2: Access ID taken in its own group: drawn again ...
+    draws.push_back(2);   // ... as 0000000002, C-BBBBBBBBBB kept
+    script(draws, 3, 0);  // renewal 3: Contract ID taken by the first group's commit: drawn again ...
+    draws.insert(draws.end(), 10, 2);  // ... as C-CCCCCCCCCC, 0000000003 kept
+    ScriptedRandom random(draws);
+    auto report = sm::jobs::activate(*f.db, f.settings, f.templates, random, {}, f.log);
+    CHECK(report.activated == 3);
+    sm::store::Contracts contracts(*f.db);
+    std::vector<std::pair<std::string, std::string>> ids;
+    for (const auto& partner : {"4648141", "5102233"})
+        for (const auto& c : contracts.ofPartner(partner)) ids.emplace_back(c.accessId, c.contractId);
+    std::sort(ids.begin(), ids.end());
+    CHECK(ids == std::vector<std::pair<std::string, std::string>>{{"0000000001", "C-AAAAAAAAAA"},
+                                                                  {"0000000002", "C-BBBBBBBBBB"},
+                                                                  {"0000000003", "C-CCCCCCCCCC"}});
+    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE kind = 'id_mail'") == 3);
+    CHECK(f.count("SELECT COUNT(*) FROM renewals WHERE state = 'pending'") == 0);
+}
+
+TEST_CASE("a random source that repeats itself stops activation with its cause, the group rolled back",
+          "[activation]") {
+    Fixture f;
+    f.importRenewals("4648141,gold," + today() + ",\n5102233,silver," + today() + ",\n");
+    struct Stuck : sm::domain::RandomSource {
+        std::uint64_t next64() override { return 7; }
+    } stuck;
+    CHECK_THROWS_WITH(sm::jobs::activate(*f.db, f.settings, f.templates, stuck, {}, f.log),
+                      Catch::Contains("no free Access and Contract ID after 1000 draws"));
+    CHECK(f.count("SELECT COUNT(*) FROM contracts") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM renewals WHERE state = 'pending'") == 2);
 }
 
 TEST_CASE("a mail that cannot be built stops activation, its group rolls back and stays pending", "[activation]") {
