@@ -118,6 +118,8 @@ void MessageHandler::unanswered(const std::string& outcome, const std::string& w
 }
 
 bool MessageHandler::rateLimited(const std::string& to) {
+    // The literal pattern (not a bound one) is what lets the partial index
+    // outbox_reply_limit serve this count, from the index alone (migration 9).
     auto q = db_.cached("SELECT COUNT(*) FROM outbox WHERE recipients = ? AND created_at >= ? AND kind LIKE 'reply%'");
     q.bind(1, to).bind(2, std::int64_t{now_.epochTime() - 3600}).step();
     // Replies still rendering on the helper count as queued (they are, at commit).
