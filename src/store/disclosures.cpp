@@ -10,14 +10,20 @@ namespace sm::store {
 
 void Disclosures::recordIdMail(const OutboxRow& row, std::int64_t outboxId, const std::string& primaryRule,
                                const std::string& othersRule) {
-    // Kept prepared: activation records one row per recipient of every ID mail.
+    // One statement for all the mail's recipients, kept prepared per count:
+    // activation records them for every ID mail.
+    const std::size_t n = row.recipients.size();
+    if (n == 0) return;
+    std::string sql = "INSERT INTO disclosures (contract_ref, recipient, rule, outbox_ref, message_id, created_at) VALUES ";
+    for (std::size_t i = 0; i < n; ++i) sql += i == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)";
+    auto q = db_.cached(sql.c_str());
     const std::int64_t at = Database::nowSeconds();
-    for (std::size_t i = 0; i < row.recipients.size(); ++i) {
-        auto q = db_.cached("INSERT INTO disclosures (contract_ref, recipient, rule, outbox_ref, message_id, "
-                            "created_at) VALUES (?, ?, ?, ?, ?, ?)");
-        q.bind(1, row.contractRef).bind(2, row.recipients[i]).bind(3, i == 0 ? primaryRule : othersRule);
-        q.bind(4, outboxId).bind(5, row.messageId).bind(6, at).run();
+    for (std::size_t i = 0; i < n; ++i) {
+        const int b = static_cast<int>(i) * 6;
+        q.bind(b + 1, row.contractRef).bind(b + 2, row.recipients[i]).bind(b + 3, i == 0 ? primaryRule : othersRule);
+        q.bind(b + 4, outboxId).bind(b + 5, row.messageId).bind(b + 6, at);
     }
+    q.run();
 }
 
 std::vector<DisclosureRow> Disclosures::ofContract(std::int64_t contractRef) {

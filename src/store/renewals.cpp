@@ -36,26 +36,25 @@ std::int64_t Renewals::countPending(const std::string& partnerId) {
 
 std::vector<domain::Renewal> Renewals::pending(std::int64_t afterId, int limit, const std::string& partnerId,
                                                bool claim) {
-    std::string pid = partnerId;
-    Statement st(db_.session());
+    // Kept prepared (one text per shape): activation reads its groups through it.
     std::string q = "SELECT id, partner_id, benefit, location_id, renewal_date FROM renewals "
                     "WHERE state = 'pending' AND id > ?";
-    if (!pid.empty()) q += " AND partner_id = ?";
+    if (!partnerId.empty()) q += " AND partner_id = ?";
     q += " ORDER BY id LIMIT ?";
     if (claim) q += db_.claimClause();
-    st << db_.sql(q), use(afterId);
-    if (!pid.empty()) st, use(pid);
-    st, use(limit);
-    st.execute();
-    RecordSet rs(st);
+    auto st = db_.cached(q.c_str());
+    int i = 1;
+    st.bind(i++, afterId);
+    if (!partnerId.empty()) st.bind(i++, partnerId);
+    st.bind(i, std::int64_t{limit});
     std::vector<domain::Renewal> out;
-    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) {
+    while (st.step()) {
         domain::Renewal r;
-        r.id = rs[0].convert<std::int64_t>();
-        r.partnerId = rs[1].convert<std::string>();
-        r.benefit = domain::parseBenefit(rs[2].convert<std::string>()).value_or(domain::Benefit::Gold);
-        r.locationId = rs[3].convert<std::string>();
-        r.renewalDate = rs[4].convert<std::string>();
+        r.id = st.int64(0);
+        r.partnerId = st.text(1);
+        r.benefit = domain::parseBenefit(st.text(2)).value_or(domain::Benefit::Gold);
+        r.locationId = st.text(3);
+        r.renewalDate = st.text(4);
         out.push_back(std::move(r));
     }
     return out;
