@@ -12,21 +12,6 @@ using Poco::Data::Statement;
 namespace sm::store {
 namespace {
 
-domain::Contact contactFrom(RecordSet& rs) {
-    domain::Contact c;
-    c.id = rs["id"].convert<std::int64_t>();
-    c.partnerId = rs["partner_id"].convert<std::string>();
-    c.locationId = rs["location_id"].convert<std::string>();
-    c.email = rs["email"].convert<std::string>();
-    c.name = rs["name"].convert<std::string>();
-    c.country = rs["country"].convert<std::string>();
-    c.role = domain::parseContactRole(rs["role"].convert<std::string>()).value_or(domain::ContactRole::Member);
-    c.language = rs["language"].convert<std::string>();
-    c.addressState =
-        domain::parseAddressState(rs["address_state"].convert<std::string>()).value_or(domain::AddressState::Ok);
-    return c;
-}
-
 const char* const kContactColumns = "id, partner_id, location_id, email, name, country, role, language, address_state";
 // A contact from a row of kContactColumns, in that order.
 domain::Contact contactFrom(const CachedQuery& q) {
@@ -56,28 +41,14 @@ std::string jsonArray(const std::vector<std::string>& values) {
     return out + "]";
 }
 
-std::vector<domain::Contact> contactsWhere(Database& db, const std::string& column, std::string value) {
-    // Kept prepared for the two asked per row: activation by partner, once per
-    // renewal; process by email, for each mail's sender.
-    if ((db.dialect() == Dialect::SQLite && column == "partner_id") || column == "email") {
-        auto q = db.cached(column == "email"
-                               ? "SELECT id, partner_id, location_id, email, name, country, role, language, "
-                                 "address_state FROM contacts WHERE email = ? AND active = 1 ORDER BY id"
-                               : "SELECT id, partner_id, location_id, email, name, country, role, language, "
-                                 "address_state FROM contacts WHERE partner_id = ? AND active = 1 ORDER BY id");
-        q.bind(1, value);
-        std::vector<domain::Contact> out;
-        while (q.step()) out.push_back(contactFrom(q));
-        return out;
-    }
-    Statement st(db.session());
-    st << db.sql("SELECT id, partner_id, location_id, email, name, country, role, language, address_state "
-                 "FROM contacts WHERE " + column + " = ? AND active = 1 ORDER BY id"),
-        use(value);
-    st.execute();
-    RecordSet rs(st);
+std::vector<domain::Contact> contactsWhere(Database& db, const char* column, const std::string& value) {
+    // Kept prepared, on both engines: process asks by email for each mail's sender.
+    const std::string sql = std::string("SELECT ") + kContactColumns + " FROM contacts WHERE " + column +
+                            " = ? AND active = 1 ORDER BY id";
+    auto q = db.cached(sql.c_str());
+    q.bind(1, value);
     std::vector<domain::Contact> out;
-    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) out.push_back(contactFrom(rs));
+    while (q.step()) out.push_back(contactFrom(q));
     return out;
 }
 
@@ -276,15 +247,12 @@ std::vector<domain::Contact> ReferenceData::contactsByEmail(const std::string& e
 }
 
 std::vector<domain::Contact> ReferenceData::contacts(const std::string& addressState) {
-    std::string state = addressState;
-    Statement st(db_.session());
-    st << db_.sql("SELECT id, partner_id, location_id, email, name, country, role, language, address_state "
-                  "FROM contacts WHERE (? = '' OR address_state = ?) ORDER BY id"),
-        use(state), use(state);
-    st.execute();
-    RecordSet rs(st);
+    static const std::string sql = std::string("SELECT ") + kContactColumns +
+                                   " FROM contacts WHERE (? = '' OR address_state = ?) ORDER BY id";
+    auto q = db_.cached(sql.c_str());
+    q.bind(1, addressState).bind(2, addressState);
     std::vector<domain::Contact> out;
-    for (bool more = rs.moveFirst(); more; more = rs.moveNext()) out.push_back(contactFrom(rs));
+    while (q.step()) out.push_back(contactFrom(q));
     return out;
 }
 
