@@ -14,6 +14,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mail/parsed_mail.h"
@@ -67,5 +68,10 @@ bool looksVietnamese(const std::string& text);
 /// Precedence bulk, junk or list): never answered. (A case number in a subject is
 /// domain::findCaseNumber.)
 bool isListMail(const ParsedMail& mail);
+
+/// Every address-shaped run of `text`, in order, as a bounce's text names its
+/// recipients: [A-Za-z0-9._%+=#&'/!-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+, each searched
+/// from the end of the one before. Linear in the text's length.
+std::vector<std::string> addressRuns(std::string_view text);
 
 }  // namespace sm::mail
