@@ -1,7 +1,6 @@
 #include "domain/requests.h"
 
 #include <cstdio>
-#include <regex>
 
 #include <Poco/String.h>
 
@@ -120,9 +119,19 @@ std::string formatCaseNumber(int year, std::int64_t sequence) {
 }
 
 std::optional<std::string> findCaseNumber(const std::string& text) {
-    static const std::regex re(R"(SR-\d{4}-\d{6,})");
-    std::smatch m;
-    if (std::regex_search(text, m, re)) return m.str();
+    // The first "SR-" + 4 digits + "-" + 6 or more digits, read in one pass: std::regex
+    // recursed once per digit of the run (a subject of a million digits overflowed).
+    const auto digits = [&](std::size_t from) {
+        std::size_t to = from;
+        while (to < text.size() && text[to] >= '0' && text[to] <= '9') ++to;
+        return to - from;
+    };
+    for (std::size_t at = text.find("SR-"); at != std::string::npos; at = text.find("SR-", at + 1)) {
+        const std::size_t year = at + 3;
+        if (digits(year) < 4 || year + 4 >= text.size() || text[year + 4] != '-') continue;
+        const std::size_t seq = year + 5, n = digits(seq);
+        if (n >= 6) return text.substr(at, 3 + 4 + 1 + n);
+    }
     return std::nullopt;
 }
 

@@ -1,6 +1,9 @@
 // Request checks in DOMAIN.md's order, severities, business-hours due times, case numbers.
 #include <catch2/catch.hpp>
 
+#include <random>
+#include <regex>
+
 #include <Poco/DateTime.h>
 #include <Poco/DateTimeFormatter.h>
 
@@ -123,4 +126,25 @@ TEST_CASE("case numbers", "[domain][requests]") {
     CHECK(formatCaseNumber(2026, 1234567) == "SR-2026-1234567");
     CHECK(findCaseNumber("Re: [SR-2026-000123] printer on fire") == std::optional<std::string>("SR-2026-000123"));
     CHECK_FALSE(findCaseNumber("Re: your contract"));
+    // Against the pattern itself (std::regex, fine on short texts), on random subjects
+    // made of its own characters: the first match, or none, alike.
+    const std::regex re(R"(SR-\d{4}-\d{6,})");
+    const std::string alphabet = "SR-0123 ";
+    std::mt19937 rng(13);
+    int found = 0;
+    for (int round = 0; round < 20000; ++round) {
+        std::string text(rng() % 30, ' ');
+        for (auto& c : text) c = alphabet[rng() % alphabet.size()];
+        if (round % 4 == 0) text.insert(rng() % (text.size() + 1), "SR-" + std::to_string(1000 + rng() % 9000) + "-");
+        std::smatch m;
+        const std::optional<std::string> expected =
+            std::regex_search(text, m, re) ? std::optional<std::string>(m.str()) : std::nullopt;
+        if (expected) ++found;
+        INFO("subject: '" << text << "'");
+        REQUIRE(findCaseNumber(text) == expected);
+    }
+    CHECK(found > 20);  // the subjects did hold case numbers
+    // A million digits after the prefix: std::regex recursed once per digit.
+    const std::string huge = "Re: SR-2026-" + std::string(1000000, '7');
+    CHECK(findCaseNumber(huge) == std::optional<std::string>(huge.substr(4)));
 }
