@@ -15,6 +15,7 @@
 #include <Poco/Data/SQLite/Utility.h>
 #include <sqlite3.h>
 #include <Poco/Exception.h>
+#include <Poco/UTF8String.h>
 
 #include "store/migrations.h"
 
@@ -149,6 +150,26 @@ int hexValue(char c) {
     return -1;
 }
 }  // namespace
+
+std::string jsonList(const std::vector<std::string>& values) {
+    std::string out = "[";
+    for (const auto& v : values) {
+        if (out.size() > 1) out += ',';
+        out += '"';
+        out += Poco::UTF8::escape(v, /*strictJSON=*/true);
+        out += '"';
+    }
+    return out + "]";
+}
+
+std::string jsonList(const std::vector<std::int64_t>& values) {
+    std::string out = "[";
+    for (auto v : values) {
+        if (out.size() > 1) out += ',';
+        out += std::to_string(v);
+    }
+    return out + "]";
+}
 
 CachedQuery Database::cachedInsert(const char* text) {
     if (dialect_ == Dialect::SQLite) return cached(text);

@@ -169,6 +169,18 @@ public:
     /// Rows another worker has claimed are skipped; a worker that dies (its
     /// connection closes) gives its rows back to the queue with its transaction.
     const char* claimClause() const { return dialect_ == Dialect::PostgreSQL ? " FOR UPDATE SKIP LOCKED" : ""; }
+    /// A whole list bound as one parameter: "x IN " + inList(...) in a statement, and
+    /// jsonList(values) bound to its ?. The query unpacks the JSON array (json_each on
+    /// SQLite, json_array_elements_text on PostgreSQL), so one kept statement serves a
+    /// list of any length.
+    const char* inTextList() const {
+        return dialect_ == Dialect::PostgreSQL ? "(SELECT json_array_elements_text(CAST(? AS json)))"
+                                               : "(SELECT value FROM json_each(?))";
+    }
+    const char* inIdList() const {
+        return dialect_ == Dialect::PostgreSQL ? "(SELECT CAST(json_array_elements_text(CAST(? AS json)) AS BIGINT))"
+                                               : "(SELECT value FROM json_each(?))";
+    }
 
     /// Safe from any thread while the Database lives: the statement running on this
     /// connection is cancelled (PostgreSQL) or interrupted (SQLite), and every later
@@ -207,6 +219,10 @@ private:
     std::unique_ptr<StatementCache> statements_;
     std::map<std::string, std::string, std::less<>> returningTexts_;  // cachedInsert's PostgreSQL texts, by text
 };
+
+/// The JSON array to bind for Database::inTextList() / inIdList().
+std::string jsonList(const std::vector<std::string>& values);
+std::string jsonList(const std::vector<std::int64_t>& values);
 
 /// A savepoint inside an open transaction (SQLite and PostgreSQL): rolls the
 /// work since it back unless release() was called. Lets one transaction hold a

@@ -1,7 +1,6 @@
 #include "store/reference_data.h"
 
 #include <Poco/Data/RecordSet.h>
-#include <Poco/UTF8String.h>
 
 #include <algorithm>
 
@@ -28,17 +27,15 @@ domain::Contact contactFrom(const CachedQuery& q) {
     return c;
 }
 
-// A JSON array of the strings: one bound parameter that the query unpacks
-// (json_each on SQLite, json_array_elements_text on PostgreSQL).
-std::string jsonArray(const std::vector<std::string>& values) {
-    std::string out = "[";
-    for (const auto& v : values) {
-        if (out.size() > 1) out += ',';
-        out += '"';
-        out += Poco::UTF8::escape(v, /*strictJSON=*/true);
-        out += '"';
-    }
-    return out + "]";
+const char* const kPartnerColumns = "partner_id, name, membership, hq_country";
+// A partner from a row of kPartnerColumns, in that order.
+domain::Partner partnerFrom(const CachedQuery& q) {
+    domain::Partner p;
+    p.partnerId = q.text(0);
+    p.name = q.text(1);
+    p.membership = domain::parseMembership(q.text(2)).value_or(domain::Membership::None);
+    p.hqCountry = q.text(3);
+    return p;
 }
 
 std::vector<domain::Contact> contactsWhere(Database& db, const char* column, const std::string& value) {
@@ -165,28 +162,10 @@ bool ReferenceData::isInactiveContact(const std::string& partnerId, const std::s
 }
 
 std::optional<domain::Partner> ReferenceData::partner(const std::string& partnerId) {
-    if (db_.dialect() == Dialect::SQLite) {
-        auto q = db_.cached("SELECT partner_id, name, membership, hq_country FROM partners WHERE partner_id = ?");
-        if (!q.bind(1, partnerId).step()) return std::nullopt;
-        domain::Partner p;
-        p.partnerId = q.text(0);
-        p.name = q.text(1);
-        p.membership = domain::parseMembership(q.text(2)).value_or(domain::Membership::None);
-        p.hqCountry = q.text(3);
-        return p;
-    }
-    std::string id = partnerId;
-    Statement st(db_.session());
-    st << db_.sql("SELECT partner_id, name, membership, hq_country FROM partners WHERE partner_id = ?"), use(id);
-    st.execute();
-    RecordSet rs(st);
-    if (!rs.moveFirst()) return std::nullopt;
-    domain::Partner p;
-    p.partnerId = rs[0].convert<std::string>();
-    p.name = rs[1].convert<std::string>();
-    p.membership = domain::parseMembership(rs[2].convert<std::string>()).value_or(domain::Membership::None);
-    p.hqCountry = rs[3].convert<std::string>();
-    return p;
+    static const std::string sql = std::string("SELECT ") + kPartnerColumns + " FROM partners WHERE partner_id = ?";
+    auto q = db_.cached(sql.c_str());
+    if (!q.bind(1, partnerId).step()) return std::nullopt;
+    return partnerFrom(q);
 }
 
 std::optional<domain::Location> ReferenceData::location(const std::string& locationId) {
@@ -204,27 +183,19 @@ std::unordered_map<std::string, PartnerContacts> ReferenceData::partnersWithCont
     const std::vector<std::string>& partnerIds) {
     std::unordered_map<std::string, PartnerContacts> out;
     if (partnerIds.empty()) return out;
-    const std::string ids = jsonArray(partnerIds);
-    const bool sqlite = db_.dialect() == Dialect::SQLite;
-    auto partners = db_.cached(sqlite ? "SELECT partner_id, name, membership, hq_country FROM partners "
-                                        "WHERE partner_id IN (SELECT value FROM json_each(?))"
-                                      : "SELECT partner_id, name, membership, hq_country FROM partners "
-                                        "WHERE partner_id IN (SELECT json_array_elements_text(CAST(? AS json)))");
+    const std::string ids = jsonList(partnerIds);
+    const std::string partnersSql =
+        std::string("SELECT ") + kPartnerColumns + " FROM partners WHERE partner_id IN " + db_.inTextList();
+    auto partners = db_.cached(partnersSql.c_str());
     partners.bind(1, ids);
     while (partners.step()) {
-        PartnerContacts& pc = out[partners.text(0)];
-        pc.partner.partnerId = partners.text(0);
-        pc.partner.name = partners.text(1);
-        pc.partner.membership = domain::parseMembership(partners.text(2)).value_or(domain::Membership::None);
-        pc.partner.hqCountry = partners.text(3);
+        domain::Partner p = partnerFrom(partners);
+        const std::string id = p.partnerId;
+        out[id].partner = std::move(p);
     }
-    static const std::string contactsSqlite = std::string("SELECT ") + kContactColumns +
-                                              " FROM contacts WHERE partner_id IN (SELECT value FROM json_each(?)) "
-                                              "AND active = 1";
-    static const std::string contactsPg = std::string("SELECT ") + kContactColumns +
-                                          " FROM contacts WHERE partner_id IN "
-                                          "(SELECT json_array_elements_text(CAST(? AS json))) AND active = 1";
-    auto contacts = db_.cached(sqlite ? contactsSqlite.c_str() : contactsPg.c_str());
+    const std::string contactsSql = std::string("SELECT ") + kContactColumns + " FROM contacts WHERE partner_id IN " +
+                                    db_.inTextList() + " AND active = 1";
+    auto contacts = db_.cached(contactsSql.c_str());
     contacts.bind(1, ids);
     while (contacts.step()) {
         domain::Contact c = contactFrom(contacts);

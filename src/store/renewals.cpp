@@ -62,23 +62,9 @@ std::vector<domain::Renewal> Renewals::pending(std::int64_t afterId, int limit, 
 
 void Renewals::markActivated(const std::vector<std::int64_t>& renewalIds) {
     if (renewalIds.empty()) return;
-    // The ids as one JSON array, unpacked by the query (json_each on SQLite,
-    // json_array_elements_text on PostgreSQL).
-    std::string ids = "[";
-    for (auto id : renewalIds) {
-        if (ids.size() > 1) ids += ',';
-        ids += std::to_string(id);
-    }
-    ids += ']';
-    db_.cached(db_.dialect() == Dialect::SQLite
-                   ? "UPDATE renewals SET state = 'activated', activated_at = ? "
-                     "WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'"
-                   : "UPDATE renewals SET state = 'activated', activated_at = ? "
-                     "WHERE id IN (SELECT CAST(json_array_elements_text(CAST(? AS json)) AS BIGINT)) "
-                     "AND state = 'pending'")
-        .bind(1, Database::nowSeconds())
-        .bind(2, ids)
-        .run();
+    const std::string sql = std::string("UPDATE renewals SET state = 'activated', activated_at = ? WHERE id IN ") +
+                            db_.inIdList() + " AND state = 'pending'";
+    db_.cached(sql.c_str()).bind(1, Database::nowSeconds()).bind(2, jsonList(renewalIds)).run();
 }
 
 std::int64_t Renewals::count() {
