@@ -12,7 +12,9 @@
 namespace sm::jobs {
 namespace {
 
-constexpr std::size_t kGroup = 50;  // messages per commit
+// Messages per commit (Maildir) and per flag update (IMAP), as many as a page of
+// process.batch: groups of 50 spent a tenth of a Maildir fetch on the extra fsyncs.
+constexpr std::size_t kGroup = 100;
 
 std::string headerBlock(const std::string& raw) {
     auto p = raw.find("\r\n\r\n");
@@ -22,7 +24,7 @@ std::string headerBlock(const std::string& raw) {
 
 std::string messageIdOf(const std::string& raw) {
     try {
-        return mail::parseMail(headerBlock(raw) + "\r\n").messageId;
+        return mail::headerMessageId(headerBlock(raw) + "\r\n");
     } catch (const std::exception&) {
         return "";
     }

@@ -1016,16 +1016,12 @@ bool looksLikeMail(std::string_view raw) {
     return fields > 0;
 }
 
-ParsedMail parseMail(std::string_view raw, const ParseLimits& lim) {
-    if (raw.size() > lim.maxSize)
-        throw MailRejected("mail larger than " + std::to_string(lim.maxSize) + " bytes");
-    ParsedMail m;
-    PreScan ps = preScan(raw, lim);
-    for (auto& d : ps.defects) addDefect(m.defects, std::move(d));
-    if (!looksLikeMail(raw)) addDefect(m.defects, "no header fields: not a mail");
+namespace {
 
-    // What mimetic gets: [start, cut) with the pre-scan's edits applied.
-    std::string rewritten;
+/// What mimetic gets of `raw`: [start, cut) with the pre-scan's edits applied
+/// (written into `rewritten` when there are any), loaded into `entity` with
+/// mimetic's ignore mask `mask`.
+void loadEntity(mimetic::MimeEntity& entity, std::string_view raw, PreScan& ps, std::string& rewritten, int mask) {
     std::string_view input = raw.substr(ps.start, ps.cut - ps.start);
     if (!ps.edits.empty()) {
         std::stable_sort(ps.edits.begin(), ps.edits.end(),
@@ -1041,16 +1037,47 @@ ParsedMail parseMail(std::string_view raw, const ParseLimits& lim) {
         if (p < ps.cut) rewritten.append(raw.substr(p, ps.cut - p));
         input = rewritten;
     }
-
-    mimetic::MimeEntity entity;
     try {
         if (ps.cleanStructure)
-            entity.load(input.data(), input.data() + input.size(), mimetic::imNone);
+            entity.load(input.data(), input.data() + input.size(), mask);
         else
-            entity.load(LineIterator{input.data()}, LineIterator{input.data() + input.size()}, mimetic::imNone);
+            entity.load(LineIterator{input.data()}, LineIterator{input.data() + input.size()}, mask);
     } catch (const std::exception& ex) {
         throw MailRejected(std::string("MIME parser failed: ") + ex.what());
     }
+}
+
+}  // namespace
+
+std::string headerMessageId(std::string_view raw, const ParseLimits& lim) {
+    if (raw.size() > lim.maxSize)
+        throw MailRejected("mail larger than " + std::to_string(lim.maxSize) + " bytes");
+    PreScan ps = preScan(raw, lim);
+    std::string rewritten;
+    mimetic::MimeEntity entity;
+    loadEntity(entity, raw, ps, rewritten, mimetic::imBody | mimetic::imChildParts | mimetic::imPreamble |
+                                                 mimetic::imEpilogue);
+    for (const auto& f : entity.header()) {
+        if (!iequals(std::string_view(f.name().data(), f.name().size()), "Message-ID")) continue;
+        // The first Message-ID field, read as readTopHeaders reads it; a value with no
+        // <id> in it is decoded there in the charset the body declares.
+        auto ids = msgIds(f.value());
+        return ids.empty() ? parseMail(raw, lim).messageId : ids.front();
+    }
+    return "";
+}
+
+ParsedMail parseMail(std::string_view raw, const ParseLimits& lim) {
+    if (raw.size() > lim.maxSize)
+        throw MailRejected("mail larger than " + std::to_string(lim.maxSize) + " bytes");
+    ParsedMail m;
+    PreScan ps = preScan(raw, lim);
+    for (auto& d : ps.defects) addDefect(m.defects, std::move(d));
+    if (!looksLikeMail(raw)) addDefect(m.defects, "no header fields: not a mail");
+
+    std::string rewritten;
+    mimetic::MimeEntity entity;
+    loadEntity(entity, raw, ps, rewritten, mimetic::imNone);
     Walker w{m, lim};
     w.walk(entity, 0, std::string());
     if (ps.topMultipartNoBoundary) {

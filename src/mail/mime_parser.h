@@ -42,6 +42,11 @@ public:
 
 ParsedMail parseMail(std::string_view raw, const ParseLimits& limits = {});
 
+/// parseMail(raw).messageId, from the top header alone (the body is not walked and
+/// no other field is decoded): what `fetch` stores for every message. Throws
+/// MailRejected as parseMail does.
+std::string headerMessageId(std::string_view raw, const ParseLimits& limits = {});
+
 /// False for input that is not mail at all (binary data, no header fields at
 /// the top): `supportmail inspect` exits 65 for it.
 bool looksLikeMail(std::string_view raw);

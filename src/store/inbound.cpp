@@ -3,7 +3,7 @@
 #include <Poco/Data/LOB.h>
 #include <Poco/Data/RecordSet.h>
 #include <Poco/DigestEngine.h>
-#include <Poco/SHA2Engine.h>
+#include <Poco/Crypto/DigestEngine.h>
 
 using namespace Poco::Data::Keywords;
 using Poco::Data::RecordSet;
@@ -12,7 +12,11 @@ using Poco::Data::Statement;
 namespace sm::store {
 
 std::string sha256Hex(const std::string& bytes) {
-    Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
+    // OpenSSL's (through POCO Crypto) uses the CPU's SHA instructions: 2.7 us for a
+    // 2.5 KB mail where Foundation's portable SHA2Engine took 11.6 (a sixth of fetch).
+    // One engine per thread: setting one up costs as much as the hash (digest()
+    // resets it for the next).
+    thread_local Poco::Crypto::DigestEngine engine("SHA256");
     engine.update(bytes.data(), static_cast<unsigned>(bytes.size()));
     return Poco::DigestEngine::digestToHex(engine.digest());
 }

@@ -99,7 +99,7 @@ private:
 /// True for a row that process ended without answering because of what it is.
 bool isIgnored(const InboundRow& row);
 
-/// Hex SHA-256 of bytes (POCO's SHA2Engine).
+/// Hex SHA-256 of bytes (POCO Crypto, OpenSSL).
 std::string sha256Hex(const std::string& bytes);
 
 }  // namespace sm::store

@@ -1,10 +1,9 @@
 #include "store/outbox.h"
 
 #include <Poco/Data/RecordSet.h>
-#include <Poco/DigestEngine.h>
-#include <Poco/SHA2Engine.h>
 #include <Poco/StringTokenizer.h>
 
+#include "store/inbound.h"
 #include "store/leases.h"
 
 using namespace Poco::Data::Keywords;
@@ -188,9 +187,7 @@ void Outbox::markSent(std::int64_t id, const std::string& reply) {
 
 void Outbox::forgetIds(const OutboxRow& row) {
     if (row.kind != "id_mail") return;
-    Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
-    sha.update(row.bytes);
-    std::string digest = Poco::DigestEngine::digestToHex(sha.digest());
+    std::string digest = sha256Hex(row.bytes);
     auto end = row.bytes.find("\r\n\r\n");
     std::string head = end == std::string::npos ? std::string() : row.bytes.substr(0, end + 2);
     std::string kept = head + "\r\n[body removed after delivery: it held the Access ID and Contract ID; sha256 of the "

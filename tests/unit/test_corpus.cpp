@@ -254,6 +254,28 @@ TEST_CASE("every corpus message parses in-process, bounded in time", "[corpus]")
     CHECK(slow.empty());
 }
 
+TEST_CASE("every corpus message: fetch's header-only Message-ID equals the whole parse's", "[corpus]") {
+    if (!fs::is_directory(kCorpus)) FAIL("corpus absent: ../shared/corpus not found");
+    size_t files = 0, withId = 0;
+    for (const auto& entry : fs::recursive_directory_iterator(kCorpus)) {
+        if (!entry.is_regular_file()) continue;
+        ++files;
+        const std::string raw = readFile(entry.path());
+        INFO(entry.path().string());
+        std::string whole;
+        try {
+            whole = parseMail(raw).messageId;
+        } catch (const MailRejected&) {
+            CHECK_THROWS_AS(headerMessageId(raw), MailRejected);
+            continue;
+        }
+        CHECK(headerMessageId(raw) == whole);
+        withId += !whole.empty();
+    }
+    CHECK(files >= 1761);
+    CHECK(withId >= files / 2);  // most real mail has one: the comparison ran on them
+}
+
 TEST_CASE("decoded subject, sender and text agree with expectations.jsonl", "[corpus]") {
     if (!fs::is_directory(kCorpus)) FAIL("corpus absent: ../shared/corpus not found");
     bool verbose = std::getenv("CORPUS_VERBOSE") != nullptr;

@@ -548,3 +548,29 @@ TEST_CASE("a bounce's text is searched for addresses in one pass, as the pattern
     CHECK(sm::mail::addressRuns(run) == std::vector<std::string>{run});
     CHECK(sm::mail::addressRuns(std::string(200000, '@')).empty());
 }
+
+TEST_CASE("the Message-ID read from the header alone is the one the whole parse reads", "[parser]") {
+    struct Case {
+        const char* mail;
+        const char* expected;
+    };
+    const Case cases[] = {
+        {"From: a@b.example\r\nMessage-ID: <one@x.example>\r\n\r\nbody\r\n", "<one@x.example>"},
+        // folded, lower-case name, blanks inside the brackets dropped
+        {"message-id:\r\n  <two @x.example>\r\nSubject: s\r\n\r\n", "<two@x.example>"},
+        // the first field counts, even when a later one is well formed
+        {"Message-ID: <first@x>\r\nMessage-ID: <second@x>\r\n\r\n", "<first@x>"},
+        // no <id>: the field's decoded text, as parseMail keeps it
+        {"Message-ID:  plain-id@x.example \r\n\r\n", "plain-id@x.example"},
+        {"Message-ID: =?utf-8?q?caf=C3=A9?=\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", "caf\xC3\xA9"},
+        {"From: a@b.example\r\nSubject: no id\r\n\r\nMessage-ID: <in-body@x>\r\n", ""},
+        // an mbox "From " line before the header, bare LF line ends
+        {"From someone Mon Nov  2 10:00:00 2026\nMessage-ID: <mbox@x>\n\nbody\n", "<mbox@x>"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.mail);
+        CHECK(headerMessageId(c.mail) == c.expected);
+        CHECK(parseMail(c.mail).messageId == c.expected);
+    }
+    CHECK_THROWS_AS(headerMessageId(std::string(200, 'x'), ParseLimits{100}), MailRejected);
+}
