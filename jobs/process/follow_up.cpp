@@ -26,9 +26,8 @@ void MessageHandler::handleFollowUp() {
         ++report_.refused;
         return finish("done", "follow_up", sender_, "not the requester nor an authenticated contact of the partner of " + inc->caseNumber);
     }
-    incidents_.addMessage(inc->id, "in", mail_.messageId, row_->id);
-    std::string ours = reply("follow_up", "follow_up_added", d, languageOf(sender_));
-    if (!ours.empty()) incidents_.addMessage(inc->id, "out", ours, 0);
+    const std::string ours = reply("follow_up", "follow_up_added", d, languageOf(sender_));
+    incidents_.addExchange(inc->id, mail_.messageId, row_->id, ours);
     ++report_.followUps;
     log_.information("inbound #" + std::to_string(row_->id) + " added to " + inc->caseNumber);
     finish("done", "follow_up", sender_, "added to " + inc->caseNumber);

@@ -118,8 +118,7 @@ void MessageHandler::handleRequest() {
     contracts_.appendLedgerPipelined(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
     // A contact the CRM no longer lists for this partner is never linked again.
     if (authenticated("its address is not linked to the contract", Consequence::Aside) && !ref_.isInactiveContact(contract->partnerId, sender_)) incidents_.link(sender_, contract->id);
-    incidents_.addMessage(inc.id, "in", mail_.messageId, row_->id);
-    if (!ours.empty()) incidents_.addMessage(inc.id, "out", ours, 0);
+    incidents_.addExchange(inc.id, mail_.messageId, row_->id, ours);
     ++report_.accepted;
     log_.information("inbound #" + std::to_string(row_->id) + " from " + sender_ + " → " + inc.caseNumber +
                      " on " + contract->displayName + ", severity " + inc.severity);

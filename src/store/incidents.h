@@ -29,8 +29,9 @@ class Incidents {
 public:
     explicit Incidents(Database& db) : db_(db) {}
 
-    /// Inserts the incident and gives it its case number, formatted from the row id
-    /// by `format(id)`. Returns the row with id and case number set.
+    /// Inserts the incident with its case number (domain::formatCaseNumber of the
+    /// caseYear and the row id, which is drawn before the insert: no second write of
+    /// the row). Returns the row with id and case number set.
     IncidentRow create(IncidentRow row, const std::string& caseYear);
     std::optional<IncidentRow> byCaseNumber(const std::string& caseNumber);
     std::optional<IncidentRow> byId(std::int64_t id);
@@ -39,6 +40,10 @@ public:
     /// Sent without waiting (CachedQuery::send), as is link().
     void addMessage(std::int64_t incidentRef, const std::string& direction, const std::string& messageId,
                     std::int64_t inboundRef);
+    /// A mail received (inboundRef) and our answer to it (none when answerMessageId
+    /// is empty) added to the thread in one statement, sent without waiting.
+    void addExchange(std::int64_t incidentRef, const std::string& receivedMessageId, std::int64_t inboundRef,
+                     const std::string& answerMessageId);
     int threadLength(std::int64_t incidentRef);
     std::int64_t count();
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include <Poco/Data/Session.h>
+#include <Poco/DateTimeFormatter.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Logger.h>
@@ -18,6 +19,7 @@
 #include "mail/templates.h"
 #include "store/contracts.h"
 #include "store/database.h"
+#include "store/incidents.h"
 #include "support/cli_site.h"
 
 using namespace Poco::Data::Keywords;
@@ -109,6 +111,62 @@ std::string header(const std::string& raw, const std::string& name) {
 }
 
 }  // namespace
+
+TEST_CASE("a case number is made from its incident's id, and the thread holds the request and the answer", "[cases]") {
+    Desk d;
+    d.request("Alice Schmidt <alice@example.test>", "Cluster fails over", d.goldAccess, d.goldContract, "hourly");
+    d.request("Erin <erin@example.test>", "Slow", d.silverAccess, d.silverContract, "slow");
+    d.run({"fetch"});
+    d.run({"process"});
+    std::vector<std::int64_t> ids, createdAt;
+    std::vector<std::string> numbers;
+    d.db->session() << "SELECT id, case_number, created_at FROM incidents ORDER BY id", into(ids), into(numbers),
+        into(createdAt), now;
+    REQUIRE(ids.size() == 2);
+    CHECK(ids[1] > ids[0]);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const std::string year = Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(createdAt[i]), "%Y");
+        std::string digits = std::to_string(ids[i]);
+        digits.insert(0, digits.size() < 6 ? 6 - digits.size() : 0, '0');
+        CHECK(numbers[i] == "SR-" + year + "-" + digits);
+        // The request's Message-ID and our answer's, in that order, each once.
+        std::vector<std::string> direction, messageId;
+        std::vector<std::int64_t> inboundRef;
+        d.db->session() << d.db->sql("SELECT direction, message_id, COALESCE(inbound_ref, 0) FROM case_messages "
+                                     "WHERE incident_ref = ? ORDER BY id"),
+            use(ids[i]), into(direction), into(messageId), into(inboundRef), now;
+        REQUIRE(direction.size() == 2);
+        CHECK(direction[0] == "in");
+        CHECK(has(messageId[0], "@partner.example>"));
+        CHECK(inboundRef[0] > 0);
+        CHECK(direction[1] == "out");
+        CHECK(d.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted' AND message_id = '" + messageId[1] +
+                       "'") == 1);
+        CHECK(inboundRef[1] == 0);
+    }
+    // A third, after a run that rolled back an incident (its id drawn, never written):
+    // ids and case numbers keep growing, none is given twice.
+    d.request("Alice Schmidt <alice@example.test>", "Another", d.goldAccess, d.goldContract, "again");
+    d.run({"fetch"});
+    {
+        sm::store::Transaction tx(*d.db);
+        sm::store::Incidents incidents(*d.db);
+        sm::store::IncidentRow row;
+        row.contractRef = d.goldRef;
+        row.inboundRef = d.scalar("SELECT MAX(id) FROM inbound");
+        row.requesterEmail = "x@example.test";
+        row.product = "p";
+        row.severity = "B";
+        const auto drawn = incidents.create(row, "2026");
+        CHECK(drawn.id > ids[1]);
+        CHECK(drawn.caseNumber.rfind("SR-2026-", 0) == 0);
+        d.db->flush();  // written (PostgreSQL: the pipelined insert answered), then rolled back
+    }
+    d.run({"process"});
+    CHECK(d.scalar("SELECT COUNT(*) FROM incidents") == 3);
+    CHECK(d.scalar("SELECT COUNT(DISTINCT case_number) FROM incidents") == 3);
+    CHECK(d.scalar("SELECT MAX(id) FROM incidents") > ids[1]);
+}
 
 TEST_CASE("closing cases: credit back once, tell the requester, refuse twice", "[cases]") {
     Desk d;
