@@ -13,7 +13,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PKGS="build-essential cmake ninja-build pkg-config libpoco-dev libmimetic-dev libcurl4-openssl-dev
-      libssl-dev libsqlite3-dev libpq-dev catch2 libkainjow-mustache-dev ca-certificates
+      libssl-dev libsqlite3-dev libpq-dev catch2 libkainjow-mustache-dev libmimalloc-dev ca-certificates
       libutf8proc-dev libhowardhinnant-date-dev tzdata"
 if [ "${1:-}" = "--test" ]; then
   PKGS="$PKGS postfix dovecot-imapd dovecot-lmtpd openssl swaks python3 procps iproute2 bsdutils postgresql"
