@@ -9,15 +9,21 @@
 
 namespace sm::domain {
 
+ProductCatalogue::ProductCatalogue(std::vector<Product> products) : products_(std::move(products)) {
+    for (const auto& p : products_) {
+        names_.push_back(p.aliases);
+        names_.back().push_back(Poco::toLower(p.name));
+    }
+}
+
 const Product* ProductCatalogue::find(const std::string& text) const {
     std::string t = Poco::toLower(Poco::trim(text));
     if (t.empty()) return nullptr;
     const Product* best = nullptr;
     std::size_t bestLen = 0;
-    for (const auto& p : products_) {
-        std::vector<std::string> names = p.aliases;
-        names.push_back(Poco::toLower(p.name));
-        for (const auto& n : names) {
+    for (std::size_t i = 0; i < products_.size(); ++i) {
+        const Product& p = products_[i];
+        for (const auto& n : names_[i]) {
             if (n.empty()) continue;
             bool exact = t == n;
             bool prefix = t.size() > n.size() && t.compare(0, n.size(), n) == 0 &&

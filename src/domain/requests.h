@@ -31,7 +31,7 @@ struct Product {
 class ProductCatalogue {
 public:
     ProductCatalogue() = default;
-    explicit ProductCatalogue(std::vector<Product> products) : products_(std::move(products)) {}
+    explicit ProductCatalogue(std::vector<Product> products);
     /// Case-insensitive match of the name or an alias; a trailing version
     /// ("Windows Server 2019") matches the product whose name is a prefix of it.
     const Product* find(const std::string& text) const;
@@ -39,6 +39,9 @@ public:
 
 private:
     std::vector<Product> products_;
+    // By product: its aliases and its lower-cased name, made once (find runs for
+    // every request).
+    std::vector<std::vector<std::string>> names_;
 };
 
 enum class RequestOutcome {

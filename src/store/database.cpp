@@ -534,7 +534,15 @@ int Database::migrate() {
         if (m.version <= current) continue;
         try {
             Transaction tx(*this);
-            for (const auto& stmt : splitStatements(expandTokens(m.sql, dialect_))) session_ << stmt, now;
+            for (auto stmt : splitStatements(expandTokens(m.sql, dialect_))) {
+                // "@POSTGRESQL@ statement": that engine's alone (storage settings SQLite has not)
+                const auto mark = stmt.find("@POSTGRESQL@");
+                if (mark != std::string::npos) {
+                    if (dialect_ != Dialect::PostgreSQL) continue;
+                    stmt.erase(mark, std::string("@POSTGRESQL@").size());
+                }
+                session_ << stmt, now;
+            }
             int version = m.version;
             std::string name = m.name;
             std::int64_t at = nowSeconds();

@@ -262,6 +262,18 @@ CREATE INDEX outbox_reply_limit ON outbox(recipients, created_at, kind) WHERE ki
 CREATE INDEX ledger_balance ON ledger(contract_ref, delta);
 DROP INDEX ledger_contract
 )SQL"},
+        // A request's duplicate check looks a Message-ID up among handled mail: with the
+        // state beside the Message-ID one index answers it. PostgreSQL, right after a
+        // fetch (its statistics not yet gathered), combined inbound_message_id with
+        // inbound_state instead: 72 us a mail where 10 do. The mail's bytes, stored
+        // once and read once, are compressed with lz4 on PostgreSQL (pglz took a tenth
+        // of the server's time in process).
+        {10, "a Message-ID looked up with its state; lz4 for mail bytes (PostgreSQL)", R"SQL(
+CREATE INDEX inbound_message_state ON inbound(message_id, state);
+DROP INDEX inbound_message_id;
+@POSTGRESQL@ ALTER TABLE outbox ALTER COLUMN bytes SET COMPRESSION lz4;
+@POSTGRESQL@ ALTER TABLE inbound ALTER COLUMN raw SET COMPRESSION lz4
+)SQL"},
     };
     return all;
 }

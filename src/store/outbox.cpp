@@ -172,17 +172,14 @@ bool Outbox::stillClaimed(std::int64_t id, const std::string& claimer) {
 // The marks run once per mail on deliver's path: on SQLite kept prepared (POCO
 // prepares its statements again on every execute, a quarter of a mark's cost).
 void Outbox::markSent(std::int64_t id, const std::string& reply) {
-    std::int64_t at = Database::nowSeconds();
-    if (db_.dialect() == Dialect::SQLite) {
-        db_.cached("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_reply = ?, "
-                   "claimed_until = 0 WHERE id = ?")
-            .bind(1, at).bind(2, reply).bind(3, id).run();
-        return;
-    }
-    std::string r = reply;
-    db_.session() << db_.sql("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_reply = ?, "
-                             "claimed_until = 0 WHERE id = ?"),
-        use(at), use(r), use(id), now;
+    // Kept prepared on both engines: one statement per mail sent (on PostgreSQL one
+    // round trip where POCO's statement took four).
+    db_.cached("UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_reply = ?, "
+               "claimed_until = 0 WHERE id = ?")
+        .bind(1, Database::nowSeconds())
+        .bind(2, reply)
+        .bind(3, id)
+        .run();
 }
 
 void Outbox::forgetIds(const OutboxRow& row) {

@@ -110,7 +110,7 @@ TEST_CASE("the statements run per row and per mail find their rows through their
     // On SQLite the planner's choice does not depend on the rows present, so the plan
     // of an empty store is the plan of a full one (PostgreSQL's depends on statistics:
     // not checked here). Each index named was made for its statement (migrations
-    // 7-9); a statement reworded so that its index no longer serves it fails here.
+    // 7-10); a statement reworded so that its index no longer serves it fails here.
     smtest::TempDir dir;
     auto db = sm::store::Database::open("sqlite:" + dir.file("plans.db"));
     db->migrate();
@@ -138,4 +138,8 @@ TEST_CASE("the statements run per row and per mail find their rows through their
     CHECK_THAT(plan("SELECT id FROM outbox INDEXED BY outbox_queued WHERE state = 'queued' AND "
                     "next_attempt_at <= 5 AND id > 0 ORDER BY id LIMIT 10"),
                Catch::Contains("USING INDEX outbox_queued (id>?)"));
+    // process: an earlier handled copy of a request (its Message-ID among handled mail).
+    CHECK_THAT(plan("SELECT id FROM inbound WHERE message_id = '<m@x>' AND id <> 5 AND state IN ('done', "
+                    "'duplicate') ORDER BY id LIMIT 1"),
+               Catch::Contains("USING INDEX inbound_message_state (message_id=? AND state=?)"));
 }
