@@ -1,7 +1,12 @@
 #include "jobs/fetch.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "jobs/crash_point.h"
 #include "mail/inbound_source.h"
@@ -77,9 +82,113 @@ struct Tally {
     }
 };
 
-// Maildir: local files, read one at a time (never more than max_message_bytes of
-// one held) and committed a group per transaction: no network I/O while the
-// write lock is held.
+/// One Maildir message as the reader thread leaves it for the writer: its row (with
+/// the warning to log when only its header was kept), nothing when it vanished, or
+/// the error reading it raised.
+struct ReadMessage {
+    std::optional<store::InboundRow> row;
+    std::string warning;
+    std::exception_ptr error;
+};
+
+// Maildir: a reader thread reads each file, hashes it and reads its Message-ID while
+// this thread stores the ones before it: the two halves of a message's work (the
+// file and the parse; the store) on the two cores. It holds at most kReadAheadBytes
+// of messages read and not yet stored (and always the next one, however large: one
+// message over max_message_bytes is never read whole). It has a MaildirSource of its
+// own: this thread's renames (markSeen) change what this one's knows.
+class MaildirReader {
+public:
+    static constexpr std::size_t kReadAheadBytes = 8u << 20;
+
+    MaildirReader(const std::string& path, std::vector<mail::InboundMessageRef> refs, std::string source,
+                  std::uint64_t maxBytes)
+        : src_(path), refs_(std::move(refs)), source_(std::move(source)), maxBytes_(maxBytes) {
+        src_.listUnseen();  // where each file is now (the keys come from refs_)
+        thread_ = std::thread([this] { run(); });
+    }
+    ~MaildirReader() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        changed_.notify_all();
+        thread_.join();
+    }
+    MaildirReader(const MaildirReader&) = delete;
+    MaildirReader& operator=(const MaildirReader&) = delete;
+
+    /// The next message, in the order of refs (waits for the reader).
+    ReadMessage next() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [this] { return !ready_.empty(); });
+        ReadMessage m = std::move(ready_.front());
+        ready_.pop_front();
+        held_ -= m.row ? m.row->raw.size() : 0;
+        lock.unlock();
+        changed_.notify_all();
+        return m;
+    }
+
+private:
+    void run() {
+        for (const auto& ref : refs_) {
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                changed_.wait(lock, [this] { return stop_ || ready_.empty() || held_ < kReadAheadBytes; });
+                if (stop_) return;
+            }
+            ReadMessage m = read(ref);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                held_ += m.row ? m.row->raw.size() : 0;
+                ready_.push_back(std::move(m));
+            }
+            changed_.notify_all();
+        }
+    }
+
+    ReadMessage read(const mail::InboundMessageRef& ref) {
+        ReadMessage m;
+        try {
+            if (ref.size <= maxBytes_) {
+                try {
+                    auto raw = src_.fetch(ref.key, maxBytes_);
+                    if (!raw) return m;  // vanished
+                    m.row = makeRow(source_, 0, ref.key, std::move(*raw));
+                    return m;
+                } catch (const mail::SourceError& e) {
+                    if (e.kind() != mail::SourceError::Kind::TooLarge) throw;
+                    // grew past the limit since it was listed: recorded as too large below
+                }
+            }
+            auto part = src_.fetchHeader(ref.key);
+            if (!part) return m;  // vanished
+            m.row = makeTooLargeRow(source_, 0, ref.key, part->header, part->size);
+            m.warning = source_ + ": message " + ref.key + " has " + std::to_string(part->size) +
+                        " bytes, over process.max_message_bytes (" + std::to_string(maxBytes_) +
+                        "): stored its header only";
+        } catch (...) {
+            m.row.reset();
+            m.error = std::current_exception();
+        }
+        return m;
+    }
+
+    mail::MaildirSource src_;
+    const std::vector<mail::InboundMessageRef> refs_;
+    const std::string source_;
+    const std::uint64_t maxBytes_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<ReadMessage> ready_;
+    std::size_t held_ = 0;  // bytes of the rows in ready_
+    bool stop_ = false;
+    std::thread thread_;  // last: started once everything above is
+};
+
+// Maildir: local files, committed a group per transaction: no network I/O while the
+// write lock is held. The files are read by a MaildirReader, one group ahead at most.
 void fetchMaildir(store::Database& db, const config::Settings& settings, const config::InboundSettings& in,
                   FetchReport& report, Poco::Logger& log) {
     const std::string path = in.url.substr(8);
@@ -87,34 +196,21 @@ void fetchMaildir(store::Database& db, const config::Settings& settings, const c
     mail::MaildirSource src(path);
     const std::string source = src.describe();
     store::Inbound inbound(db);
-    auto refs = src.listUnseen();
+    const auto refs = src.listUnseen();
+    if (refs.empty()) return;
+    MaildirReader reader(path, refs, source, maxBytes);
     for (std::size_t start = 0; start < refs.size(); start += kGroup) {
         std::vector<std::string> done;
         Tally tally;
         {
             store::Transaction tx(db);
             for (std::size_t i = start; i < std::min(refs.size(), start + kGroup); ++i) {
-                const std::string& key = refs[i].key;
-                std::optional<store::InboundRow> row;
-                if (refs[i].size <= maxBytes) {
-                    try {
-                        if (auto raw = src.fetch(key, maxBytes)) row = makeRow(source, 0, key, std::move(*raw));
-                        else continue;  // vanished
-                    } catch (const mail::SourceError& e) {
-                        if (e.kind() != mail::SourceError::Kind::TooLarge) throw;
-                        // grew past the limit since it was listed: recorded as too large below
-                    }
-                }
-                if (!row) {
-                    auto part = src.fetchHeader(key);
-                    if (!part) continue;  // vanished
-                    row = makeTooLargeRow(source, 0, key, part->header, part->size);
-                    log.warning(source + ": message " + key + " has " + std::to_string(part->size) +
-                                " bytes, over process.max_message_bytes (" + std::to_string(maxBytes) +
-                                "): stored its header only");
-                }
-                tally.add(inbound, *row);
-                done.push_back(key);
+                ReadMessage m = reader.next();
+                if (m.error) std::rethrow_exception(m.error);
+                if (!m.row) continue;  // vanished
+                if (!m.warning.empty()) log.warning(m.warning);
+                tally.add(inbound, *m.row);
+                done.push_back(refs[i].key);
             }
             tx.commit();
         }

@@ -3,11 +3,15 @@
 
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 
+#include <Poco/Data/Session.h>
+
 #include "mail/maildir_source.h"
+#include "support/cli_site.h"
 #include "support/test_support.h"
 
 using sm::mail::MaildirSource;
@@ -128,4 +132,50 @@ TEST_CASE("MaildirSource rejects a non-Maildir and bad keys", "[maildir]") {
     CHECK_THROWS_AS(src.fetch("../escape"), std::invalid_argument);
     CHECK_THROWS_AS(src.fetch(""), std::invalid_argument);
     CHECK_THROWS_AS(src.markSeen("a:2,S"), std::invalid_argument);
+}
+
+// fetch reads the files on a reader thread while it stores the ones before: every
+// message stored once, in listing order, byte for byte, with a few mails larger than
+// the read-ahead (8 MB held at most) and one over process.max_message_bytes.
+TEST_CASE("fetch from a Maildir stores every message once, in order, whole, however large", "[maildir]") {
+    smtest::CliSite site({}, "process.max_message_bytes = 3500000\n");
+    struct Put {
+        std::string messageId;
+        std::size_t size;
+    };
+    std::vector<Put> put;
+    for (int i = 0; i < 230; ++i) {
+        const bool large = i % 60 == 7;  // 4 of 3 MB: only two fit the read-ahead
+        const bool tooLarge = i == 100;  // over max_message_bytes: its header alone
+        const std::string id = "<order." + std::to_string(i) + "@fetch.example>";
+        std::string raw = "From: a@partner.example\r\nTo: support@example.test\r\nSubject: " + std::to_string(i) +
+                          "\r\nMessage-ID: " + id + "\r\n\r\n";
+        raw += std::string(tooLarge ? 4000000 : large ? 3000000 : 100 + i, 'x') + "\r\n";
+        put.push_back({id, raw.size()});
+        ::usleep(5000);  // distinct mtimes (a clock tick apart): the listing's order is the order of putting
+        site.putInInbox(raw);
+    }
+    site.run({"fetch"});
+    std::vector<std::string> ids, reasons;
+    std::vector<std::int64_t> sizes, stored;
+    site.db->session() << "SELECT message_id, size, LENGTH(raw), reason FROM inbound ORDER BY id",
+        Poco::Data::Keywords::into(ids), Poco::Data::Keywords::into(sizes), Poco::Data::Keywords::into(stored),
+        Poco::Data::Keywords::into(reasons), Poco::Data::Keywords::now;
+    REQUIRE(ids.size() == put.size());
+    for (std::size_t i = 0; i < put.size(); ++i) {
+        INFO("message " << i);
+        CHECK(ids[i] == put[i].messageId);
+        CHECK(sizes[i] == static_cast<std::int64_t>(put[i].size));
+        if (i == 100) {
+            CHECK(reasons[i] == "too_large:" + std::to_string(put[i].size));
+            CHECK(stored[i] < 1000);
+        } else {
+            CHECK(reasons[i].empty());
+            CHECK(stored[i] == static_cast<std::int64_t>(put[i].size));
+        }
+    }
+    CHECK(smtest::listFiles(site.inbox + "/new").empty());
+    CHECK(smtest::listFiles(site.inbox + "/cur").size() == put.size());
+    site.run({"fetch"});
+    CHECK(site.scalar("SELECT COUNT(*) FROM inbound") == static_cast<std::int64_t>(put.size()));
 }
