@@ -50,8 +50,8 @@ std::optional<IncidentRow> one(Database& db, const std::string& where, const std
 IncidentRow Incidents::create(IncidentRow r, const std::string& caseYear) {
     r.createdAt = Database::nowSeconds();
     // The id is drawn first, so that the insert carries the case number made from it
-    // (an UPDATE after the insert rewrote the row and its case-number index entry: a
-    // tenth of the statements a request costs). SQLite: the id AUTOINCREMENT would
+    // (an UPDATE after the insert rewrote the row and its case-number index entry, one
+    // statement more for every request). SQLite: the id AUTOINCREMENT would
     // give, under the write lock the transaction holds (BEGIN IMMEDIATE); PostgreSQL:
     // the next value of the id's sequence.
     auto next = db_.cached(db_.dialect() == Dialect::PostgreSQL
