@@ -95,16 +95,17 @@ struct ReadMessage {
 // this thread stores the ones before it: the two halves of a message's work (the
 // file and the parse; the store) on the two cores. It holds at most kReadAheadBytes
 // of messages read and not yet stored (and always the next one, however large: one
-// message over max_message_bytes is never read whole). It has a MaildirSource of its
-// own: this thread's renames (markSeen) change what this one's knows.
+// message over max_message_bytes is never read whole). It has a copy of the writer's
+// MaildirSource, taken after the listing (where each file is; not listed again): the
+// writer's renames (markSeen) change what the writer's knows.
 class MaildirReader {
 public:
     static constexpr std::size_t kReadAheadBytes = 8u << 20;
 
-    MaildirReader(const std::string& path, std::vector<mail::InboundMessageRef> refs, std::string source,
+    /// listed: the writer's source, as its listing left it (a copy: the reader's own).
+    MaildirReader(const mail::MaildirSource& listed, std::vector<mail::InboundMessageRef> refs, std::string source,
                   std::uint64_t maxBytes)
-        : src_(path), refs_(std::move(refs)), source_(std::move(source)), maxBytes_(maxBytes) {
-        src_.listUnseen();  // where each file is now (the keys come from refs_)
+        : src_(listed), refs_(std::move(refs)), source_(std::move(source)), maxBytes_(maxBytes) {
         thread_ = std::thread([this] { run(); });
     }
     ~MaildirReader() {
@@ -198,7 +199,7 @@ void fetchMaildir(store::Database& db, const config::Settings& settings, const c
     store::Inbound inbound(db);
     const auto refs = src.listUnseen();
     if (refs.empty()) return;
-    MaildirReader reader(path, refs, source, maxBytes);
+    MaildirReader reader(src, refs, source, maxBytes);
     for (std::size_t start = 0; start < refs.size(); start += kGroup) {
         std::vector<std::string> done;
         Tally tally;

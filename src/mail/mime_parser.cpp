@@ -1018,6 +1018,11 @@ bool looksLikeMail(std::string_view raw) {
 
 namespace {
 
+void rejectOversized(std::string_view raw, const ParseLimits& lim) {
+    if (raw.size() > lim.maxSize)
+        throw MailRejected("mail larger than " + std::to_string(lim.maxSize) + " bytes");
+}
+
 /// What mimetic gets of `raw`: [start, cut) with the pre-scan's edits applied
 /// (written into `rewritten` when there are any), loaded into `entity` with
 /// mimetic's ignore mask `mask`.
@@ -1050,8 +1055,7 @@ void loadEntity(mimetic::MimeEntity& entity, std::string_view raw, PreScan& ps, 
 }  // namespace
 
 std::string headerMessageId(std::string_view raw, const ParseLimits& lim) {
-    if (raw.size() > lim.maxSize)
-        throw MailRejected("mail larger than " + std::to_string(lim.maxSize) + " bytes");
+    rejectOversized(raw, lim);
     PreScan ps = preScan(raw, lim);
     std::string rewritten;
     mimetic::MimeEntity entity;
@@ -1068,8 +1072,7 @@ std::string headerMessageId(std::string_view raw, const ParseLimits& lim) {
 }
 
 ParsedMail parseMail(std::string_view raw, const ParseLimits& lim) {
-    if (raw.size() > lim.maxSize)
-        throw MailRejected("mail larger than " + std::to_string(lim.maxSize) + " bytes");
+    rejectOversized(raw, lim);
     ParsedMail m;
     PreScan ps = preScan(raw, lim);
     for (auto& d : ps.defects) addDefect(m.defects, std::move(d));
