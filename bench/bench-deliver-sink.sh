@@ -5,6 +5,8 @@
 #   smtp-source  smtp-source -s 1 -d: one kept connection
 #   deliver 1    bench_deliver with delivery.connections = 1
 #   deliver N    bench_deliver with delivery.connections = N (4), the mails to 100 recipients
+#   transport    bench_transport over 1 and over N connections: mail::SmtpTransport (libcurl)
+#                alone, no database and no hand-over between threads: the floor under deliver
 # all to the same sink, N mails with a LEN-byte body each; bench_deliver commits every
 # outcome to its SQLite outbox as production does. Prints each figure, the ratios
 # (deliver 1 / smtp-source, deliver N / ceiling) and the load average, then the medians;
@@ -59,6 +61,14 @@ deliver_rate() {
   sed -E 's/.* ([0-9]+) mails\/s.*/\1/' <<<"$out"
 }
 
+# mails/s of the transport alone over CONNECTIONS connections
+transport_rate() {
+  local out
+  out=$("$BUILD/bench/bench_transport" "smtp://127.0.0.1:$PORT" "$N" "$LEN" alice@example.test "$1")
+  echo "    $out" >&2
+  sed -E 's/.* ([0-9]+) mails\/s.*/\1/' <<<"$out"
+}
+
 results=()
 for round in $(seq "$ROUNDS"); do
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -67,15 +77,21 @@ for round in $(seq "$ROUNDS"); do
   single=$(source_rate -s 1)
   ours1=$(deliver_rate 1 1)
   oursN=$(deliver_rate "$CONNECTIONS" 100)
+  bare1=$(transport_rate 1)
+  bareN=$(transport_rate "$CONNECTIONS")
   r1=$(python3 -c "print(round(100 * $ours1 / $single))")
   rN=$(python3 -c "print(round(100 * $oursN / $ceiling))")
+  b1=$(python3 -c "print(round(100 * $bare1 / $single))")
+  bN=$(python3 -c "print(round(100 * $bareN / $ceiling))")
   echo "  ceiling (smtp-source -s 16) $ceiling/s; smtp-source over 1 connection $single/s"
   echo "  deliver over 1 connection $ours1/s = $r1 % of smtp-source (target 90 %)"
   echo "  deliver over $CONNECTIONS connections $oursN/s = $rN % of the ceiling (target 75 %)"
-  results+=("$r1 $rN")
+  echo "  transport alone over 1 connection $bare1/s = $b1 % of smtp-source; over $CONNECTIONS $bareN/s = $bN % of the ceiling"
+  results+=("$r1 $rN $b1 $bN")
 done
 printf '%s\n' "${results[@]}" | python3 -c "
 import statistics, sys
 rows = [tuple(map(int, l.split())) for l in sys.stdin if l.strip()]
-print('median of %d rounds: deliver 1 = %d %% of smtp-source, deliver $CONNECTIONS = %d %% of the ceiling' % (
-    len(rows), statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)))"
+m = [statistics.median(r[k] for r in rows) for k in range(4)]
+print('median of %d rounds: deliver 1 = %d %% of smtp-source, deliver $CONNECTIONS = %d %% of the ceiling' % (len(rows), m[0], m[1]))
+print('  the transport alone (libcurl, no database): 1 = %d %% of smtp-source, $CONNECTIONS = %d %% of the ceiling' % (m[2], m[3]))"

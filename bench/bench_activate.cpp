@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
         const std::int64_t ledger = count(*db, "SELECT COUNT(*) FROM ledger WHERE delta > 0");
         const std::int64_t mails = count(*db, "SELECT COUNT(*) FROM outbox WHERE kind = 'id_mail'");
         const std::int64_t pending = count(*db, "SELECT COUNT(*) FROM renewals WHERE state = 'pending'");
-        const std::int64_t mailBytes = count(*db, "SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM outbox");
+        const std::int64_t mailBytes = count(*db, "SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM outbox_bytes");
         std::printf("contracts %lld (distinct access %lld, contract %lld), ledger grants %lld, mails %lld "
                     "(avg %.0f bytes stored), pending %lld, not activated %zu\n",
                     static_cast<long long>(contracts), static_cast<long long>(access),

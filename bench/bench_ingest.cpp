@@ -2,7 +2,7 @@
 // queued replies (jobs::fetch then jobs::process, as `supportmail fetch` and
 // `supportmail process` run them: WAL, synchronous=FULL, group commits), timed
 // together. Then the baseline the brief compares with: the same rows that run
-// produced (inbound, incidents, case messages, ledger, outbox, sender links)
+// produced (inbound, incidents, case messages, ledger, outbox and its bytes, sender links)
 // inserted again by SQLite alone, in batches of the same size, into a fresh
 // database with the same schema and settings. And the same job written in plain
 // Python (bench/ingest_reference.py, standard library only: the email package,
@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
 
     // The baseline: the same rows, inserted by SQLite alone in batches of the
     // process page size, each batch committed (synchronous=FULL, WAL).
-    const char* tables[] = {"inbound", "incidents", "case_messages", "ledger", "outbox", "sender_links"};
+    const char* tables[] = {"inbound", "incidents", "case_messages", "ledger", "outbox", "outbox_bytes", "sender_links"};
     auto base = sm::store::Database::open("sqlite:" + dir + "/baseline.db");
     base->session() << "ATTACH DATABASE '" + dir + "/ingest.db' AS src", now;
     std::int64_t rows = 0;

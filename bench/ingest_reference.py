@@ -106,9 +106,10 @@ def handle(db, maildir, name):
     answer["Auto-Submitted"] = "auto-replied"
     answer.attach(MIMEText(text, "plain", "utf-8"))
     answer.attach(MIMEText(HTML.substitute(escaped, line=html.escape(text.split("\n\n")[1])), "html", "utf-8"))
-    db.execute("INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, next_attempt_at, created_at) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?)", (answer_id, kind, "support@example.test", sender,
-                                                answer.as_bytes().decode("ascii", "replace"), now, now))
+    queued = db.execute("INSERT INTO outbox (message_id, kind, envelope_from, recipients, next_attempt_at, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", (answer_id, kind, "support@example.test", sender, now, now)).lastrowid
+    db.execute("INSERT INTO outbox_bytes (outbox_id, bytes) VALUES (?, ?)",
+               (queued, answer.as_bytes().decode("ascii", "replace")))
     if reason is None:
         db.execute("INSERT INTO case_messages (incident_ref, direction, message_id, created_at) VALUES (?, 'out', ?, ?)",
                    (incident, answer_id, now))

@@ -52,6 +52,8 @@ std::string expandTokens(std::string sql, Dialect d) {
     };
     replaceAll("@ID@", d == Dialect::SQLite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY");
     replaceAll("@BLOB@", d == Dialect::SQLite ? "BLOB NOT NULL" : "BYTEA NOT NULL");
+    // A key given by its row's parent (not drawn): on SQLite the row id itself.
+    replaceAll("@KEY@", d == Dialect::SQLite ? "INTEGER PRIMARY KEY" : "BIGINT PRIMARY KEY");
     return sql;
 }
 
@@ -527,11 +529,11 @@ int Database::schemaVersion() {
     return version;
 }
 
-int Database::migrate() {
+int Database::migrate(int upTo) {
     int current = schemaVersion();
     int applied = 0;
     for (const auto& m : migrations()) {
-        if (m.version <= current) continue;
+        if (m.version <= current || m.version > upTo) continue;
         try {
             Transaction tx(*this);
             for (auto stmt : splitStatements(expandTokens(m.sql, dialect_))) {

@@ -155,9 +155,9 @@ public:
     /// changed; bench_activate wrote 26 KB per contract into it in groups of 20,000).
     CachedQuery cachedInsert(const char* text);
 
-    /// Applies the numbered migrations not yet applied, each in its own
-    /// transaction. Returns how many were applied.
-    int migrate();
+    /// Applies the numbered migrations not yet applied, up to version `upTo` (all of
+    /// them by default), each in its own transaction. Returns how many were applied.
+    int migrate(int upTo = latestSchemaVersion());
     int schemaVersion();
     static int latestSchemaVersion();
 

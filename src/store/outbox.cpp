@@ -29,9 +29,14 @@ std::vector<std::string> splitLines(const std::string& s) {
     return out;
 }
 
+// A row with its bytes (migration 11 keeps them in outbox_bytes, so that a state
+// change rewrites a small row): kColumns read from kFrom, the bytes "" where there
+// are none (an ID mail before it is sent).
 const char* kColumns =
-    "id, message_id, kind, envelope_from, recipients, bytes, state, attempts, next_attempt_at, last_reply, "
-    "COALESCE(contract_ref, 0), created_at";
+    "id, message_id, kind, envelope_from, recipients, COALESCE(outbox_bytes.bytes, ''), state, attempts, "
+    "next_attempt_at, last_reply, COALESCE(contract_ref, 0), created_at";
+#define SM_OUTBOX_BYTES_JOIN " LEFT JOIN outbox_bytes ON outbox_bytes.outbox_id = outbox.id"
+const char* kFrom = " FROM outbox" SM_OUTBOX_BYTES_JOIN;
 
 std::vector<OutboxRow> rowsFrom(RecordSet& rs) {
     std::vector<OutboxRow> out;
@@ -54,8 +59,11 @@ std::vector<OutboxRow> rowsFrom(RecordSet& rs) {
     return out;
 }
 
-const char* const kInsertRow = "INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, "
-                               "next_attempt_at, created_at, contract_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+#define SM_OUTBOX_INSERT                                                                              \
+    "INSERT INTO outbox (message_id, kind, envelope_from, recipients, next_attempt_at, created_at, contract_ref) " \
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+const char* const kInsertRow = SM_OUTBOX_INSERT;
+const char* const kInsertBytes = "INSERT INTO outbox_bytes (outbox_id, bytes) VALUES (?, ?)";
 
 /// Binds a new row's columns to an insert of kInsertRow's shape. The bound text is
 /// not copied (PostgreSQL): row and recipients (its recipients joined) must live
@@ -63,9 +71,9 @@ const char* const kInsertRow = "INSERT INTO outbox (message_id, kind, envelope_f
 void bindNewRow(CachedQuery& q, const OutboxRow& row, const std::string& recipients) {
     const std::int64_t at = Database::nowSeconds();
     q.bind(1, row.messageId).bind(2, row.kind).bind(3, row.envelopeFrom).bind(4, recipients);
-    q.bind(5, row.bytes).bind(6, row.nextAttemptAt ? row.nextAttemptAt : at).bind(7, at);
-    if (row.contractRef) q.bind(8, row.contractRef);
-    else q.bindNull(8);
+    q.bind(5, row.nextAttemptAt ? row.nextAttemptAt : at).bind(6, at);
+    if (row.contractRef) q.bind(7, row.contractRef);
+    else q.bindNull(7);
 }
 
 }  // namespace
@@ -77,14 +85,31 @@ std::int64_t Outbox::enqueue(const OutboxRow& row) {
     const std::string recipients = joinLines(row.recipients);
     bindNewRow(q, row, recipients);
     q.step();
-    return q.insertedId();
+    const std::int64_t id = q.insertedId();
+    if (!row.bytes.empty()) db_.cached(kInsertBytes).bind(1, id).bind(2, row.bytes).send();
+    return id;
 }
 
 void Outbox::enqueuePipelined(const OutboxRow& row) {
-    auto q = db_.cached(kInsertRow);
     const std::string recipients = joinLines(row.recipients);
+    if (row.bytes.empty()) {
+        auto q = db_.cached(kInsertRow);
+        bindNewRow(q, row, recipients);
+        q.send();
+        return;
+    }
+    if (db_.dialect() == Dialect::PostgreSQL) {
+        // The row and its bytes in one statement, sent without waiting for the id.
+        auto q = db_.cached("WITH queued AS (" SM_OUTBOX_INSERT " RETURNING id) "
+                            "INSERT INTO outbox_bytes (outbox_id, bytes) SELECT id, CAST(? AS TEXT) FROM queued");
+        bindNewRow(q, row, recipients);
+        q.bind(8, row.bytes).send();
+        return;
+    }
+    auto q = db_.cached(kInsertRow);
     bindNewRow(q, row, recipients);
-    q.send();
+    q.run();
+    db_.cached("INSERT INTO outbox_bytes (outbox_id, bytes) VALUES (last_insert_rowid(), ?)").bind(1, row.bytes).run();
 }
 
 std::vector<OutboxRow> Outbox::due(std::int64_t nowAt, int limit, std::int64_t afterId) {
@@ -93,8 +118,8 @@ std::vector<OutboxRow> Outbox::due(std::int64_t nowAt, int limit, std::int64_t a
         // `limit` (the planner would take outbox_due and sort every due row for each
         // page); kept prepared, and the bytes copied once.
         static const std::string sql = std::string("SELECT ") + kColumns +
-                                       " FROM outbox INDEXED BY outbox_queued WHERE state = 'queued' AND "
-                                       "next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?";
+                                       " FROM outbox INDEXED BY outbox_queued" SM_OUTBOX_BYTES_JOIN
+                                       " WHERE state = 'queued' AND next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?";
         auto q = db_.cached(sql.c_str());
         q.bind(1, nowAt).bind(2, afterId).bind(3, static_cast<std::int64_t>(limit));
         std::vector<OutboxRow> out;
@@ -117,8 +142,8 @@ std::vector<OutboxRow> Outbox::due(std::int64_t nowAt, int limit, std::int64_t a
         return out;
     }
     Statement st(db_.session());
-    st << db_.sql(std::string("SELECT ") + kColumns +
-                  " FROM outbox WHERE state = 'queued' AND next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?"),
+    st << db_.sql(std::string("SELECT ") + kColumns + kFrom +
+                  " WHERE state = 'queued' AND next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?"),
         use(nowAt), use(afterId), use(limit);
     st.execute();
     RecordSet rs(st);
@@ -134,8 +159,8 @@ std::vector<OutboxRow> Outbox::claim(std::int64_t nowAt, int limit, std::int64_t
                              db_.claimClause() + ")"),
         use(who), use(claimUntil), use(nowAt), use(nowAt), use(afterId), use(limit), now;
     Statement st(db_.session());
-    st << db_.sql(std::string("SELECT ") + kColumns +
-                  " FROM outbox WHERE claimed_by = ? AND claimed_until = ? AND state = 'queued' AND id > ? ORDER BY id"),
+    st << db_.sql(std::string("SELECT ") + kColumns + kFrom +
+                  " WHERE claimed_by = ? AND claimed_until = ? AND state = 'queued' AND id > ? ORDER BY id"),
         use(who), use(claimUntil), use(afterId);
     st.execute();
     RecordSet rs(st);
@@ -189,14 +214,16 @@ void Outbox::forgetIds(const OutboxRow& row) {
     std::string kept = head + "\r\n[body removed after delivery: it held the Access ID and Contract ID; sha256 of the "
                               "mail as sent: " + digest + "]\r\n";
     std::int64_t id = row.id;
-    db_.session() << db_.sql("UPDATE outbox SET bytes = ?, bytes_sha256 = ? WHERE id = ?"), bind(kept), use(digest),
-        use(id), now;
+    db_.session() << db_.sql("INSERT INTO outbox_bytes (outbox_id, bytes) VALUES (?, ?) "
+                             "ON CONFLICT (outbox_id) DO UPDATE SET bytes = excluded.bytes"),
+        use(id), bind(kept), now;
+    db_.session() << db_.sql("UPDATE outbox SET bytes_sha256 = ? WHERE id = ?"), use(digest), use(id), now;
 }
 
 std::optional<OutboxRow> Outbox::byMessageId(const std::string& messageId) {
     std::string m = messageId;
     Statement st(db_.session());
-    st << db_.sql(std::string("SELECT ") + kColumns + " FROM outbox WHERE message_id = ?"), use(m);
+    st << db_.sql(std::string("SELECT ") + kColumns + kFrom + " WHERE message_id = ?"), use(m);
     st.execute();
     RecordSet rs(st);
     auto rows = rowsFrom(rs);
@@ -240,7 +267,7 @@ OutboxCounts Outbox::counts(std::int64_t nowAt) {
 
 std::vector<OutboxRow> Outbox::all() {
     Statement st(db_.session());
-    st << std::string("SELECT ") + kColumns + " FROM outbox ORDER BY id";
+    st << std::string("SELECT ") + kColumns + kFrom + " ORDER BY id";
     st.execute();
     RecordSet rs(st);
     return rowsFrom(rs);
@@ -249,8 +276,8 @@ std::vector<OutboxRow> Outbox::all() {
 std::vector<OutboxRow> Outbox::list(const std::string& state, const std::string& kind) {
     std::string st_ = state, kind_ = kind;
     Statement st(db_.session());
-    st << db_.sql(std::string("SELECT ") + kColumns +
-                  " FROM outbox WHERE (? = '' OR state = ?) AND (? = '' OR kind = ?) ORDER BY id"),
+    st << db_.sql(std::string("SELECT ") + kColumns + kFrom +
+                  " WHERE (? = '' OR state = ?) AND (? = '' OR kind = ?) ORDER BY id"),
         use(st_), use(st_), use(kind_), use(kind_);
     st.execute();
     RecordSet rs(st);
@@ -259,7 +286,7 @@ std::vector<OutboxRow> Outbox::list(const std::string& state, const std::string&
 
 std::optional<OutboxRow> Outbox::byId(std::int64_t id) {
     Statement st(db_.session());
-    st << db_.sql(std::string("SELECT ") + kColumns + " FROM outbox WHERE id = ?"), use(id);
+    st << db_.sql(std::string("SELECT ") + kColumns + kFrom + " WHERE id = ?"), use(id);
     st.execute();
     RecordSet rs(st);
     auto rows = rowsFrom(rs);
@@ -269,7 +296,7 @@ std::optional<OutboxRow> Outbox::byId(std::int64_t id) {
 
 std::vector<OutboxRow> Outbox::after(std::int64_t afterId) {
     Statement st(db_.session());
-    st << db_.sql(std::string("SELECT ") + kColumns + " FROM outbox WHERE id > ? ORDER BY id"), use(afterId);
+    st << db_.sql(std::string("SELECT ") + kColumns + kFrom + " WHERE id > ? ORDER BY id"), use(afterId);
     st.execute();
     RecordSet rs(st);
     return rowsFrom(rs);

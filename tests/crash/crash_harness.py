@@ -266,7 +266,7 @@ class Campaign:
             bad.append("Message-ID %s queued %d times" % (mid, n))
         # One answer per request: the answers thread to the request (In-Reply-To).
         answers = {}
-        for (raw,) in db.execute("SELECT bytes FROM outbox WHERE kind <> 'id_mail'"):
+        for (raw,) in db.execute("SELECT b.bytes FROM outbox o JOIN outbox_bytes b ON b.outbox_id = o.id WHERE o.kind <> 'id_mail'"):
             m = re.search(r"^In-Reply-To:\s*(<[^>]+>)", raw, re.M | re.I)
             if m:
                 answers[m.group(1)] = answers.get(m.group(1), 0) + 1

@@ -162,7 +162,7 @@ TEST_CASE("delivery failure paths against the real server", "[integration][deliv
         REQUIRE(runSupportmail({"--config", conf, "activate"}).exitCode == 0);
         auto db = sm::store::Database::open("sqlite:" + dir.file("supportmail.db"));
         std::string bytesBefore;
-        db->session() << "SELECT bytes FROM outbox WHERE recipients = 'tempfail@example.test'", into(bytesBefore), now;
+        db->session() << "SELECT COALESCE(b.bytes, '') FROM outbox o LEFT JOIN outbox_bytes b ON b.outbox_id = o.id WHERE o.recipients = 'tempfail@example.test'", into(bytesBefore), now;
 
         auto r = runSupportmail({"--config", conf, "deliver"}, s.auth());
         INFO(r.err);
@@ -175,8 +175,8 @@ TEST_CASE("delivery failure paths against the real server", "[integration][deliv
         db->session() << "SELECT last_reply FROM outbox WHERE state = 'parked' AND recipients = 'nosuchuser@example.test'",
             into(parkedReply), now;
         CHECK(parkedReply.find("550") != std::string::npos);
-        db->session() << "SELECT last_reply, attempts, next_attempt_at, bytes FROM outbox WHERE state = 'queued' "
-                         "AND recipients = 'tempfail@example.test'",
+        db->session() << "SELECT o.last_reply, o.attempts, o.next_attempt_at, COALESCE(b.bytes, '') FROM outbox o LEFT JOIN outbox_bytes b ON b.outbox_id = o.id "
+                         "WHERE o.state = 'queued' AND o.recipients = 'tempfail@example.test'",
             into(retryReply), into(attempts), into(next), into(bytesAfter), now;
         CHECK(retryReply.find("451") != std::string::npos);
         CHECK(attempts == 1);

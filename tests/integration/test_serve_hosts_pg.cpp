@@ -254,7 +254,7 @@ TEST_CASE("serve on two hosts against one PostgreSQL: every request answered onc
     CHECK(count("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'reply:%'") == total);
     {
         std::vector<std::string> replies;
-        db->session() << "SELECT bytes FROM outbox WHERE kind LIKE 'reply:%'", into(replies), now;
+        db->session() << "SELECT b.bytes FROM outbox o JOIN outbox_bytes b ON b.outbox_id = o.id WHERE o.kind LIKE 'reply:%'", into(replies), now;
         std::map<std::string, int> answers;
         for (const auto& bytes : replies) answers[header(bytes, "In-Reply-To")]++;
         int answeredOnce = 0;

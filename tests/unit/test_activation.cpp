@@ -235,8 +235,8 @@ TEST_CASE("an ID mail is queued without its bytes and rendered at delivery, the 
     auto gold = sm::store::Contracts(*f.db).ofPartner("4648141");
     REQUIRE(gold.size() == 1);
     // At rest the outbox holds neither ID: only `contracts` does.
-    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE bytes <> ''") == 0);
-    CHECK(f.count("SELECT COUNT(*) FROM outbox WHERE bytes LIKE '%" + gold[0].accessId + "%' OR bytes LIKE '%" +
+    CHECK(f.count("SELECT COUNT(*) FROM outbox_bytes") == 0);
+    CHECK(f.count("SELECT COUNT(*) FROM outbox_bytes WHERE bytes LIKE '%" + gold[0].accessId + "%' OR bytes LIKE '%" +
                   gold[0].contractId + "%'") == 0);
 
     auto rows = sm::store::Outbox(*f.db).all();

@@ -57,7 +57,7 @@ struct Desk : smtest::JobFixture {
     /// The In-Reply-To of every queued reply, in outbox order.
     std::vector<std::string> answeredInOrder() {
         std::vector<std::string> bytes;
-        db->session() << "SELECT bytes FROM outbox WHERE kind LIKE 'reply:%' ORDER BY id", into(bytes), now;
+        db->session() << "SELECT b.bytes FROM outbox o JOIN outbox_bytes b ON b.outbox_id = o.id WHERE o.kind LIKE 'reply:%' ORDER BY o.id", into(bytes), now;
         std::vector<std::string> out;
         static const std::regex inReplyTo("\r\nIn-Reply-To: ([^\r]*)\r\n");
         for (const auto& b : bytes) {

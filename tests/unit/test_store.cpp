@@ -8,6 +8,7 @@
 
 #include "store/database.h"
 #include "store/inbound.h"
+#include "store/outbox.h"
 #include "support/test_support.h"
 
 using namespace Poco::Data::Keywords;
@@ -104,6 +105,84 @@ TEST_CASE("kept statements store and return any bytes and run again with new val
     CHECK(inbound.pending(0, 10).size() == 2);
     CHECK(inbound.processedWithMessageId("<m1@x>", ids[2]) == ids[1]);
     CHECK_FALSE(inbound.processedWithMessageId("<m2@x>", ids[0]));
+}
+
+// Migration 11 moved a mail's bytes out of its outbox row (a mark rewrote them with
+// it): a site upgraded keeps every queued and sent mail's bytes, an ID mail (queued
+// without bytes) gets no bytes row, and the rows written afterwards, by every insert
+// path, read back whole, before and after their marks.
+TEST_CASE("an upgraded outbox keeps every mail's bytes, and the marks leave them as they were", "[store]") {
+    smtest::TempDir dir;
+    auto db = sm::store::Database::open(smtest::testDatabaseUrl(dir));
+    REQUIRE(db->migrate(10) == 10);
+    const std::string answer = "Subject: case 1\r\nMessage-ID: <a@x>\r\n\r\nYour case is open.\r\n";
+    db->session() << "INSERT INTO outbox (message_id, kind, envelope_from, recipients, bytes, next_attempt_at, "
+                     "created_at, state) VALUES ('<a@x>', 'reply:accepted', 's@x', 'r@x', '" + answer + "', 1, 1, "
+                     "'sent'), ('<b@x>', 'id_mail', 's@x', 'p@x', '', 1, 1, 'queued')",
+        now;
+    CHECK(db->migrate() == sm::store::Database::latestSchemaVersion() - 10);
+    sm::store::Outbox outbox(*db);
+    auto count = [&](const std::string& sql) {
+        std::int64_t n = -1;
+        db->session() << sql, into(n), now;
+        return n;
+    };
+    REQUIRE(outbox.byMessageId("<a@x>"));
+    CHECK(outbox.byMessageId("<a@x>")->bytes == answer);
+    CHECK(outbox.byMessageId("<a@x>")->state == "sent");
+    REQUIRE(outbox.byMessageId("<b@x>"));
+    CHECK(outbox.byMessageId("<b@x>")->bytes.empty());
+    CHECK(count("SELECT COUNT(*) FROM outbox_bytes") == 1);
+
+    // Every way in: with its id, sent without waiting (process's answers), without bytes.
+    std::string every;  // every 7-bit byte value but NUL: the mails we compose are 7-bit (a TEXT column)
+    for (int i = 1; i < 128; ++i) every += static_cast<char>(i);
+    sm::store::OutboxRow row;
+    row.kind = "reply:accepted";
+    row.envelopeFrom = "support@x";
+    row.recipients = {"r@x"};
+    std::int64_t withId = 0;
+    {
+        sm::store::Transaction tx(*db);
+        row.messageId = "<c@x>";
+        row.bytes = "c " + every;
+        withId = outbox.enqueue(row);
+        row.messageId = "<d@x>";
+        row.bytes = "d " + every;
+        outbox.enqueuePipelined(row);
+        row.messageId = "<e@x>";
+        row.bytes.clear();
+        outbox.enqueuePipelined(row);
+        tx.commit();
+    }
+    CHECK(outbox.byId(withId)->bytes == "c " + every);
+    CHECK(outbox.byMessageId("<d@x>")->bytes == "d " + every);
+    CHECK(outbox.byMessageId("<e@x>")->bytes.empty());
+    CHECK(count("SELECT COUNT(*) FROM outbox_bytes") == 3);
+    const auto due = outbox.due(sm::store::Database::nowSeconds() + 10, 10);
+    REQUIRE(due.size() == 4);  // <b>, <c>, <d>, <e>
+    CHECK(due[1].bytes == "c " + every);
+    CHECK(due[2].bytes == "d " + every);
+
+    // The marks change the state and leave the bytes; an ID mail keeps its headers after sending.
+    {
+        sm::store::Transaction tx(*db);
+        outbox.markSent(withId, "250 ok");
+        outbox.markRetry(outbox.byMessageId("<d@x>")->id, 1, 99, "451 later");
+        auto idMail = *outbox.byMessageId("<b@x>");
+        idMail.bytes = "Subject: your IDs\r\n\r\nAccess ID 0123456789\r\n";
+        outbox.markSent(idMail.id, "250 ok");
+        outbox.forgetIds(idMail);
+        tx.commit();
+    }
+    CHECK(outbox.byId(withId)->state == "sent");
+    CHECK(outbox.byId(withId)->bytes == "c " + every);
+    CHECK(outbox.byMessageId("<d@x>")->bytes == "d " + every);
+    CHECK(outbox.byMessageId("<d@x>")->lastReply == "451 later");
+    const std::string kept = outbox.byMessageId("<b@x>")->bytes;
+    CHECK(kept.rfind("Subject: your IDs\r\n", 0) == 0);
+    CHECK(kept.find("0123456789") == std::string::npos);
+    CHECK(count("SELECT COUNT(*) FROM outbox_bytes") == 4);
 }
 
 TEST_CASE("the statements run per row and per mail find their rows through their indexes (SQLite)", "[store]") {
