@@ -129,6 +129,18 @@ void Inbound::finishPipelined(std::int64_t id, const std::string& state, const s
 
 std::optional<std::int64_t> Inbound::processedWithMessageId(const std::string& messageId, std::int64_t exceptId) {
     if (messageId.empty()) return std::nullopt;
+    if (db_.dialect() == Dialect::SQLite) {
+        // The earliest, as MIN() and with the state a filter (+state) on the Message-ID's
+        // rows: with the state in the index seek and ORDER BY, SQLite built two temporary
+        // b-trees at every run (the IN list's and the sort's), zeroing a page for each:
+        // 15 % of process's main thread. Ids start at 1: 0 is none.
+        auto q = db_.cached("SELECT COALESCE(MIN(id), 0) FROM inbound WHERE message_id = ? AND id <> ? AND "
+                            "+state IN ('done', 'duplicate')");
+        q.bind(1, messageId).bind(2, exceptId).step();
+        const std::int64_t id = q.int64(0);
+        if (id == 0) return std::nullopt;
+        return id;
+    }
     auto q = db_.cached("SELECT id FROM inbound WHERE message_id = ? AND id <> ? AND state IN ('done', 'duplicate') "
                         "ORDER BY id LIMIT 1");
     if (!q.bind(1, messageId).bind(2, exceptId).step()) return std::nullopt;
