@@ -11,7 +11,8 @@ BUILD_DIR=${BUILD_DIR:-build}
 scripts/build.sh -DSUPPORTMAIL_BENCH=ON
 for b in "$BUILD_DIR"/bench/bench_*; do
   [ -x "$b" ] || continue
-  [ "$(basename "$b")" = bench_deliver ] && continue  # needs a server: scripts/bench-deliver.sh
+  # These need a server: scripts/bench-deliver.sh and bench/bench-deliver-sink.sh run them.
+  case "$(basename "$b")" in bench_deliver | bench_transport) continue ;; esac
   case "$(basename "$b")" in *"${1:-}"*) ;; *) continue ;; esac
   echo "== $(basename "$b")"
   "$b"
