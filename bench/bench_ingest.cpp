@@ -2,13 +2,16 @@
 // queued replies (jobs::fetch then jobs::process, as `supportmail fetch` and
 // `supportmail process` run them: WAL, synchronous=FULL, group commits), timed
 // together. Then the baseline the brief compares with: the same rows that run
-// produced (inbound, incidents, case messages, ledger, outbox and its bytes, sender links)
-// inserted again by SQLite alone, in batches of the same size, into a fresh
-// database with the same schema and settings. And the same job written in plain
+// produced (inbound and its raw mail, incidents, case messages, ledger, outbox and
+// its bytes, sender links) inserted again by SQLite alone, in batches of the same
+// size, into a fresh database with the same schema and settings. And the same job written in plain
 // Python (bench/ingest_reference.py, standard library only: the email package,
 // sqlite3, string.Template) on a copy of the same Maildir and database, with the
 // same commit grouping. Prints the three rates and the ratios.
-//   bench_ingest [N=5000]   (run from the source tree: it reads config/, templates/, sample/, bench/)
+//   bench_ingest [N=5000] [ATTACHMENT_KB=0]   (run from the source tree: it reads config/,
+//   templates/, sample/, bench/). With ATTACHMENT_KB, each request carries a base64
+//   attachment of that size (a log file), and the bytes written show what a mail costs
+//   the disk.
 // Mails: 80 % requests from gold contracts' primary contacts quoting their IDs
 // (accepted: incident, debit, confirmation; one partner per 50 mails), 20 % from
 // strangers with wrong IDs (refused with the reason).
@@ -19,6 +22,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -79,8 +83,41 @@ double childCpuSeconds() {
 
 }  // namespace
 
+// A base64 part of `kb` KB (lines of 76), its bytes different for each mail, and the
+// closing boundary.
+std::string attachment(int seed, int kb) {
+    static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out = "--part\r\nContent-Type: application/octet-stream; name=\"cluster.log\"\r\n"
+                      "Content-Disposition: attachment; filename=\"cluster.log\"\r\n"
+                      "Content-Transfer-Encoding: base64\r\n\r\n";
+    unsigned x = 2463534242u + static_cast<unsigned>(seed);
+    for (std::size_t line = 0; line < static_cast<std::size_t>(kb) * 1024 / 78 + 1; ++line) {
+        for (int c = 0; c < 76; ++c) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            out += kAlphabet[x % 64];
+        }
+        out += "\r\n";
+    }
+    return out + "--part--\r\n";
+}
+
+// Bytes this process handed to write(2)/pwrite(2) so far (/proc/self/io wchar).
+double writtenMB() {
+    std::FILE* f = std::fopen("/proc/self/io", "r");
+    if (!f) return 0;
+    char line[128];
+    double mb = 0;
+    while (std::fgets(line, sizeof line, f))
+        if (std::strncmp(line, "wchar:", 6) == 0) mb = std::atof(line + 6) / 1e6;
+    std::fclose(f);
+    return mb;
+}
+
 int main(int argc, char** argv) {
     const int count = argc > 1 ? std::atoi(argv[1]) : 5000;
+    const int attachmentKb = argc > 2 ? std::max(0, std::atoi(argv[2])) : 0;
     if (!Poco::File("config/supportmail.properties").exists()) {
         std::fprintf(stderr, "bench_ingest: run it from the source tree (config/, templates/, sample/)\n");
         return 64;
@@ -154,13 +191,15 @@ int main(int argc, char** argv) {
                          : "Primary " + partner + " <primary@p" + partner + ".example>")
             << "\r\nTo: support@example.test\r\nSubject: SQL Server cluster fails over (" << i
             << ")\r\nMessage-ID: <bench." << i << "@p" << partner
-            << ".example>\r\nDate: Thu, 26 Nov 2026 04:00:00 +0000\r\n"
-               "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            << ".example>\r\nDate: Thu, 26 Nov 2026 04:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+            << (attachmentKb > 0 ? "Content-Type: multipart/mixed; boundary=\"part\"\r\n\r\n--part\r\n" : "")
+            << "Content-Type: text/plain; charset=utf-8\r\n\r\n"
                "Access ID: "
             << (stranger ? std::string("0000000000") : accessIds[k])
             << "\r\nContract ID: " << (stranger ? std::string("C-AAAAAAAAAA") : contractIds[k])
             << "\r\nProduct: SQL Server\r\nSeverity: B\r\nDescription: the cluster fails over every hour since "
-               "the last update; logs attached on request.\r\n";
+               "the last update; logs attached on request.\r\n"
+            << (attachmentKb > 0 ? attachment(i, attachmentKb) : std::string());
     }
 
     Poco::File(dir + "/inbox").copyTo(dir + "/inbox-reference");
@@ -169,11 +208,13 @@ int main(int argc, char** argv) {
     // machine the wall time swings with the other load, the CPU per mail less.
     auto t0 = std::chrono::steady_clock::now();
     double c0 = cpuSeconds();
+    const double written0 = writtenMB();
     auto fetched = sm::jobs::fetch(*db, settings, log);
     const double fetchSeconds = since(t0), fetchCpu = cpuSeconds() - c0;
     const double m0 = threadCpuSeconds();
     auto processed = sm::jobs::process(*db, settings, templates, log);
     const double ingest = since(t0), ingestCpu = cpuSeconds() - c0, processMainCpu = threadCpuSeconds() - m0;
+    const double written = writtenMB() - written0;
     if (fetched.fetched != count || processed.processed != count) {
         std::fprintf(stderr, "bench_ingest: fetched %d, processed %d of %d\n", fetched.fetched, processed.processed,
                      count);
@@ -204,7 +245,7 @@ int main(int argc, char** argv) {
 
     // The baseline: the same rows, inserted by SQLite alone in batches of the
     // process page size, each batch committed (synchronous=FULL, WAL).
-    const char* tables[] = {"inbound", "incidents", "case_messages", "ledger", "outbox", "outbox_bytes", "sender_links"};
+    const char* tables[] = {"inbound", "inbound_raw", "incidents", "case_messages", "ledger", "outbox", "outbox_bytes", "sender_links"};
     auto base = sm::store::Database::open("sqlite:" + dir + "/baseline.db");
     base->session() << "ATTACH DATABASE '" + dir + "/ingest.db' AS src", now;
     std::int64_t rows = 0;
@@ -244,6 +285,8 @@ int main(int argc, char** argv) {
                 "thread %.0f)\n",
                 fetchSeconds, ingest - fetchSeconds, perMail(ingestCpu), perMail(fetchCpu), perMail(ingestCpu - fetchCpu),
                 perMail(processMainCpu));
+    std::printf("  written by fetch and process: %.1f MB, %.1f KB a mail (the database, its WAL and checkpoints)\n",
+                written, written * 1e3 / count);
     std::printf("plain batched SQLite inserts of the same %lld rows (batches of %d mails): %.3f s: %.0f mails/s; "
                 "CPU %.0f us/mail\n",
                 static_cast<long long>(rows), batch, plain, count / plain, perMail(plainCpu));

@@ -50,9 +50,10 @@ def handle(db, maildir, name):
     now = int(time.time())
     msg = email.message_from_bytes(raw)
     message_id = msg.get("Message-ID", "").strip()
-    inbound = db.execute("INSERT INTO inbound (source, source_key, message_id, sha256, size, raw, fetched_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)", ("maildir:" + maildir, name, message_id,
-                                                          hashlib.sha256(raw).hexdigest(), len(raw), raw, now)).lastrowid
+    inbound = db.execute("INSERT INTO inbound (source, source_key, message_id, sha256, size, fetched_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", ("maildir:" + maildir, name, message_id,
+                                                       hashlib.sha256(raw).hexdigest(), len(raw), now)).lastrowid
+    db.execute("INSERT INTO inbound_raw (inbound_id, raw) VALUES (?, ?)", (inbound, raw))
     sender_name, sender = email.utils.parseaddr(msg.get("From", ""))
     sender_name = str(email.header.make_header(email.header.decode_header(sender_name)))
     sender = sender.lower()

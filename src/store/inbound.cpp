@@ -1,5 +1,7 @@
 #include "store/inbound.h"
 
+#include <stdexcept>
+
 #include <Poco/Data/LOB.h>
 #include <Poco/Data/RecordSet.h>
 #include <Poco/DigestEngine.h>
@@ -34,14 +36,34 @@ bool Inbound::known(const std::string& source, std::int64_t uidValidity, const s
     return db_.cached("SELECT 1 FROM inbound WHERE source = ? AND sha256 = ?").bind(1, source).bind(2, sha256).step();
 }
 
+// The row and, in inbound_raw, its bytes (migration 11: the end state process writes
+// then rewrites a small row, not the mail).
+#define SM_INBOUND_INSERT                                                                          \
+    "INSERT INTO inbound (source, uid_validity, source_key, message_id, sha256, size, state, reason, " \
+    "sender, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
 std::int64_t Inbound::insert(const InboundRow& row) {
-    auto q = db_.cachedInsert("INSERT INTO inbound (source, uid_validity, source_key, message_id, sha256, size, raw, "
-                              "state, reason, sender, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    q.bind(1, row.source).bind(2, row.uidValidity).bind(3, row.sourceKey).bind(4, row.messageId).bind(5, row.sha256);
-    q.bind(6, row.size).bindBlob(7, row.raw).bind(8, row.state).bind(9, row.reason).bind(10, row.sender);
-    q.bind(11, Database::nowSeconds());
+    const std::int64_t at = Database::nowSeconds();
+    auto bindRow = [&](CachedQuery& q) {
+        q.bind(1, row.source).bind(2, row.uidValidity).bind(3, row.sourceKey).bind(4, row.messageId);
+        q.bind(5, row.sha256).bind(6, row.size).bind(7, row.state).bind(8, row.reason).bind(9, row.sender);
+        q.bind(10, at);
+    };
+    if (db_.dialect() == Dialect::PostgreSQL) {
+        // One statement, one round trip: the row, then its bytes under the new id.
+        auto q = db_.cached("WITH stored AS (" SM_INBOUND_INSERT " RETURNING id) INSERT INTO inbound_raw "
+                            "(inbound_id, raw) SELECT id, CAST(? AS BYTEA) FROM stored RETURNING inbound_id");
+        bindRow(q);
+        q.bindBlob(11, row.raw);
+        if (!q.step()) throw std::runtime_error("inbound: the stored mail's id did not come back");
+        return q.int64(0);
+    }
+    auto q = db_.cachedInsert(SM_INBOUND_INSERT);
+    bindRow(q);
     q.step();
-    return q.insertedId();
+    const std::int64_t id = q.insertedId();
+    db_.cached("INSERT INTO inbound_raw (inbound_id, raw) VALUES (?, ?)").bind(1, id).bindBlob(2, row.raw).run();
+    return id;
 }
 
 std::optional<MailboxSync> Inbound::sync(const std::string& source) {
@@ -99,7 +121,7 @@ std::vector<InboundRow> Inbound::pending(std::int64_t afterId, int limit) {
 }
 
 bool Inbound::rawInto(std::int64_t id, std::string& out) {
-    auto q = db_.cached("SELECT raw FROM inbound WHERE id = ?");
+    auto q = db_.cached("SELECT raw FROM inbound_raw WHERE inbound_id = ?");
     if (!q.bind(1, id).step()) return false;
     q.blob(0, out);
     return true;
@@ -226,7 +248,7 @@ std::vector<InboundRow> Inbound::list(const std::string& state) {
 std::string Inbound::raw(std::int64_t id) {
     Poco::Data::BLOB blob;
     Statement st(db_.session());
-    st << db_.sql("SELECT raw FROM inbound WHERE id = ?"), use(id), into(blob);
+    st << db_.sql("SELECT raw FROM inbound_raw WHERE inbound_id = ?"), use(id), into(blob);
     if (st.execute() == 0) return "";
     return std::string(reinterpret_cast<const char*>(blob.rawContent()), blob.size());
 }

@@ -158,7 +158,8 @@ TEST_CASE("fetch from a Maildir stores every message once, in order, whole, howe
     site.run({"fetch"});
     std::vector<std::string> ids, reasons;
     std::vector<std::int64_t> sizes, stored;
-    site.db->session() << "SELECT message_id, size, LENGTH(raw), reason FROM inbound ORDER BY id",
+    site.db->session() << "SELECT message_id, size, LENGTH(raw), reason FROM inbound JOIN inbound_raw ON inbound_id = inbound.id "
+                          "ORDER BY inbound.id",
         Poco::Data::Keywords::into(ids), Poco::Data::Keywords::into(sizes), Poco::Data::Keywords::into(stored),
         Poco::Data::Keywords::into(reasons), Poco::Data::Keywords::now;
     REQUIRE(ids.size() == put.size());

@@ -107,11 +107,12 @@ TEST_CASE("kept statements store and return any bytes and run again with new val
     CHECK_FALSE(inbound.processedWithMessageId("<m2@x>", ids[0]));
 }
 
-// Migration 11 moved a mail's bytes out of its outbox row (a mark rewrote them with
-// it): a site upgraded keeps every queued and sent mail's bytes, an ID mail (queued
-// without bytes) gets no bytes row, and the rows written afterwards, by every insert
-// path, read back whole, before and after their marks.
-TEST_CASE("an upgraded outbox keeps every mail's bytes, and the marks leave them as they were", "[store]") {
+// Migration 11 moved a mail's bytes out of the rows whose state changes (an UPDATE
+// rewrote them with the row): a site upgraded keeps every received mail and every
+// queued and sent mail's bytes, an ID mail (queued without bytes) gets no bytes row,
+// and the rows written afterwards, by every insert path, read back whole, before and
+// after their state changes.
+TEST_CASE("an upgraded store keeps every mail's bytes, and the state changes leave them as they were", "[store]") {
     smtest::TempDir dir;
     auto db = sm::store::Database::open(smtest::testDatabaseUrl(dir));
     REQUIRE(db->migrate(10) == 10);
@@ -120,7 +121,27 @@ TEST_CASE("an upgraded outbox keeps every mail's bytes, and the marks leave them
                      "created_at, state) VALUES ('<a@x>', 'reply:accepted', 's@x', 'r@x', '" + answer + "', 1, 1, "
                      "'sent'), ('<b@x>', 'id_mail', 's@x', 'p@x', '', 1, 1, 'queued')",
         now;
+    const std::string request = "Subject: help\r\nMessage-ID: <r@x>\r\n\r\nAccess ID: 0123456789\r\n";
+    const std::string asBytes = db->dialect() == sm::store::Dialect::SQLite ? "CAST('" + request + "' AS BLOB)"
+                                                                            : "convert_to('" + request + "', 'UTF8')";
+    db->session() << "INSERT INTO inbound (source, source_key, message_id, sha256, size, raw, fetched_at) VALUES "
+                     "('maildir:/x', 'k1', '<r@x>', 'h', " + std::to_string(request.size()) + ", " + asBytes + ", 1)",
+        now;
     CHECK(db->migrate() == sm::store::Database::latestSchemaVersion() - 10);
+    sm::store::Inbound inbound(*db);
+    std::string raw;
+    const auto received = inbound.pending(0, 10);
+    REQUIRE(received.size() == 1);
+    REQUIRE(inbound.rawInto(received[0].id, raw));
+    CHECK(raw == request);
+    {
+        sm::store::Transaction tx(*db);
+        CHECK(inbound.finish(received[0].id, "done", "request", "a@x", "accepted"));
+        tx.commit();
+    }
+    REQUIRE(inbound.rawInto(received[0].id, raw));
+    CHECK(raw == request);
+    CHECK(inbound.raw(received[0].id) == request);
     sm::store::Outbox outbox(*db);
     auto count = [&](const std::string& sql) {
         std::int64_t n = -1;
