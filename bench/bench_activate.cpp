@@ -33,6 +33,7 @@
 #include <Poco/Data/Session.h>
 #include <Poco/Logger.h>
 
+#include "bench_io.h"
 #include "app/config.h"
 #include "domain/dates.h"
 #include "domain/secure_random.h"
@@ -126,18 +127,6 @@ std::int64_t count(sm::store::Database& db, const std::string& sql) {
     return n;
 }
 
-// Bytes this process handed to write(2)/pwrite(2) so far (/proc/self/io wchar).
-double writtenMB() {
-    std::FILE* f = std::fopen("/proc/self/io", "r");
-    if (!f) return 0;
-    char line[128];
-    double mb = 0;
-    while (std::fgets(line, sizeof line, f))
-        if (std::strncmp(line, "wchar:", 6) == 0) mb = std::atof(line + 6) / 1e6;
-    std::fclose(f);
-    return mb;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -192,13 +181,13 @@ int main(int argc, char** argv) {
                 b = e + 1;
             }
         }
-        const double written0 = writtenMB();
+        const double written0 = benchio::writtenMB();
         const auto cpu0 = cpuSeconds();
         t0 = std::chrono::steady_clock::now();
         sm::jobs::ActivationReport report = sm::jobs::activate(*db, settings, templates, random, {}, log);
         const double t = seconds(t0);
         const auto cpu1 = cpuSeconds();
-        const double written = writtenMB() - written0;
+        const double written = benchio::writtenMB() - written0;
 
         struct rusage ru {};
         getrusage(RUSAGE_SELF, &ru);

@@ -34,6 +34,8 @@
 #include <Poco/Path.h>
 #include <Poco/Logger.h>
 
+#include "bench_io.h"
+#include "bench_mails.h"
 #include "app/config.h"
 #include "domain/secure_random.h"
 #include "jobs/activate.h"
@@ -86,33 +88,11 @@ double childCpuSeconds() {
 // A base64 part of `kb` KB (lines of 76), its bytes different for each mail, and the
 // closing boundary.
 std::string attachment(int seed, int kb) {
-    static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out = "--part\r\nContent-Type: application/octet-stream; name=\"cluster.log\"\r\n"
-                      "Content-Disposition: attachment; filename=\"cluster.log\"\r\n"
-                      "Content-Transfer-Encoding: base64\r\n\r\n";
-    unsigned x = 2463534242u + static_cast<unsigned>(seed);
-    for (std::size_t line = 0; line < static_cast<std::size_t>(kb) * 1024 / 78 + 1; ++line) {
-        for (int c = 0; c < 76; ++c) {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            out += kAlphabet[x % 64];
-        }
-        out += "\r\n";
-    }
-    return out + "--part--\r\n";
-}
-
-// Bytes this process handed to write(2)/pwrite(2) so far (/proc/self/io wchar).
-double writtenMB() {
-    std::FILE* f = std::fopen("/proc/self/io", "r");
-    if (!f) return 0;
-    char line[128];
-    double mb = 0;
-    while (std::fgets(line, sizeof line, f))
-        if (std::strncmp(line, "wchar:", 6) == 0) mb = std::atof(line + 6) / 1e6;
-    std::fclose(f);
-    return mb;
+    std::mt19937 rng(static_cast<unsigned>(seed));
+    return "--part\r\nContent-Type: application/octet-stream; name=\"cluster.log\"\r\n"
+           "Content-Disposition: attachment; filename=\"cluster.log\"\r\n"
+           "Content-Transfer-Encoding: base64\r\n\r\n" +
+           benchmail::base64Lines(static_cast<std::size_t>(kb) * 1024 * 3 / 4, rng) + "--part--\r\n";
 }
 
 int main(int argc, char** argv) {
@@ -208,13 +188,13 @@ int main(int argc, char** argv) {
     // machine the wall time swings with the other load, the CPU per mail less.
     auto t0 = std::chrono::steady_clock::now();
     double c0 = cpuSeconds();
-    const double written0 = writtenMB();
+    const double written0 = benchio::writtenMB();
     auto fetched = sm::jobs::fetch(*db, settings, log);
     const double fetchSeconds = since(t0), fetchCpu = cpuSeconds() - c0;
     const double m0 = threadCpuSeconds();
     auto processed = sm::jobs::process(*db, settings, templates, log);
     const double ingest = since(t0), ingestCpu = cpuSeconds() - c0, processMainCpu = threadCpuSeconds() - m0;
-    const double written = writtenMB() - written0;
+    const double written = benchio::writtenMB() - written0;
     if (fetched.fetched != count || processed.processed != count) {
         std::fprintf(stderr, "bench_ingest: fetched %d, processed %d of %d\n", fetched.fetched, processed.processed,
                      count);
