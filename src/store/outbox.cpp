@@ -105,24 +105,17 @@ std::int64_t Outbox::enqueue(const OutboxRow& row) {
 }
 
 void Outbox::enqueuePipelined(const OutboxRow& row) {
+    // SQLite runs every statement at once: nothing to send ahead, the same inserts.
+    if (db_.dialect() != Dialect::PostgreSQL) {
+        enqueue(row);
+        return;
+    }
+    // Sent without waiting: nothing needs its id.
     const std::string recipients = joinLines(row.recipients);
-    if (row.bytes.empty()) {
-        auto q = db_.cached(kInsertRow);
-        bindNewRow(q, row, recipients);
-        q.send();
-        return;
-    }
-    if (db_.dialect() == Dialect::PostgreSQL) {
-        // Sent without waiting: nothing needs its id.
-        auto q = db_.cached(SM_OUTBOX_INSERT_WITH_BYTES_PG);
-        bindNewRow(q, row, recipients);
-        q.bind(8, row.bytes).send();
-        return;
-    }
-    auto q = db_.cached(kInsertRow);
+    auto q = db_.cached(row.bytes.empty() ? kInsertRow : SM_OUTBOX_INSERT_WITH_BYTES_PG);
     bindNewRow(q, row, recipients);
-    q.run();
-    db_.cached("INSERT INTO outbox_bytes (outbox_id, bytes) VALUES (last_insert_rowid(), ?)").bind(1, row.bytes).run();
+    if (!row.bytes.empty()) q.bind(8, row.bytes);
+    q.send();
 }
 
 std::vector<OutboxRow> Outbox::due(std::int64_t nowAt, int limit, std::int64_t afterId) {
