@@ -257,6 +257,31 @@ TEST_CASE("makeTransport builds SMTP transports without connecting", "[spool][tr
     CHECK(dynamic_cast<SmtpTransport&>(*t2).connectionsOpened() == 0);
 }
 
+namespace {
+// Reads the connection's settings while deliver's main thread waits for this mail's
+// outcome (one connection, the first mail: the main thread is parked in its wait until
+// send() returns, so the connection is used by one thread at a time), then hands the
+// mail to the real transport.
+class SettingsSpy : public sm::mail::Transport {
+public:
+    SettingsSpy(sm::store::Database& db, sm::mail::Transport& inner) : db_(db), inner_(inner) {}
+    sm::mail::DeliveryOutcome send(const sm::mail::Envelope& envelope, std::string_view messageId,
+                                   std::string_view bytes) override {
+        db_.session() << "PRAGMA synchronous", Poco::Data::Keywords::into(synchronous),
+            Poco::Data::Keywords::now;
+        db_.session() << "PRAGMA cache_size", Poco::Data::Keywords::into(cacheSize), Poco::Data::Keywords::now;
+        return inner_.send(envelope, messageId, bytes);
+    }
+    std::string describe() const override { return inner_.describe(); }
+    int synchronous = -1;
+    std::int64_t cacheSize = 0;
+
+private:
+    sm::store::Database& db_;
+    sm::mail::Transport& inner_;
+};
+}  // namespace
+
 TEST_CASE("deliver commits its marks without an fsync each, then puts full durability back", "[spool][deliver]") {
     smtest::TempDir dir;
     auto db = sm::store::Database::open("sqlite:" + dir.file("d.db"));
@@ -283,9 +308,21 @@ TEST_CASE("deliver commits its marks without an fsync each, then puts full durab
     sm::mail::TransportSettings ts;
     ts.url = "maildir:" + dir.file("spool");
     auto transport = sm::mail::makeTransport(ts);
-    auto report = sm::jobs::deliver(*db, sm::config::DeliverySettings{}, *transport, Poco::Logger::get("test"));
+    auto cacheSize = [&] {
+        std::int64_t v = 0;
+        db->session() << "PRAGMA cache_size", Poco::Data::Keywords::into(v), Poco::Data::Keywords::now;
+        return v;
+    };
+    REQUIRE(cacheSize() == -65536);  // the connection's 64 MB
+    SettingsSpy spy(*db, *transport);
+    auto report = sm::jobs::deliver(*db, sm::config::DeliverySettings{}, spy, Poco::Logger::get("test"));
     CHECK(report.sent == 1);
+    // While it sends: no fsync per mark, and an 8 MB page cache (a commit's cost grew
+    // with the cache, so deliver's main thread slowed as the queue deepened).
+    CHECK(spy.synchronous == 1);
+    CHECK(spy.cacheSize == -8192);
     CHECK(synchronous() == 2);
+    CHECK(cacheSize() == -65536);
     // The mark is there, read through a fresh connection.
     auto other = sm::store::Database::open("sqlite:" + dir.file("d.db"));
     int sent = 0;
