@@ -525,10 +525,11 @@ private:
     // A small page cache (as process has): each due row is read once and written once.
     // With the connection's 64 MB the main thread's cost grew with the queue: a mark
     // grows its row (sent_at, last_reply), so now and then a page splits; SQLite orders
-    // the split's pages by renumbering them through page numbers past the end of the
-    // file, and the commit after it then truncates the cache back by scanning every
-    // bucket of its hash table (gdb: the cache's highest key set by sqlite3PcacheMove
-    // under sqlite3BtreeInsert). perf, one connection, 40,000 mails: about 30 % of the
+    // the split's pages by swapping their numbers through a temporary one (the lock-byte
+    // page's, 262,145 with 4 KB pages), and the commit after it truncates the cache back
+    // to the file's size by scanning every bucket of its hash table (gdb: the cache's
+    // highest key set to 262,145 by sqlite3PcacheMove under sqlite3BtreeInsert in a
+    // mark). perf, one connection, 40,000 mails: about 30 % of the
     // main thread in that scan, 26-31 us a mail; 18-22 with 8 MB.
     store::PageCacheLimit cache_;
     // Each outcome is committed as soon as it is known, without an fsync of its own:
