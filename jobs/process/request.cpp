@@ -117,7 +117,8 @@ void MessageHandler::handleRequest() {
     std::string ours = reply("accepted", "request_accepted", d, languageOf(sender_));
     contracts_.appendLedgerPipelined(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
     // A contact the CRM no longer lists for this partner is never linked again.
-    if (authenticated("its address is not linked to the contract", Consequence::Aside) && !ref_.isInactiveContact(contract->partnerId, sender_)) incidents_.link(sender_, contract->id);
+    if (authenticated("its address is not linked to the contract", Consequence::Aside))
+        incidents_.link(sender_, contract->id, contract->partnerId);
     incidents_.addExchange(inc.id, mail_.messageId, row_->id, ours);
     ++report_.accepted;
     log_.information("inbound #" + std::to_string(row_->id) + " from " + sender_ + " → " + inc.caseNumber +

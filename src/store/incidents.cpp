@@ -117,12 +117,16 @@ std::int64_t Incidents::count() {
     return n;
 }
 
-void Incidents::link(const std::string& email, std::int64_t contractRef) {
-    db_.cached("INSERT INTO sender_links (email, contract_ref, linked_at) VALUES (?, ?, ?) "
+void Incidents::link(const std::string& email, std::int64_t contractRef, const std::string& partnerId) {
+    db_.cached("INSERT INTO sender_links (email, contract_ref, linked_at) "
+               "SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT) WHERE NOT EXISTS "
+               "(SELECT 1 FROM contacts WHERE partner_id = ? AND email = ? AND active = 0) "
                "ON CONFLICT (email, contract_ref) DO NOTHING")
         .bind(1, email)
         .bind(2, contractRef)
         .bind(3, Database::nowSeconds())
+        .bind(4, partnerId)
+        .bind(5, email)
         .send();
 }
 

@@ -47,8 +47,11 @@ public:
     int threadLength(std::int64_t incidentRef);
     std::int64_t count();
 
-    /// Sender links: an address that had a request accepted for a contract.
-    void link(const std::string& email, std::int64_t contractRef);
+    /// Sender links: an address that had a request accepted for a contract, unless the
+    /// partner's CRM no longer lists it (ReferenceData::deactivateContact): such an
+    /// address is never linked again. One statement, sent without waiting (the check of
+    /// the contact inside it: on PostgreSQL no round trip of its own).
+    void link(const std::string& email, std::int64_t contractRef, const std::string& partnerId);
     std::vector<std::int64_t> linkedContracts(const std::string& email);
 
     // ---- closure and listing (DOMAIN.md flows 8 and 10) ----

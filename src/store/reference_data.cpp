@@ -152,15 +152,6 @@ bool ReferenceData::onlyInactiveContact(const std::string& email) {
     return inactive > 0 && active == 0;
 }
 
-bool ReferenceData::isInactiveContact(const std::string& partnerId, const std::string& email) {
-    // Kept prepared: process asks it for every accepted request (on PostgreSQL POCO's
-    // statement took four round trips).
-    return db_.cached("SELECT 1 FROM contacts WHERE partner_id = ? AND email = ? AND active = 0")
-        .bind(1, partnerId)
-        .bind(2, email)
-        .step();
-}
-
 std::optional<domain::Partner> ReferenceData::partner(const std::string& partnerId) {
     static const std::string sql = std::string("SELECT ") + kPartnerColumns + " FROM partners WHERE partner_id = ?";
     auto q = db_.cached(sql.c_str());

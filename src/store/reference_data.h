@@ -37,7 +37,6 @@ public:
     void demoteToMember(const std::string& partnerId, const std::string& email);
     /// The CRM no longer lists it: kept for history, no IDs, no resend, no link, no activation.
     void deactivateContact(const std::string& partnerId, const std::string& email, std::int64_t at);
-    bool isInactiveContact(const std::string& partnerId, const std::string& email);
     /// The address is an inactive contact of some partner and an active one of none.
     bool onlyInactiveContact(const std::string& email);
 

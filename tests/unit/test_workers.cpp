@@ -29,6 +29,8 @@
 #include "mail/transport.h"
 #include "store/contracts.h"
 #include "store/inbound.h"
+#include "store/incidents.h"
+#include "store/reference_data.h"
 #include "store/leases.h"
 #include "store/outbox.h"
 #include "support/job_fixture.h"
@@ -357,4 +359,22 @@ TEST_CASE("workers: 4 activate workers and 2 expire workers at once: each renewa
     CHECK(f.count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'writeoff:contract:%'") == n);
     CHECK(f.count("SELECT COALESCE(SUM(delta), 0) FROM ledger") == 0);
     CHECK(f.count("SELECT COUNT(*) FROM contracts WHERE state = 'expired'") == n);
+}
+
+TEST_CASE("a sender is linked to the contract unless the partner's CRM no longer lists the address", "[pg]") {
+    Desk d;
+    sm::store::ReferenceData(*d.db).deactivateContact("4648141", "bob@example.test", 1);
+    sm::store::Incidents incidents(*d.db);
+    {
+        sm::store::Transaction tx(*d.db);
+        incidents.link("bob@example.test", d.gold, "4648141");       // dropped by its partner's CRM
+        incidents.link("alice@example.test", d.gold, "4648141");     // listed and active
+        incidents.link("alice@example.test", d.gold, "4648141");     // again: still one link
+        incidents.link("stranger@example.test", d.gold, "4648141");  // no contact of it: it quoted both IDs
+        incidents.link("bob@example.test", d.silver, "5102233");     // not a contact of that partner
+        tx.commit();
+    }
+    CHECK(incidents.linkedContracts("bob@example.test") == std::vector<std::int64_t>{d.silver});
+    CHECK(incidents.linkedContracts("alice@example.test") == std::vector<std::int64_t>{d.gold});
+    CHECK(incidents.linkedContracts("stranger@example.test") == std::vector<std::int64_t>{d.gold});
 }
