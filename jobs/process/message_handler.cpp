@@ -25,7 +25,15 @@ void MessageHandler::handle(const store::InboundRow& row, PreparedMail* prepared
     mail_ = std::move(prepared->mail);
     sender_ = lower(mail_.from.email);
     replyTo_ = mail_.replyTo.empty() ? sender_ : lower(mail_.replyTo);
-    if (auto earlier = inbound_.processedWithMessageId(mail_.messageId, row.id))
+    // The duplicate check came with the page on PostgreSQL (store::InboundRow::
+    // earlierProcessed), when the Message-ID fetch stored is the one parsed here.
+    std::optional<std::int64_t> earlier;
+    if (row.earlierProcessed >= 0 && row.messageId == mail_.messageId && !mail_.messageId.empty()) {
+        if (row.earlierProcessed > 0) earlier = row.earlierProcessed;
+    } else {
+        earlier = inbound_.processedWithMessageId(mail_.messageId, row.id);
+    }
+    if (earlier)
         return finish("duplicate", "", sender_, "Message-ID already processed as inbound #" + std::to_string(*earlier));
 
     if (prepared->classifyError) std::rethrow_exception(prepared->classifyError);

@@ -90,16 +90,25 @@ void Inbound::setSync(const std::string& source, const MailboxSync& sync) {
 }
 
 std::vector<InboundRow> Inbound::pending(std::int64_t afterId, int limit) {
-    // Without the raw bytes: a page of large mails would all be in memory at once
-    // (rawInto() reads one message's bytes when it is handled).
-    auto q = db_.cached(db_.dialect() == Dialect::PostgreSQL
-                            ? "SELECT id, source, uid_validity, source_key, message_id, sha256, size, state, reason, "
-                              "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? "
-                              "ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
-                            : "SELECT id, source, uid_validity, source_key, message_id, sha256, size, state, reason, "
-                              "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? "
-                              "ORDER BY id LIMIT ?");
-    q.bind(1, afterId).bind(2, std::int64_t{limit});
+    // Without the raw bytes of large mails: a page of them would all be in memory at
+    // once (rawInto() reads one message's bytes when it is handled). On PostgreSQL a
+    // message's bytes up to kBytesWithPage and its duplicate check come with the page:
+    // each was a round trip of its own for every message (1 worker: 11 a mail).
+    const bool pg = db_.dialect() == Dialect::PostgreSQL;
+    auto q = db_.cached(pg ? "SELECT id, source, uid_validity, source_key, message_id, sha256, size, state, reason, "
+                             "classification, sender, fetched_at, "
+                             "CASE WHEN message_id = '' THEN 0 ELSE COALESCE((SELECT MIN(o.id) FROM inbound o "
+                             "WHERE o.message_id = inbound.message_id AND o.id <> inbound.id "
+                             "AND o.state IN ('done', 'duplicate')), 0) END, "
+                             "CASE WHEN size <= ? THEN COALESCE((SELECT raw FROM inbound_raw WHERE inbound_id = "
+                             "inbound.id), CAST('' AS BYTEA)) ELSE CAST('' AS BYTEA) END "
+                             "FROM inbound WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
+                           : "SELECT id, source, uid_validity, source_key, message_id, sha256, size, state, reason, "
+                             "classification, sender, fetched_at FROM inbound WHERE state = 'pending' AND id > ? "
+                             "ORDER BY id LIMIT ?");
+    const int first = pg ? 2 : 1;
+    if (pg) q.bind(1, kBytesWithPage);
+    q.bind(first, afterId).bind(first + 1, std::int64_t{limit});
     std::vector<InboundRow> out;
     while (q.step()) {
         InboundRow r;
@@ -115,6 +124,10 @@ std::vector<InboundRow> Inbound::pending(std::int64_t afterId, int limit) {
         r.classification = q.text(9);
         r.sender = q.text(10);
         r.fetchedAt = q.int64(11);
+        if (pg) {
+            r.earlierProcessed = q.int64(12);
+            q.blob(13, r.raw);  // empty when larger: rawInto() then
+        }
         out.push_back(std::move(r));
     }
     return out;

@@ -30,6 +30,11 @@ struct InboundRow {
     std::string classification;
     std::string sender;
     std::int64_t fetchedAt = 0;
+    /// Read with the page (pending(), PostgreSQL): the earliest done or duplicate row
+    /// with this row's Message-ID when the page was read, 0 for none; -1 when not read
+    /// with the page (ask processedWithMessageId()). Stale once a row before it in the
+    /// same page with the same Message-ID is handled: the caller sets -1 then.
+    std::int64_t earlierProcessed = -1;
 };
 
 struct MailboxSync {
@@ -57,8 +62,12 @@ public:
     /// bytes (raw is empty: read each with rawInto() when it is handled, so that a
     /// page never holds more than one message's bytes). On PostgreSQL they are
     /// claimed for the caller's open transaction (rows another worker holds are
-    /// skipped; see Database::claimClause).
+    /// skipped; see Database::claimClause), and two things come with the page that
+    /// would otherwise cost a round trip per message: the bytes of each message of at
+    /// most kBytesWithPage (a page holds at most limit times that besides), and
+    /// earlierProcessed.
     std::vector<InboundRow> pending(std::int64_t afterId, int limit);
+    static constexpr std::int64_t kBytesWithPage = 32 * 1024;
     /// The raw bytes of row id assigned into out (its capacity reused); false
     /// when there is no such row.
     bool rawInto(std::int64_t id, std::string& out);

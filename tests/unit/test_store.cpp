@@ -92,18 +92,48 @@ TEST_CASE("kept statements store and return any bytes and run again with new val
         CHECK(raw == every + std::to_string(i));
     }
     CHECK_FALSE(inbound.rawInto(ids.back() + 100, raw));
-    auto page = inbound.pending(0, 10);
-    REQUIRE(page.size() == 3);
-    CHECK(page[1].messageId == "<m1@x>");
-    CHECK(page[1].raw.empty());  // the bytes are read one message at a time
+    const bool pg = db->dialect() == sm::store::Dialect::PostgreSQL;
+    {
+        sm::store::Transaction tx(*db);  // on PostgreSQL the page is claimed in it
+        auto page = inbound.pending(0, 10);
+        REQUIRE(page.size() == 3);
+        CHECK(page[1].messageId == "<m1@x>");
+        for (std::size_t i = 0; i < 3; ++i) {
+            // SQLite: the bytes are read one message at a time. PostgreSQL: a small
+            // message's come with the page, and whether its Message-ID was processed.
+            CHECK(page[i].raw == (pg ? every + std::to_string(i) : std::string()));
+            CHECK(page[i].earlierProcessed == (pg ? 0 : -1));
+        }
+    }
     {
         sm::store::Transaction tx(*db);
         CHECK(inbound.finish(ids[1], "done", "request", "a@x", "accepted"));
         CHECK_FALSE(inbound.finish(ids[1], "done", "request", "a@x", "again"));  // only a pending row changes
+        // The same Message-ID again, in a message too large to come with a page.
+        sm::store::InboundRow copy;
+        copy.source = "maildir:/x";
+        copy.sourceKey = "k3";
+        copy.messageId = "<m1@x>";
+        copy.raw = std::string(static_cast<std::size_t>(sm::store::Inbound::kBytesWithPage) + 1, 'x');
+        copy.sha256 = sm::store::sha256Hex(copy.raw);
+        copy.size = static_cast<std::int64_t>(copy.raw.size());
+        ids.push_back(inbound.insert(copy));
         tx.commit();
     }
-    CHECK(inbound.pending(0, 10).size() == 2);
+    {
+        sm::store::Transaction tx(*db);
+        auto page = inbound.pending(0, 10);
+        REQUIRE(page.size() == 3);
+        CHECK(page[0].id == ids[0]);
+        CHECK(page[2].id == ids[3]);
+        CHECK(page[2].raw.empty());  // too large: rawInto() when it is handled
+        CHECK(page[2].earlierProcessed == (pg ? ids[1] : -1));
+        CHECK(page[0].earlierProcessed == (pg ? 0 : -1));
+    }
+    REQUIRE(inbound.rawInto(ids[3], raw));
+    CHECK(raw.size() == static_cast<std::size_t>(sm::store::Inbound::kBytesWithPage) + 1);
     CHECK(inbound.processedWithMessageId("<m1@x>", ids[2]) == ids[1]);
+    CHECK(inbound.processedWithMessageId("<m1@x>", ids[3]) == ids[1]);
     CHECK_FALSE(inbound.processedWithMessageId("<m2@x>", ids[0]));
 }
 

@@ -378,3 +378,53 @@ TEST_CASE("a sender is linked to the contract unless the partner's CRM no longer
     CHECK(incidents.linkedContracts("alice@example.test") == std::vector<std::int64_t>{d.gold});
     CHECK(incidents.linkedContracts("stranger@example.test") == std::vector<std::int64_t>{d.gold});
 }
+
+TEST_CASE("a Message-ID seen again is a duplicate in the same page and in a later run, and mail without one never is",
+          "[pg]") {
+    Desk d;
+    // On PostgreSQL the duplicate check comes with the page (Inbound::pending): a copy in
+    // the same page as the first must still be found, as must one in a later run.
+    auto queue = [&](const std::string& key, const std::string& messageId) {
+        sm::store::Inbound inbound(*d.db);
+        sm::store::Transaction tx(*d.db);
+        sm::store::InboundRow row;
+        row.source = "maildir:/test";
+        row.sourceKey = key;
+        row.messageId = messageId;
+        row.raw = "From: Alice <alice@example.test>\r\nTo: support@example.test\r\nSubject: help " + key +
+                  "\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n" +
+                  (messageId.empty() ? std::string() : "Message-ID: " + messageId + "\r\n") +
+                  "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAccess ID: " + d.goldAccess +
+                  "\r\nContract ID: " + d.goldContract +
+                  "\r\nProduct: Windows Server 2019\r\nUsage type: IT Pro\r\nProblem type: Performance\r\n"
+                  "Category: Cluster\r\nSeverity: B\r\nDescription: case " + key + "\r\n";
+        row.size = static_cast<std::int64_t>(row.raw.size());
+        row.sha256 = sm::store::sha256Hex(row.raw);
+        const std::int64_t id = inbound.insert(row);
+        tx.commit();
+        return id;
+    };
+    auto state = [&](std::int64_t id) {
+        std::string st, reason;
+        d.db->session() << "SELECT state, reason FROM inbound WHERE id = " + std::to_string(id), into(st), into(reason),
+            now;
+        return st + ": " + reason;
+    };
+    const std::int64_t first = queue("a", "<same@partner.example>");
+    const std::int64_t copy = queue("b", "<same@partner.example>");
+    const std::int64_t bare1 = queue("c", "");
+    const std::int64_t bare2 = queue("d", "");
+    const std::int64_t copy2 = queue("e", "<same@partner.example>");
+    sm::jobs::process(*d.db, d.settings, d.templates, d.log);
+    const std::string dup = "duplicate: Message-ID already processed as inbound #" + std::to_string(first);
+    CHECK(state(first).rfind("done: accepted", 0) == 0);
+    CHECK(state(copy) == dup);
+    CHECK(state(copy2) == dup);
+    CHECK(state(bare1).rfind("done: accepted", 0) == 0);
+    CHECK(state(bare2).rfind("done: accepted", 0) == 0);
+
+    const std::int64_t later = queue("f", "<same@partner.example>");
+    sm::jobs::process(*d.db, d.settings, d.templates, d.log);
+    CHECK(state(later) == dup);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 3);
+}
