@@ -140,20 +140,24 @@ int Contracts::balance(std::int64_t contractRef) {
 }
 
 int Contracts::lockedBalance(std::int64_t contractRef, LockWait wait) {
-    if (db_.dialect() == Dialect::PostgreSQL) {
-        if (wait == LockWait::Always || (wait == LockWait::OnlyWhenHoldingNone && db_.balanceLocksHeld() == 0)) {
-            db_.cached("SELECT 1 FROM (SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))) AS locked")
-                .bind(1, contractRef)
-                .run();
-        } else {
-            auto q = db_.cached("SELECT CASE WHEN pg_try_advisory_xact_lock(CAST(? AS BIGINT)) THEN 1 ELSE 0 END");
-            q.bind(1, contractRef).step();
-            if (!q.int64(0))
-                throw BalanceBusy("the balance of contract #" + std::to_string(contractRef) + " is locked by another worker");
-        }
+    if (db_.dialect() != Dialect::PostgreSQL) return balance(contractRef);
+    // The lock, then the balance, in one round trip: sent one after the other, the sum
+    // is read in a snapshot the server takes after the lock was granted (one statement
+    // doing both would read it in a snapshot taken before, and miss a debit the lock's
+    // last holder committed meanwhile).
+    if (wait == LockWait::Always || (wait == LockWait::OnlyWhenHoldingNone && db_.balanceLocksHeld() == 0)) {
+        db_.cached("SELECT 1 FROM (SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))) AS locked").bind(1, contractRef).send();
+        const int b = balance(contractRef);
         db_.noteBalanceLock();
+        return b;
     }
-    return balance(contractRef);
+    auto lock = db_.cached("SELECT CASE WHEN pg_try_advisory_xact_lock(CAST(? AS BIGINT)) THEN 1 ELSE 0 END");
+    lock.bind(1, contractRef).sendKeepingAnswer();
+    const int b = balance(contractRef);  // read for nothing when the lock was not granted
+    if (!lock.step() || !lock.int64(0))
+        throw BalanceBusy("the balance of contract #" + std::to_string(contractRef) + " is locked by another worker");
+    db_.noteBalanceLock();
+    return b;
 }
 
 std::optional<domain::Contract> Contracts::byRenewal(std::int64_t renewalId) {

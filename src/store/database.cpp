@@ -112,6 +112,7 @@ struct CachedQuery::PgStatement {
     std::vector<std::string> numbers;  // the text of bound integers
     PGresult* result = nullptr;
     int row = -1;
+    bool awaitingAnswer = false;  // sent by sendKeepingAnswer(), its answer not back yet
 };
 
 struct Database::StatementCache {
@@ -223,6 +224,7 @@ CachedQuery::~CachedQuery() {
         PQclear(pg_->result);
         pg_->result = nullptr;
         pg_->row = -1;
+        pg_->awaitingAnswer = false;
         std::fill(pg_->values.begin(), pg_->values.end(), nullptr);
         std::fill(pg_->formats.begin(), pg_->formats.end(), 0);
         return;
@@ -301,6 +303,14 @@ void CachedQuery::send() {
                             pg_->lengths.data(), pg_->formats.data(), 0) != 1)
         throwPg(nullptr, conn, pg_->name);
     owner_->pipelined_.push_back(pg_->name);
+    owner_->pipelinedKept_.push_back(nullptr);
+}
+
+void CachedQuery::sendKeepingAnswer() {
+    if (!pg_) throw std::logic_error("sendKeepingAnswer: PostgreSQL only");
+    send();
+    owner_->pipelinedKept_.back() = pg_;
+    pg_->awaitingAnswer = true;
 }
 
 bool CachedQuery::step() {
@@ -411,11 +421,28 @@ void Database::flush() {
     if (PQpipelineStatus(statements_->pg) != PQ_PIPELINE_OFF) endPipeline(nullptr, true);
 }
 
+std::int64_t Database::nextSerial(const std::string& table, const std::string& column) {
+    auto& drawn = serials_[table + "." + column];
+    if (drawn.empty()) {
+        auto q = cached("SELECT nextval(pg_get_serial_sequence(?, ?)) FROM generate_series(1, ?)");
+        q.bind(1, table).bind(2, column).bind(3, std::int64_t{kSerialBlock});
+        while (q.step()) drawn.push_back(q.int64(0));
+        if (drawn.empty()) throw std::runtime_error("no value drawn from the sequence of " + table + "." + column);
+        std::reverse(drawn.begin(), drawn.end());  // handed out from the back, smallest first
+    }
+    const std::int64_t value = drawn.back();
+    drawn.pop_back();
+    return value;
+}
+
 void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
     PGconn* conn = statements_->pg;
     std::vector<std::string> names;
     names.swap(pipelined_);
+    std::vector<CachedQuery::PgStatement*> kept;  // by position: whose answer to keep
+    kept.swap(pipelinedKept_);
     if (lastName) names.push_back(*lastName);
+    kept.resize(names.size(), nullptr);
     std::string firstError;
     PGresult* last = nullptr;
     if (PQpipelineSync(conn) != 1) {
@@ -433,8 +460,17 @@ void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
             if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_PIPELINE_ABORTED &&
                 firstError.empty())
                 firstError = pgError(r, conn, names[i]);
-            if (lastName && i + 1 == names.size()) last = r;
-            else PQclear(r);
+            if (lastName && i + 1 == names.size()) {
+                last = r;
+            } else if (kept[i] && kept[i]->awaitingAnswer) {
+                // A sendKeepingAnswer() query still alive: its step() reads this.
+                PQclear(kept[i]->result);
+                kept[i]->result = r;
+                kept[i]->row = -1;
+                kept[i]->awaitingAnswer = false;
+            } else {
+                PQclear(r);
+            }
             for (int k = 0; k < 4; ++k) {
                 PGresult* end = PQgetResult(conn);
                 if (!end) break;

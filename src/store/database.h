@@ -79,6 +79,12 @@ public:
     /// several statements in one round trip; an error throws there, so it stays inside
     /// the savepoint or transaction it was sent in. On SQLite it runs at once.
     void send();
+    /// PostgreSQL only (std::logic_error on SQLite): as send(), and its answer is kept.
+    /// It comes back with the next statement that needs an answer; after that, step()
+    /// and the getters of this query read it as if it had been run then (destroyed
+    /// before, its answer is dropped). For a read whose answer can wait for the
+    /// statement after it: one round trip for both.
+    void sendKeepingAnswer();
     std::int64_t int64(int column) const;
     std::string text(int column) const;
     /// A BLOB/BYTEA column's bytes, assigned into `out` (its capacity reused).
@@ -195,6 +201,14 @@ public:
     int balanceLocksHeld() const { return balanceLocks_; }
     void noteBalanceLock() { ++balanceLocks_; }
 
+    /// PostgreSQL only: the next value of the sequence behind table.column (a serial
+    /// column's), drawn kSerialBlock at a time and handed out one by one: one round trip
+    /// per block instead of one per value. Values this connection drew and did not hand
+    /// out before it closed are never given to anyone: gaps, as a sequence leaves after
+    /// a rollback. Throws a StoreError subclass as any statement does.
+    std::int64_t nextSerial(const std::string& table, const std::string& column);
+    static constexpr int kSerialBlock = 16;
+
 private:
     friend class Transaction;
     friend class Savepoint;
@@ -206,6 +220,7 @@ private:
     /// rolled back anyway).
     void* endPipeline(const std::string* lastName, bool throwErrors);
     std::vector<std::string> pipelined_;  // names of the statements sent and not yet answered
+    std::vector<CachedQuery::PgStatement*> pipelinedKept_;  // beside it: a sendKeepingAnswer()'s statement, else null
     Poco::Data::Session session_;
     Dialect dialect_;
     std::string description_;
@@ -214,6 +229,7 @@ private:
     void* cancel_ = nullptr;       // PGcancel*: made at open, used from the lease thread
     void* sqliteHandle_ = nullptr; // sqlite3*: for sqlite3_interrupt from the lease thread
     int balanceLocks_ = 0;
+    std::map<std::string, std::vector<std::int64_t>> serials_;  // nextSerial's drawn values, by table.column, last first
     // Finalized before session_ closes the connection (declared after it).
     struct StatementCache;
     std::unique_ptr<StatementCache> statements_;

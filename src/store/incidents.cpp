@@ -53,13 +53,17 @@ IncidentRow Incidents::create(IncidentRow r, const std::string& caseYear) {
     // (an UPDATE after the insert rewrote the row and its case-number index entry, one
     // statement more for every request). SQLite: the id AUTOINCREMENT would
     // give, under the write lock the transaction holds (BEGIN IMMEDIATE); PostgreSQL:
-    // the next value of the id's sequence.
-    auto next = db_.cached(db_.dialect() == Dialect::PostgreSQL
-                               ? "SELECT nextval(pg_get_serial_sequence('incidents', 'id'))"
-                               : "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'incidents'), 0), "
-                                 "COALESCE((SELECT MAX(id) FROM incidents), 0)) + 1");
-    if (!next.step()) throw std::runtime_error("incidents: no next id");
-    r.id = next.int64(0);
+    // the next value of the id's sequence, drawn 16 at a time by this connection (a
+    // round trip per request was one of the eleven a request cost; case numbers stay
+    // unique and never reused, with gaps where a run drew more than it used).
+    if (db_.dialect() == Dialect::PostgreSQL) {
+        r.id = db_.nextSerial("incidents", "id");
+    } else {
+        auto next = db_.cached("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'incidents'), 0), "
+                               "COALESCE((SELECT MAX(id) FROM incidents), 0)) + 1");
+        if (!next.step()) throw std::runtime_error("incidents: no next id");
+        r.id = next.int64(0);
+    }
     r.caseNumber = domain::formatCaseNumber(std::stoi(caseYear), r.id);
     auto q = db_.cached("INSERT INTO incidents (id, case_number, contract_ref, inbound_ref, requester_email, product, "
                         "usage_type, problem_type, category, severity, description, attachments, "

@@ -3,6 +3,8 @@
 // statements kept prepared on both engines.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include <Poco/Data/RecordSet.h>
 #include <Poco/Data/Session.h>
 
@@ -286,4 +288,61 @@ TEST_CASE("the statements run per row and per mail find their rows through their
             ++ephemeral;
     CHECK(steps > 5);
     CHECK(ephemeral == 0);
+}
+
+TEST_CASE("PostgreSQL: serial values drawn a block at a time stay unique across connections and increase in each",
+          "[.pg][store]") {
+    smtest::TempDir dir;
+    auto a = sm::store::Database::open(smtest::testDatabaseUrl(dir));
+    a->migrate();
+    auto b = sm::store::Database::open(smtest::testDatabaseUrl(dir));
+    REQUIRE(a->dialect() == sm::store::Dialect::PostgreSQL);
+    std::set<std::int64_t> all;
+    std::int64_t lastA = 0, lastB = 0;
+    const int n = 2 * sm::store::Database::kSerialBlock + 3;  // past two blocks on each
+    for (int i = 0; i < n; ++i) {
+        const std::int64_t x = a->nextSerial("incidents", "id");
+        const std::int64_t y = b->nextSerial("incidents", "id");
+        CHECK(x > lastA);
+        CHECK(y > lastB);
+        lastA = x;
+        lastB = y;
+        all.insert(x);
+        all.insert(y);
+    }
+    CHECK(all.size() == static_cast<std::size_t>(2 * n));
+    // What a third connection draws next lies past everything handed out or held.
+    auto c = sm::store::Database::open(smtest::testDatabaseUrl(dir));
+    CHECK(c->nextSerial("incidents", "id") > *all.rbegin());
+}
+
+TEST_CASE("PostgreSQL: a kept answer comes back with the statement after it, one dropped with its query is not read",
+          "[.pg][store]") {
+    smtest::TempDir dir;
+    auto db = sm::store::Database::open(smtest::testDatabaseUrl(dir));
+    db->migrate();
+    REQUIRE(db->dialect() == sm::store::Dialect::PostgreSQL);
+    {
+        auto kept = db->cached("SELECT CAST(? AS BIGINT) + 1");
+        kept.bind(1, std::int64_t{41}).sendKeepingAnswer();
+        auto after = db->cached("SELECT CAST(? AS BIGINT) * 2");
+        REQUIRE(after.bind(1, std::int64_t{21}).step());
+        CHECK(after.int64(0) == 42);
+        REQUIRE(kept.step());
+        CHECK(kept.int64(0) == 42);
+        CHECK_FALSE(kept.step());  // one row
+    }
+    {
+        // Its query gone before the answer came: the answer is dropped, and the next use
+        // of the same statement runs it afresh.
+        {
+            auto dropped = db->cached("SELECT CAST(? AS BIGINT) + 1");
+            dropped.bind(1, std::int64_t{1}).sendKeepingAnswer();
+        }
+        auto other = db->cached("SELECT 7");
+        REQUIRE(other.step());
+        auto again = db->cached("SELECT CAST(? AS BIGINT) + 1");
+        REQUIRE(again.bind(1, std::int64_t{99}).step());
+        CHECK(again.int64(0) == 100);
+    }
 }
