@@ -242,6 +242,9 @@ std::vector<DryRunOutcome> processDryRun(store::Database& db, const config::Sett
         if (rows.empty()) break;
         for (auto& row : rows) {
             afterId = row.id;
+            // Every message before it in the run is kept uncommitted: the duplicate check
+            // read with the page (PostgreSQL) does not see them, so it is asked again.
+            row.earlierProcessed = -1;
             inbound.rawInto(row.id, row.raw);
             DryRunOutcome o;
             o.inboundId = row.id;

@@ -424,7 +424,19 @@ TEST_CASE("a Message-ID seen again is a duplicate in the same page and in a late
     CHECK(state(bare2).rfind("done: accepted", 0) == 0);
 
     const std::int64_t later = queue("f", "<same@partner.example>");
+    // A dry run keeps every message before it uncommitted: it too finds the copies.
+    const std::int64_t dryCopy = queue("g", "<other@partner.example>");
+    const std::int64_t dryCopy2 = queue("h", "<other@partner.example>");
+    std::map<std::int64_t, std::string> dry;
+    for (const auto& o : sm::jobs::processDryRun(*d.db, d.settings, d.templates, Poco::Timestamp()))
+        dry[o.inboundId] = o.state;
+    CHECK(dry[later] == "duplicate");
+    CHECK(dry[dryCopy] == "done");
+    CHECK(dry[dryCopy2] == "duplicate");
+    CHECK(state(dryCopy2) == "pending: ");  // a dry run changes nothing
+
     sm::jobs::process(*d.db, d.settings, d.templates, d.log);
     CHECK(state(later) == dup);
-    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 3);
+    CHECK(state(dryCopy2) == "duplicate: Message-ID already processed as inbound #" + std::to_string(dryCopy));
+    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 4);
 }
