@@ -16,7 +16,6 @@
 #include <future>
 #include <optional>
 #include <set>
-#include <unordered_set>
 
 #include <Poco/NullChannel.h>
 
@@ -96,11 +95,6 @@ private:
         // unless the page ended before it.
         const std::int64_t seenUpTo = static_cast<int>(rows.size()) < limit ? INT64_MAX : rows.back().id;
         deferred_.erase(deferred_.begin(), deferred_.upper_bound(seenUpTo));
-        // A duplicate check read with the page (PostgreSQL) is stale for a row once one
-        // before it in this page with the same Message-ID is handled: such rows ask again.
-        std::unordered_set<std::string> messageIds;
-        for (auto& r : rows)
-            if (!r.messageId.empty() && !messageIds.insert(r.messageId).second) r.earlierProcessed = -1;
         std::int64_t inPage = 0;
         // Balances another worker holds are not waited for while there is other work:
         // the message is deferred. After a page that could do nothing, the first

@@ -1,5 +1,6 @@
 #include "store/inbound.h"
 
+#include <set>
 #include <stdexcept>
 
 #include <Poco/Data/LOB.h>
@@ -110,6 +111,7 @@ std::vector<InboundRow> Inbound::pending(std::int64_t afterId, int limit) {
     if (pg) q.bind(1, kBytesWithPage);
     q.bind(first, afterId).bind(first + 1, std::int64_t{limit});
     std::vector<InboundRow> out;
+    std::set<std::string> messageIds;  // the page's, to find a second row with one
     while (q.step()) {
         InboundRow r;
         r.id = q.int64(0);
@@ -125,7 +127,8 @@ std::vector<InboundRow> Inbound::pending(std::int64_t afterId, int limit) {
         r.sender = q.text(10);
         r.fetchedAt = q.int64(11);
         if (pg) {
-            r.earlierProcessed = q.int64(12);
+            const bool again = !r.messageId.empty() && !messageIds.insert(r.messageId).second;
+            r.earlierProcessed = again ? -1 : q.int64(12);
             q.blob(13, r.raw);  // empty when larger: rawInto() then
         }
         out.push_back(std::move(r));

@@ -32,8 +32,9 @@ struct InboundRow {
     std::int64_t fetchedAt = 0;
     /// Read with the page (pending(), PostgreSQL): the earliest done or duplicate row
     /// with this row's Message-ID when the page was read, 0 for none; -1 when not read
-    /// with the page (ask processedWithMessageId()). Stale once a row before it in the
-    /// same page with the same Message-ID is handled: the caller sets -1 then.
+    /// with the page, or when a row before it in the same page has the same Message-ID
+    /// (handling that one makes it stale): ask processedWithMessageId() then. A caller
+    /// that keeps handled rows uncommitted across pages (a dry run) asks for every row.
     std::int64_t earlierProcessed = -1;
 };
 

@@ -120,17 +120,27 @@ TEST_CASE("kept statements store and return any bytes and run again with new val
         copy.sha256 = sm::store::sha256Hex(copy.raw);
         copy.size = static_cast<std::int64_t>(copy.raw.size());
         ids.push_back(inbound.insert(copy));
+        // And once more, small: the second row of a page with that Message-ID.
+        copy.sourceKey = "k4";
+        copy.raw = "x";
+        copy.sha256 = sm::store::sha256Hex(copy.raw);
+        copy.size = 1;
+        ids.push_back(inbound.insert(copy));
         tx.commit();
     }
     {
         sm::store::Transaction tx(*db);
         auto page = inbound.pending(0, 10);
-        REQUIRE(page.size() == 3);
+        REQUIRE(page.size() == 4);
         CHECK(page[0].id == ids[0]);
         CHECK(page[2].id == ids[3]);
         CHECK(page[2].raw.empty());  // too large: rawInto() when it is handled
         CHECK(page[2].earlierProcessed == (pg ? ids[1] : -1));
         CHECK(page[0].earlierProcessed == (pg ? 0 : -1));
+        // Handling the row before it makes the page's answer stale: it is to ask again.
+        CHECK(page[3].id == ids[4]);
+        CHECK(page[3].raw == (pg ? "x" : ""));
+        CHECK(page[3].earlierProcessed == -1);
     }
     REQUIRE(inbound.rawInto(ids[3], raw));
     CHECK(raw.size() == static_cast<std::size_t>(sm::store::Inbound::kBytesWithPage) + 1);
