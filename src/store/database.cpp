@@ -302,14 +302,13 @@ void CachedQuery::send() {
     if (PQsendQueryPrepared(conn, pg_->name.c_str(), static_cast<int>(pg_->values.size()), pg_->values.data(),
                             pg_->lengths.data(), pg_->formats.data(), 0) != 1)
         throwPg(nullptr, conn, pg_->name);
-    owner_->pipelined_.push_back(pg_->name);
-    owner_->pipelinedKept_.push_back(nullptr);
+    owner_->pipelined_.push_back({pg_->name, nullptr});
 }
 
 void CachedQuery::sendKeepingAnswer() {
     if (!pg_) throw std::logic_error("sendKeepingAnswer: PostgreSQL only");
     send();
-    owner_->pipelinedKept_.back() = pg_;
+    owner_->pipelined_.back().keep = pg_;
     pg_->awaitingAnswer = true;
 }
 
@@ -427,7 +426,7 @@ std::int64_t Database::nextSerial(const std::string& table, const std::string& c
         auto q = cached("SELECT nextval(pg_get_serial_sequence(?, ?)) FROM generate_series(1, ?)");
         q.bind(1, table).bind(2, column).bind(3, std::int64_t{kSerialBlock});
         while (q.step()) drawn.push_back(q.int64(0));
-        if (drawn.empty()) throw std::runtime_error("no value drawn from the sequence of " + table + "." + column);
+        if (drawn.empty()) throw StoreError("no value drawn from the sequence of " + table + "." + column);
         std::reverse(drawn.begin(), drawn.end());  // handed out from the back, smallest first
     }
     const std::int64_t value = drawn.back();
@@ -437,12 +436,9 @@ std::int64_t Database::nextSerial(const std::string& table, const std::string& c
 
 void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
     PGconn* conn = statements_->pg;
-    std::vector<std::string> names;
-    names.swap(pipelined_);
-    std::vector<CachedQuery::PgStatement*> kept;  // by position: whose answer to keep
-    kept.swap(pipelinedKept_);
-    if (lastName) names.push_back(*lastName);
-    kept.resize(names.size(), nullptr);
+    std::vector<Pipelined> sent;
+    sent.swap(pipelined_);
+    if (lastName) sent.push_back({*lastName, nullptr});
     std::string firstError;
     PGresult* last = nullptr;
     if (PQpipelineSync(conn) != 1) {
@@ -450,24 +446,24 @@ void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
     } else {
         // Each statement's answer, then the NULL that ends it; after an error the
         // server skips the rest (PGRES_PIPELINE_ABORTED) up to the sync.
-        for (std::size_t i = 0; i < names.size(); ++i) {
+        for (std::size_t i = 0; i < sent.size(); ++i) {
             PGresult* r = PQgetResult(conn);
             if (!r) {
-                if (firstError.empty()) firstError = pgError(nullptr, conn, "no answer to " + names[i]);
+                if (firstError.empty()) firstError = pgError(nullptr, conn, "no answer to " + sent[i].name);
                 break;
             }
             const auto status = PQresultStatus(r);
             if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_PIPELINE_ABORTED &&
                 firstError.empty())
-                firstError = pgError(r, conn, names[i]);
-            if (lastName && i + 1 == names.size()) {
+                firstError = pgError(r, conn, sent[i].name);
+            if (lastName && i + 1 == sent.size()) {
                 last = r;
-            } else if (kept[i] && kept[i]->awaitingAnswer) {
+            } else if (sent[i].keep && sent[i].keep->awaitingAnswer) {
                 // A sendKeepingAnswer() query still alive: its step() reads this.
-                PQclear(kept[i]->result);
-                kept[i]->result = r;
-                kept[i]->row = -1;
-                kept[i]->awaitingAnswer = false;
+                PQclear(sent[i].keep->result);
+                sent[i].keep->result = r;
+                sent[i].keep->row = -1;
+                sent[i].keep->awaitingAnswer = false;
             } else {
                 PQclear(r);
             }

@@ -219,8 +219,13 @@ private:
     /// throws when `throwErrors`, else the answers are dropped (the work is being
     /// rolled back anyway).
     void* endPipeline(const std::string* lastName, bool throwErrors);
-    std::vector<std::string> pipelined_;  // names of the statements sent and not yet answered
-    std::vector<CachedQuery::PgStatement*> pipelinedKept_;  // beside it: a sendKeepingAnswer()'s statement, else null
+    /// A statement sent and not yet answered: its name, and the statement whose
+    /// answer is kept for it (sendKeepingAnswer()), else null.
+    struct Pipelined {
+        std::string name;
+        CachedQuery::PgStatement* keep = nullptr;
+    };
+    std::vector<Pipelined> pipelined_;
     Poco::Data::Session session_;
     Dialect dialect_;
     std::string description_;
