@@ -37,7 +37,7 @@ public:
     Pages(store::Database& db, const config::Settings& settings, const mail::TemplateSet& templates,
           Poco::Logger& log, const Poco::Timestamp& now, ProcessReport& report, ProgressSink* progress)
         : db_(db), settings_(settings), templates_(templates), log_(log), now_(now), report_(report),
-          progress_(progress), inbound_(db), core_(templates.directory()), outbox_(db), answers_(outbox_) {
+          progress_(progress), inbound_(db), core_(templates.directory()), outbox_(db), answers_(db, outbox_) {
         if (progress_) progress_->begin(inbound_.counts().pending);
     }
 

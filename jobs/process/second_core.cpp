@@ -58,6 +58,7 @@ void SecondCore::loop() {
 }
 
 void DeferredAnswers::flush() {
+    if (pending_.empty()) return;
     while (!pending_.empty()) {
         auto next = std::move(pending_.front());
         pending_.pop_front();
@@ -68,8 +69,11 @@ void DeferredAnswers::flush() {
             pending_.clear();
             throw DeferredAnswerFailed("the answer to inbound #" + std::to_string(next.inboundId) + ": " + e.what());
         }
-        outbox_.enqueue(row);  // waited for: an error belongs to this answer, not to a later message
+        outbox_.enqueuePipelined(row);
     }
+    // Their outcomes, before anything else is sent: an error belongs to these answers,
+    // not to the message that comes next.
+    db_.flush();
 }
 
 void DeferredAnswers::drop(std::int64_t inboundId) {

@@ -97,7 +97,7 @@ public:
 /// flush(). Main thread only.
 class DeferredAnswers {
 public:
-    explicit DeferredAnswers(store::Outbox& outbox) : outbox_(outbox) {}
+    DeferredAnswers(store::Database& db, store::Outbox& outbox) : db_(db), outbox_(outbox) {}
 
     void add(std::int64_t inboundId, std::string recipient, std::future<store::OutboxRow> row) {
         pending_.push_back({inboundId, std::move(recipient), std::move(row)});
@@ -109,8 +109,11 @@ public:
         return n;
     }
     bool empty() const { return pending_.empty(); }
-    /// Inserts every pending answer, in order. Throws DeferredAnswerFailed with what
-    /// a rendering threw (the rows before it inserted, the rest dropped).
+    /// Inserts every pending answer, in order: on PostgreSQL all sent without waiting
+    /// and their outcomes read in one round trip (a page of requests flushes its 200
+    /// answers at its end: that was a round trip each). An insert's error throws from
+    /// here, as before. Throws DeferredAnswerFailed with what a rendering threw (the
+    /// rows before it sent, the rest dropped: the page is rolled back).
     void flush();
     /// Forgets the answers of inbound message id (its savepoint was rolled back).
     void drop(std::int64_t inboundId);
@@ -121,6 +124,7 @@ private:
         std::string recipient;
         std::future<store::OutboxRow> row;
     };
+    store::Database& db_;
     store::Outbox& outbox_;
     std::deque<Pending> pending_;
 };
