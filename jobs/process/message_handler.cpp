@@ -125,14 +125,42 @@ void MessageHandler::unanswered(const std::string& outcome, const std::string& w
     finish("done", outcome, sender_, "unanswered: " + outcome + ": " + why);
 }
 
+namespace {
+// The literal pattern (not a bound one) is what lets the partial index
+// outbox_reply_limit serve this count, from the index alone (migration 9).
+// Bind the address (1) and the hour's start (2).
+const char* const kRepliesInTheHour =
+    "SELECT COUNT(*) FROM outbox WHERE recipients = ? AND created_at >= ? AND kind LIKE 'reply%'";
+}  // namespace
+
 bool MessageHandler::rateLimited(const std::string& to) {
-    // The literal pattern (not a bound one) is what lets the partial index
-    // outbox_reply_limit serve this count, from the index alone (migration 9).
-    auto q = db_.cached("SELECT COUNT(*) FROM outbox WHERE recipients = ? AND created_at >= ? AND kind LIKE 'reply%'");
-    q.bind(1, to).bind(2, std::int64_t{now_.epochTime() - 3600}).step();
+    std::int64_t queued = 0;
+    if (repliesCounted_ && repliesCounted_->to == to) {
+        queued = repliesCounted_->count;  // read ahead; this message queued nothing since
+    } else {
+        auto q = db_.cached(kRepliesInTheHour);
+        q.bind(1, to).bind(2, std::int64_t{now_.epochTime() - 3600}).step();
+        queued = q.int64(0);
+    }
     // Replies still rendering on the helper count as queued (they are, at commit).
     const std::int64_t deferred = answers_ ? answers_->pendingFor(to) : 0;
-    return q.int64(0) + deferred >= s_.process.repliesPerSenderPerHour;
+    return queued + deferred >= s_.process.repliesPerSenderPerHour;
+}
+
+std::optional<store::Contracts::WithLockedBalance> MessageHandler::contractOfPair(const std::string& accessId,
+                                                                                  const std::string& contractId) {
+    if (db_.dialect() != store::Dialect::PostgreSQL || senderContacts_)
+        return contracts_.byPairWithLockedBalance(accessId, contractId, balanceWait_);
+    auto contacts = ref_.contactsByEmailQuery();
+    contacts.bind(1, sender_).sendKeepingAnswer();
+    auto replies = db_.cached(kRepliesInTheHour);
+    replies.bind(1, sender_).bind(2, std::int64_t{now_.epochTime() - 3600}).sendKeepingAnswer();
+    // The answers of all five come back with the contract's; BalanceBusy drops them.
+    auto found = contracts_.byPairWithLockedBalance(accessId, contractId, balanceWait_);
+    senderContacts_ = store::ReferenceData::readContacts(contacts);
+    replies.step();
+    repliesCounted_ = RepliesCounted{sender_, replies.int64(0)};
+    return found;
 }
 
 /// Queues a reply, threaded to the inbound mail. Returns its Message-ID,

@@ -88,6 +88,12 @@ private:
     /// request template and what we did find.
     void handleNoRequest();
     bool rateLimited(const std::string& to);
+    /// The contract a request's pair names, with its balance locked (balanceWait_). On
+    /// PostgreSQL the sender's contacts and the sender's replies of the last hour, which
+    /// every request's answer reads, are asked in the same round trip: one for the five
+    /// reads, which were four round trips.
+    std::optional<store::Contracts::WithLockedBalance> contractOfPair(const std::string& accessId,
+                                                                      const std::string& contractId);
     /// Where an answer goes. OnRecord: the From address, the one a contract, a link or
     /// a case knows; a Reply-To (anyone can write one) never receives what an answer tells
     /// about a contract or a case. MayFollowReplyTo: answers that tell nothing of the kind.
@@ -152,6 +158,12 @@ private:
     bool heldBack_ = false;  ///< an answer was held back by the rate limit
     store::LockWait balanceWait_ = store::LockWait::OnlyWhenHoldingNone;
     std::optional<std::vector<domain::Contact>> senderContacts_;
+    /// Replies queued to an address in the last hour, read ahead (contractOfPair).
+    struct RepliesCounted {
+        std::string to;
+        std::int64_t count;
+    };
+    std::optional<RepliesCounted> repliesCounted_;
     std::optional<mail::RequestReading> reading_;
 };
 

@@ -34,8 +34,12 @@ void MessageHandler::handleRequest() {
     d.set("received_severity", orNone(field(fields, "severity")));
 
     std::optional<domain::Contract> contract;
+    std::optional<int> balance;  // locked (store::Contracts::lockedBalance)
     if (!accessId.empty() || !contractId.empty()) {
-        contract = contracts_.byPair(accessId, contractId);
+        if (auto found = contractOfPair(accessId, contractId)) {
+            contract = std::move(found->contract);
+            balance = found->balance;
+        }
     } else {
         const domain::Product* product = s_.products.find(productText);
         if (product && !product->usesIds) {
@@ -60,7 +64,8 @@ void MessageHandler::handleRequest() {
     }
     std::optional<domain::ContractFacts> facts;
     if (contract) {
-        facts = domain::ContractFacts{*contract, contracts_.lockedBalance(contract->id, balanceWait_)};
+        if (!balance) balance = contracts_.lockedBalance(contract->id, balanceWait_);
+        facts = domain::ContractFacts{*contract, *balance};
         d.set("contract_display", contract->displayName);
         d.set("expires_on", contract->expiresOn);
         d.set("scope_text", scopeText(contract->scope, languageOf(sender_)));

@@ -160,6 +160,36 @@ int Contracts::lockedBalance(std::int64_t contractRef, LockWait wait) {
     return b;
 }
 
+std::optional<Contracts::WithLockedBalance> Contracts::byPairWithLockedBalance(const std::string& accessId,
+                                                                             const std::string& contractId,
+                                                                             LockWait wait) {
+    if (db_.dialect() != Dialect::PostgreSQL) {
+        auto c = byPair(accessId, contractId);
+        if (!c) return std::nullopt;
+        return WithLockedBalance{*c, lockedBalance(c->id, wait)};
+    }
+    // As lockedBalance, the contract's id read from the pair by each statement (an
+    // unknown pair locks nothing and sums nothing): the lock, then the balance in a
+    // snapshot taken after it was granted, then the contract, sent in that order.
+    const bool mayWait =
+        wait == LockWait::Always || (wait == LockWait::OnlyWhenHoldingNone && db_.balanceLocksHeld() == 0);
+    auto lock = db_.cached(mayWait ? "SELECT 1 FROM contracts, LATERAL (SELECT pg_advisory_xact_lock(id)) AS locked "
+                                     "WHERE access_id = ? AND contract_id = ?"
+                                   : "SELECT CASE WHEN pg_try_advisory_xact_lock(id) THEN 1 ELSE 0 END FROM contracts "
+                                     "WHERE access_id = ? AND contract_id = ?");
+    lock.bind(1, accessId).bind(2, contractId).sendKeepingAnswer();
+    auto balance = db_.cached("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = "
+                              "(SELECT id FROM contracts WHERE access_id = ? AND contract_id = ?)");
+    balance.bind(1, accessId).bind(2, contractId).sendKeepingAnswer();
+    auto c = byPair(accessId, contractId);  // the answers of all three come back here
+    if (!c) return std::nullopt;
+    if (!lock.step() || !lock.int64(0))
+        throw BalanceBusy("the balance of contract #" + std::to_string(c->id) + " is locked by another worker");
+    db_.noteBalanceLock();
+    balance.step();
+    return WithLockedBalance{*c, static_cast<int>(balance.int64(0))};
+}
+
 std::optional<domain::Contract> Contracts::byRenewal(std::int64_t renewalId) {
     auto v = select(db_, "renewal_id = CAST(? AS INTEGER)", std::to_string(renewalId));
     if (v.empty()) return std::nullopt;

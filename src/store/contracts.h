@@ -57,6 +57,16 @@ public:
     /// contract's id (the only advisory lock the project takes); SQLite: the one
     /// writer needs none. Must be called inside a Transaction.
     int lockedBalance(std::int64_t contractRef, LockWait wait = LockWait::Always);
+    struct WithLockedBalance {
+        domain::Contract contract;
+        int balance;
+    };
+    /// byPair, then lockedBalance(its id, wait) when there is a contract. On PostgreSQL
+    /// the lock and the balance are keyed by the pair and sent ahead of the contract's
+    /// read: one round trip for the three (and for what the caller sent ahead with
+    /// CachedQuery::sendKeepingAnswer), the lock still granted before the balance is read.
+    std::optional<WithLockedBalance> byPairWithLockedBalance(const std::string& accessId, const std::string& contractId,
+                                                             LockWait wait);
     std::optional<domain::Contract> byRenewal(std::int64_t renewalId);
     std::optional<domain::Contract> byId(std::int64_t id);
     /// Exact string match of both IDs (an Access ID is never compared as a number).

@@ -38,15 +38,15 @@ domain::Partner partnerFrom(const CachedQuery& q) {
     return p;
 }
 
+std::string contactsWhereSql(const char* column) {
+    return std::string("SELECT ") + kContactColumns + " FROM contacts WHERE " + column + " = ? AND active = 1 ORDER BY id";
+}
+
 std::vector<domain::Contact> contactsWhere(Database& db, const char* column, const std::string& value) {
     // Kept prepared, on both engines: process asks by email for each mail's sender.
-    const std::string sql = std::string("SELECT ") + kContactColumns + " FROM contacts WHERE " + column +
-                            " = ? AND active = 1 ORDER BY id";
-    auto q = db.cached(sql.c_str());
+    auto q = db.cached(contactsWhereSql(column).c_str());
     q.bind(1, value);
-    std::vector<domain::Contact> out;
-    while (q.step()) out.push_back(contactFrom(q));
-    return out;
+    return ReferenceData::readContacts(q);
 }
 
 }  // namespace
@@ -206,6 +206,14 @@ std::vector<domain::Contact> ReferenceData::contactsOf(const std::string& partne
 
 std::vector<domain::Contact> ReferenceData::contactsByEmail(const std::string& email) {
     return contactsWhere(db_, "email", email);
+}
+
+CachedQuery ReferenceData::contactsByEmailQuery() { return db_.cached(contactsWhereSql("email").c_str()); }
+
+std::vector<domain::Contact> ReferenceData::readContacts(CachedQuery& q) {
+    std::vector<domain::Contact> out;
+    while (q.step()) out.push_back(contactFrom(q));
+    return out;
 }
 
 std::vector<domain::Contact> ReferenceData::contacts(const std::string& addressState) {

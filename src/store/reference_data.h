@@ -50,6 +50,11 @@ public:
     std::unordered_map<std::string, PartnerContacts> partnersWithContacts(const std::vector<std::string>& partnerIds);
     /// Every active contact row with this address (one per partner it belongs to).
     std::vector<domain::Contact> contactsByEmail(const std::string& email);
+    /// contactsByEmail in two steps, for a caller that sends the read ahead of another
+    /// (CachedQuery::sendKeepingAnswer) so that both take one round trip: the kept
+    /// statement, to bind the address to (1) and send; then its rows.
+    CachedQuery contactsByEmailQuery();
+    static std::vector<domain::Contact> readContacts(CachedQuery& q);
     /// Every contact, or those in one address state ("ok", "bouncing"; "" = any), in id order.
     std::vector<domain::Contact> contacts(const std::string& addressState = "");
     void setAddressState(const std::string& email, domain::AddressState state);

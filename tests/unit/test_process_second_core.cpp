@@ -71,7 +71,7 @@ struct Desk : smtest::JobFixture {
 }  // namespace
 
 TEST_CASE("process on two threads: answers queued in the order of the mails over several pages, each case's answer in the outbox",
-          "[process][second-core]") {
+          "[process][second-core][pg]") {
     Desk d("process.batch = 7\nplans.gold.incidents = 100\nprocess.replies_per_sender_per_hour = 100\n");
     std::vector<std::string> expected;
     for (int i = 0; i < 30; ++i)
@@ -88,7 +88,7 @@ TEST_CASE("process on two threads: answers queued in the order of the mails over
     CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'done'") == 30);
 }
 
-TEST_CASE("process on two threads: the hourly reply limit counts the answers still rendering", "[process][second-core]") {
+TEST_CASE("process on two threads: the hourly reply limit counts the answers still rendering", "[process][second-core][pg]") {
     // One page: every answer but the last is still on the helper thread, or just
     // inserted, when the next request from the same sender is checked.
     Desk d("plans.gold.incidents = 100\nprocess.replies_per_sender_per_hour = 3\n");
@@ -100,9 +100,27 @@ TEST_CASE("process on two threads: the hourly reply limit counts the answers sti
     CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE classification = 'rate_limited'") == 5);
 }
 
+TEST_CASE("process: the hourly reply limit counts the answers of earlier pages and of an earlier run",
+          "[process][second-core][pg]") {
+    // Pages of two: the answers of a page are in the outbox when the next page reads
+    // the sender's count (on PostgreSQL in the round trip that reads the pair).
+    Desk d("plans.gold.incidents = 100\nprocess.replies_per_sender_per_hour = 5\nprocess.batch = 2\n");
+    for (int i = 0; i < 4; ++i) d.queueRequest(i, "Same Sender <same@partner.example>");
+    auto first = sm::jobs::process(*d.db, d.settings, d.templates, d.log);
+    CHECK(first.processed == 4);
+    CHECK(first.rateLimited == 0);
+    for (int i = 4; i < 9; ++i) d.queueRequest(i, "Same Sender <same@partner.example>");
+    auto second = sm::jobs::process(*d.db, d.settings, d.templates, d.log);
+    CHECK(second.processed == 5);
+    CHECK(second.accepted == 5);  // handled, each a case; three of them unanswered
+    CHECK(second.rateLimited == 4);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE recipients = 'same@partner.example'") == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE classification = 'rate_limited'") == 4);
+}
+
 TEST_CASE("process on two threads: an answer that fails to render after its message leaves the mails before it "
           "committed with their answers, itself and the rest pending, and the error raised",
-          "[process][second-core]") {
+          "[process][second-core][pg]") {
     Desk d("plans.gold.incidents = 100\nprocess.replies_per_sender_per_hour = 100\n");
     // The templates, with the Vietnamese confirmation broken (an unclosed section).
     const std::string broken = d.dir.file("templates");
