@@ -181,6 +181,48 @@ TEST_CASE("workers: a request whose balance another worker holds is deferred whi
     d.checkLedger();
 }
 
+TEST_CASE("workers: a request's pair, its balance lock and its balance come back together, the lock held",
+          "[.pg][workers]") {
+    Desk d;
+    const int granted = sm::store::Contracts(*d.db).balance(d.gold);
+    REQUIRE(granted > 3);
+    d.db->session() << "INSERT INTO ledger (contract_ref, delta, reason, entry_key, created_at) "
+                       "VALUES (" + std::to_string(d.gold) + ", -3, 'earlier cases', 'test:earlier', 0)",
+        now;
+    auto other = sm::store::Database::open(d.settings.databaseUrl);
+    const auto otherMayLock = [&](std::int64_t id) {
+        std::int64_t got = 0;
+        other->session() << "SELECT CASE WHEN pg_try_advisory_xact_lock(CAST($1 AS BIGINT)) THEN 1 ELSE 0 END",
+            use(id), into(got), now;
+        return got == 1;
+    };
+    {
+        sm::store::Transaction tx(*d.db);
+        sm::store::Contracts contracts(*d.db);
+        auto found = contracts.byPairWithLockedBalance(d.goldAccess, d.goldContract, sm::store::LockWait::Never);
+        REQUIRE(found);
+        CHECK(found->contract.id == d.gold);
+        CHECK(found->balance == granted - 3);
+        CHECK(d.db->balanceLocksHeld() == 1);
+        {
+            sm::store::Transaction otherTx(*other);
+            CHECK_FALSE(otherMayLock(d.gold));  // held by this transaction
+            CHECK(otherMayLock(d.silver));
+        }
+        // An unknown pair (a real Access ID with another contract's Contract ID) locks nothing.
+        CHECK_FALSE(contracts.byPairWithLockedBalance(d.goldAccess, d.silverContract, sm::store::LockWait::Never));
+        CHECK(d.db->balanceLocksHeld() == 1);
+    }
+    // Held by another transaction: refused at once (Never), nothing read.
+    sm::store::Transaction otherTx(*other);
+    REQUIRE(otherMayLock(d.silver));
+    sm::store::Transaction tx(*d.db);
+    sm::store::Contracts contracts(*d.db);
+    CHECK_THROWS_AS(contracts.byPairWithLockedBalance(d.silverAccess, d.silverContract, sm::store::LockWait::Never),
+                    sm::store::BalanceBusy);
+    CHECK(d.db->balanceLocksHeld() == 0);
+}
+
 TEST_CASE("workers: a claimed outbox page is skipped by another worker until its claim expires", "[pg][workers]") {
     Desk d;
     sm::store::Outbox outbox(*d.db);
