@@ -110,7 +110,7 @@ public:
     }
     bool empty() const { return pending_.empty(); }
     /// Inserts every pending answer, in order: on PostgreSQL all sent without waiting
-    /// and their outcomes read in one round trip (a page of requests flushes its 200
+    /// and their outcomes read in one round trip (a page of requests flushes all its
     /// answers at its end: that was a round trip each). An insert's error throws from
     /// here, as before. Throws DeferredAnswerFailed with what a rendering threw (the
     /// rows before it sent, the rest dropped: the page is rolled back).
