@@ -139,13 +139,21 @@ int Contracts::balance(std::int64_t contractRef) {
     return static_cast<int>(q.int64(0));
 }
 
+bool Contracts::mayWaitForLock(LockWait wait) const {
+    return wait == LockWait::Always || (wait == LockWait::OnlyWhenHoldingNone && db_.balanceLocksHeld() == 0);
+}
+
+BalanceBusy Contracts::busy(std::int64_t contractRef) {
+    return BalanceBusy("the balance of contract #" + std::to_string(contractRef) + " is locked by another worker");
+}
+
 int Contracts::lockedBalance(std::int64_t contractRef, LockWait wait) {
     if (db_.dialect() != Dialect::PostgreSQL) return balance(contractRef);
     // The lock, then the balance, in one round trip: sent one after the other, the sum
     // is read in a snapshot the server takes after the lock was granted (one statement
     // doing both would read it in a snapshot taken before, and miss a debit the lock's
     // last holder committed meanwhile).
-    if (wait == LockWait::Always || (wait == LockWait::OnlyWhenHoldingNone && db_.balanceLocksHeld() == 0)) {
+    if (mayWaitForLock(wait)) {
         db_.cached("SELECT 1 FROM (SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))) AS locked").bind(1, contractRef).send();
         const int b = balance(contractRef);
         db_.noteBalanceLock();
@@ -154,8 +162,7 @@ int Contracts::lockedBalance(std::int64_t contractRef, LockWait wait) {
     auto lock = db_.cached("SELECT CASE WHEN pg_try_advisory_xact_lock(CAST(? AS BIGINT)) THEN 1 ELSE 0 END");
     lock.bind(1, contractRef).sendKeepingAnswer();
     const int b = balance(contractRef);  // read for nothing when the lock was not granted
-    if (!lock.step() || !lock.int64(0))
-        throw BalanceBusy("the balance of contract #" + std::to_string(contractRef) + " is locked by another worker");
+    if (!lock.step() || !lock.int64(0)) throw busy(contractRef);
     db_.noteBalanceLock();
     return b;
 }
@@ -171,9 +178,7 @@ std::optional<Contracts::WithLockedBalance> Contracts::byPairWithLockedBalance(c
     // As lockedBalance, the contract's id read from the pair by each statement (an
     // unknown pair locks nothing and sums nothing): the lock, then the balance in a
     // snapshot taken after it was granted, then the contract, sent in that order.
-    const bool mayWait =
-        wait == LockWait::Always || (wait == LockWait::OnlyWhenHoldingNone && db_.balanceLocksHeld() == 0);
-    auto lock = db_.cached(mayWait ? "SELECT 1 FROM contracts, LATERAL (SELECT pg_advisory_xact_lock(id)) AS locked "
+    auto lock = db_.cached(mayWaitForLock(wait) ? "SELECT 1 FROM contracts, LATERAL (SELECT pg_advisory_xact_lock(id)) AS locked "
                                      "WHERE access_id = ? AND contract_id = ?"
                                    : "SELECT CASE WHEN pg_try_advisory_xact_lock(id) THEN 1 ELSE 0 END FROM contracts "
                                      "WHERE access_id = ? AND contract_id = ?");
@@ -183,8 +188,7 @@ std::optional<Contracts::WithLockedBalance> Contracts::byPairWithLockedBalance(c
     balance.bind(1, accessId).bind(2, contractId).sendKeepingAnswer();
     auto c = byPair(accessId, contractId);  // the answers of all three come back here
     if (!c) return std::nullopt;
-    if (!lock.step() || !lock.int64(0))
-        throw BalanceBusy("the balance of contract #" + std::to_string(c->id) + " is locked by another worker");
+    if (!lock.step() || !lock.int64(0)) throw busy(c->id);
     db_.noteBalanceLock();
     balance.step();
     return WithLockedBalance{*c, static_cast<int>(balance.int64(0))};

@@ -91,6 +91,9 @@ public:
     std::string planName(std::int64_t id);
 
 private:
+    /// Whether a balance lock is waited for (LockWait's rules) or only tried.
+    bool mayWaitForLock(LockWait wait) const;
+    static BalanceBusy busy(std::int64_t contractRef);
     Database& db_;
 };
 
