@@ -228,15 +228,17 @@ int main(int argc, char** argv) {
     const char* tables[] = {"inbound", "inbound_raw", "incidents", "case_messages", "ledger", "outbox", "outbox_bytes", "sender_links"};
     auto base = sm::store::Database::open("sqlite:" + dir + "/baseline.db");
     base->session() << "ATTACH DATABASE '" + dir + "/ingest.db' AS src", now;
+    // Each table's new rows, found before the clock starts, so that a batch is a
+    // rowid range (an OFFSET would walk the table again for every batch).
     std::int64_t rows = 0;
-    std::vector<std::int64_t> after, added;
+    std::vector<std::vector<std::int64_t>> rowids;
     for (const char* t : tables) {
-        std::int64_t start = 0, n = 0;
+        std::int64_t start = 0;
         base->session() << "SELECT COALESCE(MAX(rowid), 0) FROM main." + std::string(t), into(start), now;
-        base->session() << "SELECT COUNT(*) FROM src." + std::string(t) + " WHERE rowid > ?", bind(start), into(n), now;
-        after.push_back(start);
-        added.push_back(n);
-        rows += n;
+        rowids.emplace_back();
+        base->session() << "SELECT rowid FROM src." + std::string(t) + " WHERE rowid > ? ORDER BY rowid", bind(start),
+            into(rowids.back()), now;
+        rows += static_cast<std::int64_t>(rowids.back().size());
     }
     const int batch = settings.process.batch;
     t0 = std::chrono::steady_clock::now();
@@ -245,11 +247,14 @@ int main(int argc, char** argv) {
         sm::store::Transaction tx(*base);
         for (std::size_t k = 0; k < std::size(tables); ++k) {
             // Each table's new rows in order, a batch's share at a time.
-            const std::int64_t lo = added[k] * from / count;
-            const std::int64_t hi = added[k] * std::min<std::int64_t>(from + batch, count) / count;
+            const auto& ids = rowids[k];
+            const auto n = static_cast<std::int64_t>(ids.size());
+            const std::int64_t lo = n * from / count;
+            const std::int64_t hi = n * std::min<std::int64_t>(from + batch, count) / count;
+            if (lo == hi) continue;
             base->session() << "INSERT INTO main." + std::string(tables[k]) + " SELECT * FROM src." +
-                                   std::string(tables[k]) + " WHERE rowid > ? ORDER BY rowid LIMIT ? OFFSET ?",
-                bind(after[k]), bind(hi - lo), bind(lo), now;
+                                   std::string(tables[k]) + " WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
+                bind(ids[lo]), bind(ids[hi - 1]), now;
         }
         tx.commit();
     }
