@@ -71,8 +71,8 @@ def main():
     # 1. Each Catch2 entry's filter against what its binary lists.
     catch_entries = {}          # ctest name -> number of test cases its filter selects
     covered = defaultdict(lambda: defaultdict(list))  # binary -> test case -> ctest names
-    binaries = {}
-    # Every entry's listing first, one per core at a time (a process start each: ~300 of them).
+    # Every entry's listing, and each binary's whole list, one per core at a time (a process
+    # start each: ~300 of them).
     catch_tests = []
     for test in registered:
         command = [arg for arg in test.get("command", []) if arg != ""]
@@ -80,13 +80,16 @@ def main():
             cwd = next((p["value"] for p in test.get("properties", [])
                         if p["name"] == "WORKING_DIRECTORY"), build_dir)
             catch_tests.append((test, command, cwd))
+    binary_cwds = {}
+    for _, command, cwd in catch_tests:
+        binary_cwds.setdefault(command[0], cwd)
+    jobs = [(command, cwd) for _, command, cwd in catch_tests] + \
+           [([binary], cwd) for binary, cwd in binary_cwds.items()]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        listings = list(pool.map(lambda t: list_names(t[1], t[2]), catch_tests))
-        for _, command, cwd in catch_tests:
-            if command[0] not in binaries:
-                binaries[command[0]] = pool.submit(list_names, [command[0]], cwd)
-        binaries = {binary: listed.result() for binary, listed in binaries.items()}
-    for (test, command, cwd), selected in zip(catch_tests, listings):
+        listed = list(pool.map(lambda job: list_names(*job), jobs))
+    listings = listed[:len(catch_tests)]
+    binaries = dict(zip(binary_cwds, listed[len(catch_tests):]))
+    for (test, command, _), selected in zip(catch_tests, listings):
         binary = command[0]
         catch_entries[test["name"]] = len(selected)
         if not selected:
