@@ -57,6 +57,19 @@ public:
             restore(before);
             inMessage_ = true;
             return true;
+        } catch (const store::UnconfirmedWorkFailed& e) {
+            // A message's writes, sent with its RELEASE without waiting, failed, and
+            // the messages after it took it for done. Nothing of this page is
+            // committed: do it again, each message's writes confirmed before the next
+            // begins, so that message fails alone as it always did.
+            db_.checkInterrupted();   // a statement cancelled by a lost lease: the run stops
+            if (confirmEach_) throw;  // cannot happen: nothing is released unconfirmed then
+            log_.warning(std::string("process: ") + e.what() +
+                         "; the page is rolled back and done again, each message confirmed before the next");
+            answers_.dropAll();
+            restore(before);
+            confirmEach_ = true;
+            return true;
         }
     }
 
@@ -142,10 +155,19 @@ private:
                                                inMessage_ ? nullptr : &core_, inMessage_ ? nullptr : &answers_);
             handler.setBalanceWait(mayWait ? store::LockWait::OnlyWhenHoldingNone : store::LockWait::Never);
             handler.handle(row, prepared ? &*prepared : nullptr);
+            // On PostgreSQL the message's writes went without waiting: their errors come
+            // back with the RELEASE, and are this message's (rolled back alone, below).
+            // Unconfirmed, the writes and the RELEASE go to the server now and run while
+            // this thread reads the next message; their answers come back with the next
+            // message's first round trip (one round trip a message, not two), an error
+            // there as UnconfirmedWorkFailed.
+            if (inMessage_ || confirmEach_) message.release();
+            else message.releaseUnconfirmed();
         } catch (const store::BalanceBusy& e) {
             // Another worker holds this message's contract balance until its page
             // commits: this message waits for a later page, the others go on.
             message.rollback();
+            throwIfEarlierFailed();
             answers_.drop(row.id);
             std::string().swap(row.raw);
             log_.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; deferred to a later page");
@@ -155,18 +177,27 @@ private:
         } catch (const processing::DeferredAnswerFailed&) {
             message.rollback();
             throw;  // the whole page is done again (next())
+        } catch (const store::UnconfirmedWorkFailed&) {
+            throw;  // the message before failed: the whole page is done again (next())
         } catch (...) {
             message.rollback();  // this message's work only
+            throwIfEarlierFailed();
             answers_.drop(row.id);
             answers_.flush();
             tx.commit();
             progressAdvance(progress_, inPage);
             throw;
         }
-        message.release();
         std::string().swap(row.raw);
         afterId_ = std::max(afterId_, row.id);
         return true;
+    }
+
+    // A rollback reads the answers of what was sent before it, dropping their errors:
+    // if the work of the message before failed, this page is done again (next()).
+    void throwIfEarlierFailed() {
+        if (db_.takeUnconfirmedFailure())
+            throw store::UnconfirmedWorkFailed("the writes of the message before failed (found in a rollback)");
     }
 
     std::future<processing::PreparedMail> prepareAhead(store::InboundRow& row) {
@@ -200,6 +231,9 @@ private:
     // Set when an answer failed to render after its message was done: from then on
     // every answer is rendered on this thread and inserted inside its own message.
     bool inMessage_ = false;
+    // Set when a message's writes, released without waiting, failed after later
+    // messages began: from then on each message's writes are confirmed before the next.
+    bool confirmEach_ = false;
 };
 
 }  // namespace
@@ -210,6 +244,7 @@ ProcessReport process(store::Database& db, const config::Settings& settings, con
     // Each mail's rows are written once: a small page cache keeps the run's memory
     // flat however many mails wait (the 64 MB default grew with the queue).
     store::PageCacheLimit cache(db, 8);
+    store::GenericPlans plans(db);  // PostgreSQL: each kept statement planned once
     Pages pages(db, settings, templates, log, now, report, progress);
     while (pages.next()) {
     }

@@ -117,6 +117,8 @@ public:
     void flush();
     /// Forgets the answers of inbound message id (its savepoint was rolled back).
     void drop(std::int64_t inboundId);
+    /// Forgets every answer not inserted yet (the page is rolled back).
+    void dropAll() { pending_.clear(); }
 
 private:
     struct Pending {

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/PostgreSQL/PostgreSQLException.h>
@@ -449,22 +450,32 @@ void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
     sent.swap(pipelined_);
     if (lastName) sent.push_back({*lastName, nullptr});
     std::string firstError;
+    // The answers of the work a Savepoint::releaseUnconfirmed() let go are the first
+    // `unconfirmed` ones: an error there is that work's, not the caller's.
+    const std::size_t unconfirmed = std::exchange(unconfirmed_, 0);
+    bool unconfirmedFailed = false;
     PGresult* last = nullptr;
     if (PQpipelineSync(conn) != 1) {
         firstError = pgError(nullptr, conn, "pipeline sync");
+        unconfirmedFailed = unconfirmed > 0;
     } else {
         // Each statement's answer, then the NULL that ends it; after an error the
         // server skips the rest (PGRES_PIPELINE_ABORTED) up to the sync.
         for (std::size_t i = 0; i < sent.size(); ++i) {
             PGresult* r = PQgetResult(conn);
             if (!r) {
-                if (firstError.empty()) firstError = pgError(nullptr, conn, "no answer to " + sent[i].name);
+                if (firstError.empty()) {
+                    firstError = pgError(nullptr, conn, "no answer to " + sent[i].name);
+                    unconfirmedFailed = i < unconfirmed;
+                }
                 break;
             }
             const auto status = PQresultStatus(r);
             if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_PIPELINE_ABORTED &&
-                firstError.empty())
+                firstError.empty()) {
                 firstError = pgError(r, conn, sent[i].name);
+                unconfirmedFailed = i < unconfirmed;
+            }
             if (lastName && i + 1 == sent.size()) {
                 last = r;
             } else if (sent[i].keep && sent[i].keep->awaitingAnswer) {
@@ -489,6 +500,13 @@ void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
         PQclear(sync);
     }
     if (PQexitPipelineMode(conn) != 1 && firstError.empty()) firstError = pgError(nullptr, conn, "leaving pipeline mode");
+    if (unconfirmedFailed) {
+        unconfirmedFailed_ = true;
+        if (throwErrors) {
+            PQclear(last);
+            throw UnconfirmedWorkFailed("work released without waiting failed: " + firstError);
+        }
+    }
     if (!firstError.empty() && throwErrors) {
         PQclear(last);
         throw Poco::Data::PostgreSQL::StatementException(firstError);
@@ -617,6 +635,7 @@ Transaction::Transaction(Database& db) : db_(db) {
     if (db_.dialect() == Dialect::SQLite) db_.session() << "BEGIN IMMEDIATE", now;
     else db_.session().begin();
     db_.balanceLocks_ = 0;
+    db_.unconfirmedFailed_ = false;
 }
 
 Transaction::~Transaction() {
@@ -671,6 +690,16 @@ void Savepoint::release() {
     open_ = false;
 }
 
+void Savepoint::releaseUnconfirmed() {
+    if (db_.dialect() != Dialect::PostgreSQL) return release();
+    db_.cached(("RELEASE SAVEPOINT " + name_).c_str()).send();
+    db_.unconfirmed_ = db_.pipelined_.size();
+    // libpq keeps what pipeline mode sends until a sync or a full buffer: pushed now,
+    // the server runs it while this thread prepares what comes next.
+    if (PQflush(db_.statements_->pg) != 0) throwPg(nullptr, db_.statements_->pg, "sending " + name_ + "'s work");
+    open_ = false;
+}
+
 PageCacheLimit::PageCacheLimit(Database& db, int megabytes) : db_(db) {
     if (db_.dialect() != Dialect::SQLite) return;
     db_.session() << "PRAGMA cache_size", into(previous_), now;  // restored as it was (limits nest)
@@ -695,6 +724,19 @@ RelaxedDurability::~RelaxedDurability() {
     try {
         if (db_.dialect() == Dialect::SQLite) db_.session() << "PRAGMA synchronous=FULL", Poco::Data::Keywords::now;
         else db_.session() << "SET synchronous_commit = on", Poco::Data::Keywords::now;
+    } catch (...) {
+        // A connection that cannot be set back is closed by its owner soon; nothing to do.
+    }
+}
+
+GenericPlans::GenericPlans(Database& db) : db_(db) {
+    if (db_.dialect() == Dialect::PostgreSQL)
+        db_.session() << "SET plan_cache_mode = force_generic_plan", Poco::Data::Keywords::now;
+}
+
+GenericPlans::~GenericPlans() {
+    try {
+        if (db_.dialect() == Dialect::PostgreSQL) db_.session() << "RESET plan_cache_mode", Poco::Data::Keywords::now;
     } catch (...) {
         // A connection that cannot be set back is closed by its owner soon; nothing to do.
     }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <Poco/Data/Session.h>
+#include <Poco/Exception.h>
 #include <Poco/File.h>
 
 #include "jobs/activate.h"
@@ -147,4 +148,55 @@ TEST_CASE("process on two threads: an answer that fails to render after its mess
     CHECK(d.count("SELECT COUNT(*) FROM incidents") == 10);
     CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted'") == 10);
     CHECK(d.count("SELECT COUNT(DISTINCT inbound_ref) FROM incidents") == 10);
+}
+
+TEST_CASE("process: a message whose writes the database refuses leaves the mails before it committed with their "
+          "answers, itself and the rest pending, and the error raised",
+          "[process][second-core][pg]") {
+    // On PostgreSQL a message's writes go with its RELEASE, unanswered, and their
+    // answers come back with the next message's first round trip: by then the next
+    // message has begun. The failure must still be that message's alone.
+    Desk d("plans.gold.incidents = 100\nprocess.replies_per_sender_per_hour = 100\n");
+    if (d.db->dialect() == sm::store::Dialect::PostgreSQL) {
+        d.db->session() << "CREATE FUNCTION refuse_case_5() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                           "IF NEW.description = 'case 5' THEN RAISE EXCEPTION 'case 5 refused by a trigger'; END IF; "
+                           "RETURN NEW; END $$",
+            now;
+        d.db->session() << "CREATE TRIGGER refuse_case_5 BEFORE INSERT ON incidents FOR EACH ROW "
+                           "EXECUTE FUNCTION refuse_case_5()",
+            now;
+    } else {
+        d.db->session() << "CREATE TRIGGER refuse_case_5 BEFORE INSERT ON incidents WHEN NEW.description = 'case 5' "
+                           "BEGIN SELECT RAISE(ABORT, 'case 5 refused by a trigger'); END",
+            now;
+    }
+    for (int i = 0; i < 10; ++i) d.queueRequest(i, "Sender <s" + std::to_string(i) + "@partner.example>");
+    std::string error = "(nothing raised)";
+    try {
+        sm::jobs::process(*d.db, d.settings, d.templates, d.log);
+    } catch (const Poco::Exception& e) {
+        error = e.displayText();
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    CHECK_THAT(error, Catch::Contains("case 5 refused by a trigger"));
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'done'") == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 5);
+    CHECK(d.count("SELECT MIN(id) FROM inbound WHERE state = 'pending'") ==
+          d.count("SELECT MAX(id) FROM inbound WHERE state = 'done'") + 1);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'debit:inbound:%'") == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted'") == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM case_messages") == 10);  // in and out, for each of the five
+
+    // Once the database takes it, the next run does the rest, none twice.
+    d.db->session() << "DROP TRIGGER refuse_case_5" +
+                           std::string(d.db->dialect() == sm::store::Dialect::PostgreSQL ? " ON incidents" : ""),
+        now;
+    auto report = sm::jobs::process(*d.db, d.settings, d.templates, d.log);
+    CHECK(report.accepted == 5);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 10);
+    CHECK(d.count("SELECT COUNT(DISTINCT inbound_ref) FROM incidents") == 10);
+    CHECK(d.count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'debit:inbound:%'") == 10);
+    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted'") == 10);
 }
