@@ -15,7 +15,11 @@
 # process.require_authentication), and the run checks that every request became an
 # incident with its debit and its link.
 #
-# usage: bench/bench-workers.sh [BUILD_DIR]   env: N [2000]  PARTNERS [500]  PG_PORT [16532]
+# The machine swings by a quarter from one run to the next, more than some of the
+# differences measured: each round prints its own ratios (taken in that round) and
+# the end their medians over ROUNDS rounds.
+#
+# usage: bench/bench-workers.sh [BUILD_DIR]   env: N [2000]  PARTNERS [500]  PG_PORT [16532]  ROUNDS [3]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -23,6 +27,7 @@ BIN=$BUILD/supportmail
 N=${N:-2000}
 PARTNERS=${PARTNERS:-500}
 PORT=${PG_PORT:-16532}
+ROUNDS=${ROUNDS:-3}
 WORK=$(mktemp -d /tmp/smbench.XXXX)
 PGSTATE=/tmp/smbench-pg-$PORT
 cleanup() { "$ROOT/tests/scripts/stop-postgres.sh" "$PGSTATE" --purge; rm -rf "$WORK"; }
@@ -115,24 +120,51 @@ check() {  # DATABASE_URL
     echo "  !! of $N requests: $accepted accepted, $incidents incidents, $debits debits, $unlinked incidents' senders not linked"
 }
 
-createdb() { psql -q "$CONNINFO" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+createdb() {  # NAME [TEMPLATE]
+  psql -q "$CONNINFO" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1" \
+    -c "CREATE DATABASE $1${2:+ TEMPLATE $2}"
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "N = $N requests from $PARTNERS partners (one contract each), then N answers delivered into a spool;"
-echo "PostgreSQL 15 with fsync on, on this machine; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "PostgreSQL 15 with fsync on, on this machine; $ROUNDS round(s); load $(cut -d' ' -f1-3 /proc/loadavg)"
+# Each site is prepared once (partners, contracts, the N requests fetched) and each
+# round starts from a copy of it: a fresh SQLite file, a PostgreSQL database made
+# from the prepared one as its template.
 prepare sqlite "sqlite:$WORK/site.db"
-timed "process, SQLite, 1 worker" process 1 "$WORK/sqlite.properties" process-sqlite
-check "sqlite:$WORK/site.db"
-timed "deliver, SQLite, 1 worker" deliver 1 "$WORK/sqlite.properties" deliver-sqlite
-for w in 1 2 4; do
-  createdb "bench_$w"
-  prepare "pg$w" "postgresql:host=127.0.0.1 port=$PORT user=postgres dbname=bench_$w"
-  timed "process, PostgreSQL, $w worker(s)" process "$w" "$WORK/pg$w.properties" "process-$w"
-  check "postgresql:host=127.0.0.1 port=$PORT user=postgres dbname=bench_$w"
-  timed "deliver, PostgreSQL, $w worker(s)" deliver "$w" "$WORK/pg$w.properties" "deliver-$w"
-  sent=$(ls "$WORK/spool-pg$w/new" | wc -l)
-  [ "$sent" -eq $((N + PARTNERS)) ] || echo "  !! spool holds $sent mails, expected $((N + PARTNERS))"
+sqlite3 "$WORK/site.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+createdb bench_base
+prepare pgbase "postgresql:host=127.0.0.1 port=$PORT user=postgres dbname=bench_base"
+declare -A RATIOS
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round (load average $(cut -d' ' -f1 /proc/loadavg)):"
+  cp "$WORK/site.db" "$WORK/site-$round.db"
+  config "sqlite-$round" "sqlite:$WORK/site-$round.db"
+  timed "  process, SQLite, 1 worker" process 1 "$WORK/sqlite-$round.properties" process-sqlite
+  check "sqlite:$WORK/site-$round.db"
+  timed "  deliver, SQLite, 1 worker" deliver 1 "$WORK/sqlite-$round.properties" deliver-sqlite
+  for w in 1 2 4; do
+    createdb "bench_$w" bench_base
+    url="postgresql:host=127.0.0.1 port=$PORT user=postgres dbname=bench_$w"
+    config "pg$w-$round" "$url"
+    timed "  process, PostgreSQL, $w worker(s)" process "$w" "$WORK/pg$w-$round.properties" "process-$w"
+    check "$url"
+    timed "  deliver, PostgreSQL, $w worker(s)" deliver "$w" "$WORK/pg$w-$round.properties" "deliver-$w"
+    sent=$(ls "$WORK/spool-pg$w-$round/new" | wc -l)
+    [ "$sent" -eq "$N" ] || echo "  !! spool holds $sent mails, expected $N"
+  done
+  for k in process-1:process-sqlite process-2:process-1 process-4:process-1 \
+           deliver-1:deliver-sqlite deliver-2:deliver-1 deliver-4:deliver-1; do
+    r=$(ratio "${k%%:*}" "${k##*:}")
+    RATIOS[$k]+="$r "
+  done
+  echo "  this round: process 1 PG = $(ratio process-1 process-sqlite) x SQLite, 2 = $(ratio process-2 process-1) x one," \
+    "4 = $(ratio process-4 process-1) x one; deliver 1 PG = $(ratio deliver-1 deliver-sqlite) x SQLite," \
+    "2 = $(ratio deliver-2 deliver-1) x one, 4 = $(ratio deliver-4 deliver-1) x one"
 done
-echo "process: one PostgreSQL worker = $(ratio process-1 process-sqlite) x SQLite's rate (aim >= 0.5);" \
-  "2 workers = $(ratio process-2 process-1) x one (aim >= 1.6), 4 = $(ratio process-4 process-1) x one"
-echo "deliver: one PostgreSQL worker = $(ratio deliver-1 deliver-sqlite) x SQLite's rate;" \
-  "2 workers = $(ratio deliver-2 deliver-1) x one, 4 = $(ratio deliver-4 deliver-1) x one"
+m() { tr ' ' '\n' <<<"${RATIOS[$1]}" | grep . | median; }
+echo "median of $ROUNDS round(s):"
+echo "process: one PostgreSQL worker = $(m process-1:process-sqlite) x SQLite's rate (aim >= 0.5);" \
+  "2 workers = $(m process-2:process-1) x one (aim >= 1.6), 4 = $(m process-4:process-1) x one"
+echo "deliver: one PostgreSQL worker = $(m deliver-1:deliver-sqlite) x SQLite's rate;" \
+  "2 workers = $(m deliver-2:deliver-1) x one (aim >= 1.6), 4 = $(m deliver-4:deliver-1) x one"
