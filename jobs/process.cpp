@@ -17,10 +17,22 @@
 #include <optional>
 #include <set>
 
+#include <Poco/Exception.h>
 #include <Poco/NullChannel.h>
 
 namespace sm::jobs {
 namespace {
+
+// Something failed in a page done without savepoints: it is done again with them.
+class PageToRedo : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+std::string describe(const std::exception& e) {
+    if (const auto* poco = dynamic_cast<const Poco::Exception*>(&e)) return poco->displayText();
+    return e.what();
+}
 
 // One run's pages. A page of messages (process.batch) is one transaction, each
 // message inside it its own savepoint: one fsync per page instead of one per
@@ -58,17 +70,10 @@ public:
             inMessage_ = true;
             return true;
         } catch (const store::UnconfirmedWorkFailed& e) {
-            // A message's writes, sent with its RELEASE without waiting, failed, and
-            // the messages after it took it for done. Nothing of this page is
-            // committed: do it again, each message's writes confirmed before the next
-            // begins, so that message fails alone as it always did.
-            db_.checkInterrupted();   // a statement cancelled by a lost lease: the run stops
-            if (confirmEach_) throw;  // cannot happen: nothing is released unconfirmed then
-            log_.warning(std::string("process: ") + e.what() +
-                         "; the page is rolled back and done again, each message confirmed before the next");
-            answers_.dropAll();
-            restore(before);
-            confirmEach_ = true;
+            redo(before, e.what());
+            return true;
+        } catch (const PageToRedo& e) {
+            redo(before, e.what());
             return true;
         }
     }
@@ -137,10 +142,25 @@ private:
         return true;
     }
 
-    // One message inside its savepoint. False when it was deferred (rolled back:
-    // another worker holds its contract's balance). When handling throws, the message
-    // is rolled back alone, the page before it (inPage messages) committed, and the
-    // error goes up; a DeferredAnswerFailed goes up with nothing committed.
+    // Something failed in a page done without savepoints: nothing of it is committed
+    // (the transaction rolled back on the way out). It is done again, and the rest of
+    // the run too, each message in its own savepoint and its writes confirmed before
+    // the next begins, so that the failure ends the run as it always did: that message
+    // rolled back alone, the page before it committed, the error raised.
+    void redo(const Position& before, const std::string& why) {
+        db_.checkInterrupted();  // a statement cancelled by a lost lease: the run stops
+        if (!optimistic_) throw std::logic_error("process: a page to do again, but it had savepoints: " + why);
+        log_.warning("process: " + why + "; the page is rolled back and done again, each message in its savepoint");
+        answers_.dropAll();
+        restore(before);
+        optimistic_ = false;
+    }
+
+    // One message. False when it was deferred (another worker holds its contract's
+    // balance). In its own savepoint: when handling throws, the message is rolled back
+    // alone, the page before it (inPage messages) committed, and the error goes up; a
+    // DeferredAnswerFailed goes up with nothing committed. Optimistic (PostgreSQL, see
+    // optimistic_): no savepoint, and anything that fails has the page done again.
     bool handleMessage(store::Transaction& tx, store::InboundRow& row,
                        std::optional<processing::PreparedMail>& prepared, bool mayWait, std::int64_t inPage) {
         // Only a request (by what it says) writes nothing to the outbox but its answer:
@@ -149,25 +169,31 @@ private:
         const bool request = prepared && prepared->parseFailure.empty() && !prepared->classifyError &&
                              prepared->hygiene == mail::Classification::Request;
         if (!request || inMessage_) answers_.flush();
-        store::Savepoint message(db_, "message");
+        const bool optimistic = optimistic_ && !inMessage_;
+        std::optional<store::Savepoint> message;
+        if (!optimistic) message.emplace(db_, "message");
+        const std::uint64_t sentBefore = db_.statementsSent();
         try {
             processing::MessageHandler handler(db_, settings_, templates_, log_, now_, report_,
                                                inMessage_ ? nullptr : &core_, inMessage_ ? nullptr : &answers_);
             handler.setBalanceWait(mayWait ? store::LockWait::OnlyWhenHoldingNone : store::LockWait::Never);
             handler.handle(row, prepared ? &*prepared : nullptr);
-            // On PostgreSQL the message's writes went without waiting: their errors come
-            // back with the RELEASE, and are this message's (rolled back alone, below).
-            // Unconfirmed, the writes and the RELEASE go to the server now and run while
-            // this thread reads the next message; their answers come back with the next
-            // message's first round trip (one round trip a message, not two), an error
-            // there as UnconfirmedWorkFailed.
-            if (inMessage_ || confirmEach_) message.release();
-            else message.releaseUnconfirmed();
+            // On PostgreSQL the message's writes went without waiting. In its savepoint,
+            // their errors come back with the RELEASE and are this message's (rolled back
+            // alone, below). Optimistic, they go to the server now and run while this
+            // thread reads the next message, and come back with that one's first round
+            // trip (one round trip a message instead of two), an error as
+            // UnconfirmedWorkFailed.
+            if (message) message->release();
+            else db_.pushUnconfirmed();
         } catch (const store::BalanceBusy& e) {
             // Another worker holds this message's contract balance until its page
-            // commits: this message waits for a later page, the others go on.
-            message.rollback();
-            throwIfEarlierFailed();
+            // commits: this message waits for a later page, the others go on. A request
+            // reads its balance lock before it writes anything, so without a savepoint
+            // there is nothing of it to undo; if it had written, the page is done again.
+            if (message) message->rollback();
+            else if (db_.statementsSent() != sentBefore)
+                throw PageToRedo("inbound #" + std::to_string(row.id) + " wrote before its balance lock");
             answers_.drop(row.id);
             std::string().swap(row.raw);
             log_.debug("inbound #" + std::to_string(row.id) + ": " + e.what() + "; deferred to a later page");
@@ -175,17 +201,19 @@ private:
             afterId_ = std::max(afterId_, row.id);
             return false;
         } catch (const processing::DeferredAnswerFailed&) {
-            message.rollback();
+            if (message) message->rollback();
             throw;  // the whole page is done again (next())
         } catch (const store::UnconfirmedWorkFailed&) {
             throw;  // the message before failed: the whole page is done again (next())
+        } catch (const store::RunInterrupted&) {
+            throw;  // the run stops, its page rolled back
+        } catch (const std::exception& e) {
+            if (!message) throw PageToRedo("inbound #" + std::to_string(row.id) + ": " + describe(e));
+            failAlone(tx, *message, row, inPage);
+            throw;
         } catch (...) {
-            message.rollback();  // this message's work only
-            throwIfEarlierFailed();
-            answers_.drop(row.id);
-            answers_.flush();
-            tx.commit();
-            progressAdvance(progress_, inPage);
+            if (!message) throw PageToRedo("inbound #" + std::to_string(row.id) + ": an unknown error");
+            failAlone(tx, *message, row, inPage);
             throw;
         }
         std::string().swap(row.raw);
@@ -193,11 +221,14 @@ private:
         return true;
     }
 
-    // A rollback reads the answers of what was sent before it, dropping their errors:
-    // if the work of the message before failed, this page is done again (next()).
-    void throwIfEarlierFailed() {
-        if (db_.takeUnconfirmedFailure())
-            throw store::UnconfirmedWorkFailed("the writes of the message before failed (found in a rollback)");
+    // The message's work only is rolled back; the page before it is committed.
+    void failAlone(store::Transaction& tx, store::Savepoint& message, const store::InboundRow& row,
+                   std::int64_t inPage) {
+        message.rollback();
+        answers_.drop(row.id);
+        answers_.flush();
+        tx.commit();
+        progressAdvance(progress_, inPage);
     }
 
     std::future<processing::PreparedMail> prepareAhead(store::InboundRow& row) {
@@ -231,9 +262,12 @@ private:
     // Set when an answer failed to render after its message was done: from then on
     // every answer is rendered on this thread and inserted inside its own message.
     bool inMessage_ = false;
-    // Set when a message's writes, released without waiting, failed after later
-    // messages began: from then on each message's writes are confirmed before the next.
-    bool confirmEach_ = false;
+    // PostgreSQL: pages are done without a savepoint a message (SAVEPOINT and RELEASE
+    // were two statements of a request's fourteen, and a subtransaction each, whose
+    // ids the commit lists) and each message's writes go without waiting. Anything
+    // that fails in such a page has it done again with savepoints (redo()), and the
+    // rest of the run too. SQLite runs each statement at once: savepoints always.
+    bool optimistic_ = db_.dialect() == store::Dialect::PostgreSQL;
 };
 
 }  // namespace

@@ -302,10 +302,15 @@ CachedQuery& CachedQuery::bindNull(int index) {
 }
 
 void CachedQuery::send() {
+    ++owner_->statementsSent_;
     if (!pg_) {
         step();
         return;
     }
+    pipeline();
+}
+
+void CachedQuery::pipeline() {
     auto* conn = static_cast<PGconn*>(db_);
     if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn) != 1)
         throwPg(nullptr, conn, "entering pipeline mode for " + pg_->name);
@@ -317,7 +322,7 @@ void CachedQuery::send() {
 
 void CachedQuery::sendKeepingAnswer() {
     if (!pg_) throw std::logic_error("sendKeepingAnswer: PostgreSQL only");
-    send();
+    pipeline();
     owner_->pipelined_.back().keep = pg_;
     pg_->awaitingAnswer = true;
 }
@@ -425,6 +430,14 @@ void Database::interrupt(const std::string& reason) {
     }
 }
 
+void Database::pushUnconfirmed() {
+    if (dialect_ != Dialect::PostgreSQL || pipelined_.empty()) return;
+    unconfirmed_ = pipelined_.size();
+    // libpq keeps what pipeline mode sends until a sync or a full buffer: pushed now,
+    // the server runs it while this thread prepares what comes next.
+    if (PQflush(statements_->pg) != 0) throwPg(nullptr, statements_->pg, "sending work without waiting");
+}
+
 void Database::flush() {
     if (dialect_ != Dialect::PostgreSQL || !statements_ || !statements_->pg) return;
     if (PQpipelineStatus(statements_->pg) != PQ_PIPELINE_OFF) endPipeline(nullptr, true);
@@ -450,8 +463,8 @@ void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
     sent.swap(pipelined_);
     if (lastName) sent.push_back({*lastName, nullptr});
     std::string firstError;
-    // The answers of the work a Savepoint::releaseUnconfirmed() let go are the first
-    // `unconfirmed` ones: an error there is that work's, not the caller's.
+    // The answers of the work pushUnconfirmed() let go are the first `unconfirmed`
+    // ones: an error there is that work's, not the caller's.
     const std::size_t unconfirmed = std::exchange(unconfirmed_, 0);
     bool unconfirmedFailed = false;
     PGresult* last = nullptr;
@@ -500,12 +513,9 @@ void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
         PQclear(sync);
     }
     if (PQexitPipelineMode(conn) != 1 && firstError.empty()) firstError = pgError(nullptr, conn, "leaving pipeline mode");
-    if (unconfirmedFailed) {
-        unconfirmedFailed_ = true;
-        if (throwErrors) {
-            PQclear(last);
-            throw UnconfirmedWorkFailed("work released without waiting failed: " + firstError);
-        }
+    if (unconfirmedFailed && throwErrors) {
+        PQclear(last);
+        throw UnconfirmedWorkFailed("work sent without waiting failed: " + firstError);
     }
     if (!firstError.empty() && throwErrors) {
         PQclear(last);
@@ -635,7 +645,6 @@ Transaction::Transaction(Database& db) : db_(db) {
     if (db_.dialect() == Dialect::SQLite) db_.session() << "BEGIN IMMEDIATE", now;
     else db_.session().begin();
     db_.balanceLocks_ = 0;
-    db_.unconfirmedFailed_ = false;
 }
 
 Transaction::~Transaction() {
@@ -690,15 +699,6 @@ void Savepoint::release() {
     open_ = false;
 }
 
-void Savepoint::releaseUnconfirmed() {
-    if (db_.dialect() != Dialect::PostgreSQL) return release();
-    db_.cached(("RELEASE SAVEPOINT " + name_).c_str()).send();
-    db_.unconfirmed_ = db_.pipelined_.size();
-    // libpq keeps what pipeline mode sends until a sync or a full buffer: pushed now,
-    // the server runs it while this thread prepares what comes next.
-    if (PQflush(db_.statements_->pg) != 0) throwPg(nullptr, db_.statements_->pg, "sending " + name_ + "'s work");
-    open_ = false;
-}
 
 PageCacheLimit::PageCacheLimit(Database& db, int megabytes) : db_(db) {
     if (db_.dialect() != Dialect::SQLite) return;

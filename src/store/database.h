@@ -40,11 +40,10 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-/// PostgreSQL: the work of a savepoint released without waiting
-/// (Savepoint::releaseUnconfirmed()) failed, found by the round trip that came after
-/// it. The server ran nothing after the failing statement (the RELEASE included), so
-/// ROLLBACK TO that savepoint undoes that work and nothing else; whatever the caller
-/// did since on the client side took the failure for a success.
+/// PostgreSQL: work sent without waiting for its answers (Database::pushUnconfirmed())
+/// failed, found by a later round trip. The server skipped everything sent after the
+/// failing statement up to that round trip's end, and the transaction is aborted;
+/// whatever the caller did since on the client side took the work for done.
 class UnconfirmedWorkFailed : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -110,6 +109,7 @@ private:
     friend class Database;
     struct PgStatement;
     CachedQuery(Database* owner, void* db, void* stmt, PgStatement* pg) : owner_(owner), db_(db), stmt_(stmt), pg_(pg) {}
+    void pipeline();  // PostgreSQL: sent in pipeline mode, its answer read later
     Database* owner_;
     void* db_;    // sqlite3* or PGconn*
     void* stmt_;  // sqlite3_stmt* (SQLite)
@@ -209,13 +209,15 @@ public:
     /// Balance locks taken in the current transaction (Contracts::lockedBalance);
     /// reset when a Transaction begins.
     int balanceLocksHeld() const { return balanceLocks_; }
-    /// True once (then false) when the work of a Savepoint::releaseUnconfirmed()
-    /// was found to have failed by a round trip whose errors were not thrown.
-    bool takeUnconfirmedFailure() {
-        const bool failed = unconfirmedFailed_;
-        unconfirmedFailed_ = false;
-        return failed;
-    }
+    /// PostgreSQL: the statements sent without waiting (CachedQuery::send) go to the
+    /// server now, and run while the caller goes on; their answers come back with the
+    /// next round trip, an error among them thrown there as UnconfirmedWorkFailed
+    /// (any other error there is the later statements'). Nothing on SQLite, where
+    /// every statement has run already.
+    void pushUnconfirmed();
+    /// How many statements were sent without waiting (CachedQuery::send) on this
+    /// connection so far: a caller can tell whether some work wrote anything.
+    std::uint64_t statementsSent() const { return statementsSent_; }
     void noteBalanceLock() { ++balanceLocks_; }
 
     /// PostgreSQL only: the next value of the sequence behind table.column (a serial
@@ -251,10 +253,8 @@ private:
     void* cancel_ = nullptr;       // PGcancel*: made at open, used from the lease thread
     void* sqliteHandle_ = nullptr; // sqlite3*: for sqlite3_interrupt from the lease thread
     int balanceLocks_ = 0;
-    // Savepoint::releaseUnconfirmed(): how many of pipelined_ (from its start) are the
-    // released work; set when an error among them was read (endPipeline).
-    std::size_t unconfirmed_ = 0;
-    bool unconfirmedFailed_ = false;
+    std::size_t unconfirmed_ = 0;  // pushUnconfirmed(): how many of pipelined_, from its start
+    std::uint64_t statementsSent_ = 0;
     std::map<std::string, std::vector<std::int64_t>> serials_;  // nextSerial's drawn values, by table.column, last first
     // Finalized before session_ closes the connection (declared after it).
     struct StatementCache;
@@ -277,14 +277,7 @@ public:
     Savepoint& operator=(const Savepoint&) = delete;
     /// Keeps the work (it commits or not with the transaction).
     void release();
-    /// As release(), without waiting for the answers (PostgreSQL; SQLite: release()):
-    /// the work and the RELEASE go to the server at once and run while the caller
-    /// goes on, and their answers come back with the next round trip. An error among
-    /// them throws UnconfirmedWorkFailed there (Database::takeUnconfirmedFailure()
-    /// tells of one that was read where errors are dropped, in a rollback): the work
-    /// was not kept, the savepoint is still open, and everything sent after it was
-    /// skipped. One round trip a message instead of two for process.
-    void releaseUnconfirmed();
+
     /// Drops the work since the savepoint; the transaction goes on.
     void rollback();
 
