@@ -55,6 +55,18 @@ struct Desk : smtest::JobFixture {
         return row.messageId;
     }
 
+    /// Of ten requests, the five before the sixth done, answered and debited once; the
+    /// sixth and those after it pending.
+    void checkFirstFiveDone() {
+        CHECK(count("SELECT COUNT(*) FROM inbound WHERE state = 'done'") == 5);
+        CHECK(count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 5);
+        CHECK(count("SELECT MIN(id) FROM inbound WHERE state = 'pending'") ==
+              count("SELECT MAX(id) FROM inbound WHERE state = 'done'") + 1);
+        CHECK(count("SELECT COUNT(*) FROM incidents") == 5);
+        CHECK(count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'debit:inbound:%'") == 5);
+        CHECK(count("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted'") == 5);
+    }
+
     /// The In-Reply-To of every queued reply, in outbox order.
     std::vector<std::string> answeredInOrder() {
         std::vector<std::string> bytes;
@@ -133,13 +145,7 @@ TEST_CASE("process on two threads: an answer that fails to render after its mess
     CHECK_THROWS_AS(sm::jobs::process(*d.db, d.settings, templates, d.log), sm::mail::TemplateError);
     // As when each answer was rendered inside its message: the five before it done,
     // answered and debited once, the one that failed and those after it pending.
-    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'done'") == 5);
-    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 5);
-    CHECK(d.count("SELECT MIN(id) FROM inbound WHERE state = 'pending'") ==
-          d.count("SELECT MAX(id) FROM inbound WHERE state = 'done'") + 1);
-    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 5);
-    CHECK(d.count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'debit:inbound:%'") == 5);
-    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted'") == 5);
+    d.checkFirstFiveDone();
 
     // With the template mended, the next run answers the rest, none twice.
     sm::mail::TemplateSet good(d.settings.templatesDir);
@@ -180,13 +186,7 @@ TEST_CASE("process: a message whose writes the database refuses leaves the mails
         error = e.what();
     }
     CHECK_THAT(error, Catch::Contains("case 5 refused by a trigger"));
-    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'done'") == 5);
-    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE state = 'pending'") == 5);
-    CHECK(d.count("SELECT MIN(id) FROM inbound WHERE state = 'pending'") ==
-          d.count("SELECT MAX(id) FROM inbound WHERE state = 'done'") + 1);
-    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 5);
-    CHECK(d.count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'debit:inbound:%'") == 5);
-    CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted'") == 5);
+    d.checkFirstFiveDone();
     CHECK(d.count("SELECT COUNT(*) FROM case_messages") == 10);  // in and out, for each of the five
 
     // Once the database takes it, the next run does the rest, none twice.
