@@ -40,7 +40,9 @@ std::string describe(const std::exception& e) {
 // crash before the commit loses the page's work and the next run does it again; as
 // the page holds everything a message causes (incident, debit, reply in the outbox,
 // its own end state), nothing is done twice. A message whose handling throws is
-// rolled back alone; the page so far is committed, then the error goes up.
+// rolled back alone; the page so far is committed, then the error goes up. On
+// PostgreSQL a page first goes without the savepoints, and is done again with them
+// when anything in it fails (optimistic_), with the same end.
 // A request's answer renders on the second core while this thread writes the next
 // message, and is inserted after that message's savepoint (outbox rows in the order
 // the answers were made, all before the commit).
@@ -263,7 +265,7 @@ private:
     // every answer is rendered on this thread and inserted inside its own message.
     bool inMessage_ = false;
     // PostgreSQL: pages are done without a savepoint a message (SAVEPOINT and RELEASE
-    // were two statements of a request's fourteen, and a subtransaction each, whose
+    // were two of a request's thirteen statements, and a subtransaction each, whose
     // ids the commit lists) and each message's writes go without waiting. Anything
     // that fails in such a page has it done again with savepoints (redo()), and the
     // rest of the run too. SQLite runs each statement at once: savepoints always.
