@@ -699,7 +699,6 @@ void Savepoint::release() {
     open_ = false;
 }
 
-
 PageCacheLimit::PageCacheLimit(Database& db, int megabytes) : db_(db) {
     if (db_.dialect() != Dialect::SQLite) return;
     db_.session() << "PRAGMA cache_size", into(previous_), now;  // restored as it was (limits nest)

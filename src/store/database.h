@@ -209,6 +209,8 @@ public:
     /// Balance locks taken in the current transaction (Contracts::lockedBalance);
     /// reset when a Transaction begins.
     int balanceLocksHeld() const { return balanceLocks_; }
+    void noteBalanceLock() { ++balanceLocks_; }
+
     /// PostgreSQL: the statements sent without waiting (CachedQuery::send) go to the
     /// server now, and run while the caller goes on; their answers come back with the
     /// next round trip, an error among them thrown there as UnconfirmedWorkFailed
@@ -218,7 +220,6 @@ public:
     /// How many statements were sent without waiting (CachedQuery::send) on this
     /// connection so far: a caller can tell whether some work wrote anything.
     std::uint64_t statementsSent() const { return statementsSent_; }
-    void noteBalanceLock() { ++balanceLocks_; }
 
     /// PostgreSQL only: the next value of the sequence behind table.column (a serial
     /// column's), drawn kSerialBlock at a time and handed out one by one: one round trip
@@ -277,7 +278,6 @@ public:
     Savepoint& operator=(const Savepoint&) = delete;
     /// Keeps the work (it commits or not with the transaction).
     void release();
-
     /// Drops the work since the savepoint; the transaction goes on.
     void rollback();
 
