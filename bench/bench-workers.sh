@@ -153,14 +153,14 @@ for round in $(seq 1 "$ROUNDS"); do
     sent=$(ls "$WORK/spool-pg$w-$round/new" | wc -l)
     [ "$sent" -eq "$N" ] || echo "  !! spool holds $sent mails, expected $N"
   done
+  line="  this round:"
   for k in process-1:process-sqlite process-2:process-1 process-4:process-1 \
            deliver-1:deliver-sqlite deliver-2:deliver-1 deliver-4:deliver-1; do
     r=$(ratio "${k%%:*}" "${k##*:}")
     RATIOS[$k]+="$r "
+    line+=" ${k%%:*} / ${k##*:} = $r x;"
   done
-  echo "  this round: process 1 PG = $(ratio process-1 process-sqlite) x SQLite, 2 = $(ratio process-2 process-1) x one," \
-    "4 = $(ratio process-4 process-1) x one; deliver 1 PG = $(ratio deliver-1 deliver-sqlite) x SQLite," \
-    "2 = $(ratio deliver-2 deliver-1) x one, 4 = $(ratio deliver-4 deliver-1) x one"
+  echo "${line%;}"
 done
 m() { tr ' ' '\n' <<<"${RATIOS[$1]}" | grep . | median; }
 echo "median of $ROUNDS round(s):"
