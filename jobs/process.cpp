@@ -125,17 +125,29 @@ private:
         // PostgreSQL the page also brings the bytes of its messages of at most
         // Inbound::kBytesWithPage, 32 KB: at most 6.4 MB for a page of 200).
         std::future<processing::PreparedMail> next = prepareAhead(rows.front());
+        std::optional<processing::PreparedMail> nextReady;  // taken from `next` early (ReadAhead)
+        ahead_.dropAll();
         for (std::size_t k = 0; k < rows.size(); ++k) {
             auto& row = rows[k];
             std::optional<processing::PreparedMail> prepared;
-            if (next.valid()) prepared = next.get();
+            if (nextReady) prepared = std::move(nextReady);
+            else if (next.valid()) prepared = next.get();
+            nextReady.reset();
             next = k + 1 < rows.size() ? prepareAhead(rows[k + 1]) : std::future<processing::PreparedMail>();
+            ahead_.setNext(k + 1 < rows.size() ? rows[k + 1].id : 0,
+                           [&next, &nextReady]() -> const processing::PreparedMail* {
+                               if (!nextReady && next.valid()) nextReady = next.get();
+                               return nextReady ? &*nextReady : nullptr;
+                           });
             if (prepared) row.raw = std::move(prepared->raw);
             else inbound_.rawInto(row.id, row.raw);
-            if (!handleMessage(tx, row, prepared, mayWait, inPage)) continue;  // deferred
+            const bool handled = handleMessage(tx, row, prepared, mayWait, inPage);
+            ahead_.dropUpTo(row.id);
+            if (!handled) continue;  // deferred
             ++inPage;
             mayWait = false;
         }
+        ahead_.dropAll();
         answers_.flush();
         crashPoint("process.before_commit");
         tx.commit();
@@ -154,6 +166,7 @@ private:
         if (!optimistic_) throw std::logic_error("process: a page to do again, but it had savepoints: " + why);
         log_.warning("process: " + why + "; the page is rolled back and done again, each message in its savepoint");
         answers_.dropAll();
+        ahead_.dropAll();
         restore(before);
         optimistic_ = false;
     }
@@ -179,6 +192,7 @@ private:
             processing::MessageHandler handler(db_, settings_, templates_, log_, now_, report_,
                                                inMessage_ ? nullptr : &core_, inMessage_ ? nullptr : &answers_);
             handler.setBalanceWait(mayWait ? store::LockWait::OnlyWhenHoldingNone : store::LockWait::Never);
+            if (optimistic) handler.setReadAhead(&ahead_);
             handler.handle(row, prepared ? &*prepared : nullptr);
             // On PostgreSQL the message's writes went without waiting. In its savepoint,
             // their errors come back with the RELEASE and are this message's (rolled back
@@ -253,6 +267,9 @@ private:
     processing::SecondCore core_;
     store::Outbox outbox_;
     processing::DeferredAnswers answers_;
+    // PostgreSQL pages without savepoints: the next request's reads sent while this
+    // one is handled (processing::ReadAhead).
+    processing::ReadAhead ahead_{db_, now_};
     std::int64_t afterId_ = 0;  // every message up to here was handled or deferred by this run
     // Messages rolled back because another worker held their contract's balance, to be
     // tried again in a later page (PostgreSQL). Holding a balance lock lasts until the

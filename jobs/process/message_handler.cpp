@@ -3,9 +3,11 @@
 #include "jobs/process/message_handler.h"
 
 #include "domain/authentication.h"
+#include "domain/ids.h"
 #include "jobs/outgoing.h"
 #include "mail/compose.h"
 #include "mail/mime_parser.h"
+#include "mail/unicode_text.h"
 
 using Poco::Data::Keywords::into;
 using Poco::Data::Keywords::now;
@@ -147,10 +149,60 @@ bool MessageHandler::rateLimited(const std::string& to) {
     return queued + deferred >= s_.process.repliesPerSenderPerHour;
 }
 
+std::pair<std::string, std::string> requestPair(const mail::RequestFields& fields) {
+    return {mail::normalizeTypedDigits(field(fields, "access_id")),
+            domain::normalizeContractId(field(fields, "contract_id"))};
+}
+
+void ReadAhead::sendNext() {
+    sent_.reset();
+    if (nextId_ == 0 || !nextPrepared_) return;
+    const PreparedMail* next = nextPrepared_();
+    if (!next || !next->parseFailure.empty() || next->classifyError ||
+        next->hygiene != mail::Classification::Request)
+        return;
+    auto [accessId, contractId] = requestPair(next->reading.fields);
+    if (accessId.empty() && contractId.empty()) return;
+    std::unique_ptr<Reads> reads(new Reads{nextId_, lower(next->mail.from.email), std::move(accessId),
+                                           std::move(contractId), nullptr, ref_.contactsByEmailQuery(1),
+                                           db_.cached(kRepliesInTheHour, 1), {}});
+    reads->contacts.bind(1, reads->sender).sendKeepingAnswer();
+    reads->replies.bind(1, reads->sender).bind(2, std::int64_t{now_.epochTime() - 3600}).sendKeepingAnswer();
+    reads->pair = contracts_.sendPair(reads->accessId, reads->contractId, 1);
+    // Its answers come back as soon as the server has run it, whatever is sent after.
+    db_.syncSent();
+    sent_ = std::move(reads);
+}
+
+std::unique_ptr<ReadAhead::Reads> ReadAhead::take(std::int64_t inboundId, const std::string& sender,
+                                                  const std::string& accessId, const std::string& contractId) {
+    if (!sent_ || sent_->inboundId != inboundId || sent_->sender != sender || sent_->accessId != accessId ||
+        sent_->contractId != contractId)
+        return nullptr;
+    db_.collectSynced();  // nothing to wait for when a round trip since brought them
+    return std::move(sent_);
+}
+
+void ReadAhead::dropUpTo(std::int64_t inboundId) {
+    if (sent_ && sent_->inboundId <= inboundId) sent_.reset();
+}
+
 std::optional<store::Contracts::WithLockedBalance> MessageHandler::contractOfPair(const std::string& accessId,
                                                                                   const std::string& contractId) {
     if (db_.dialect() != store::Dialect::PostgreSQL || senderContacts_)
         return contracts_.byPairWithLockedBalance(accessId, contractId, balanceWait_);
+    // Sent ahead by the message before (a lock that never waits: only when this one
+    // must not wait either).
+    if (ahead_ && balanceWait_ == store::LockWait::Never)
+        if (auto reads = ahead_->take(row_->id, sender_, accessId, contractId)) {
+            senderContacts_ = store::ReferenceData::readContacts(reads->contacts);
+            reads->replies.step();
+            repliesCounted_ = RepliesCounted{sender_, reads->replies.int64(0)};
+            auto found = contracts_.readPair(*reads->pair);  // BalanceBusy as below
+            if (found)
+                for (std::int64_t debited : reads->debitedAfter) found->balance -= debited == found->contract.id;
+            return found;
+        }
     auto contacts = ref_.contactsByEmailQuery();
     contacts.bind(1, sender_).sendKeepingAnswer();
     auto replies = db_.cached(kRepliesInTheHour);

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -47,6 +49,71 @@ inline std::string digitsOnly(const std::string& s) {
     return out;
 }
 
+/// PostgreSQL, a page without savepoints (process.cpp): the reads of the next
+/// message's request (its pair's contract, balance lock and balance, its sender's
+/// contacts and replies of the last hour) sent as soon as this message's balance
+/// lock is held, before this message's writes, so that the server answers them while
+/// this thread handles this message, and the next one finds them waiting: the server
+/// and this thread work at once instead of by turns. Having run before this message's
+/// writes, they miss only what those change of them: its debit (counted back in,
+/// debited()); its answer waits in DeferredAnswers, which the reply limit counts
+/// anyway, and a request writes nothing else they read. The next message uses them
+/// only when it is the request they were sent for (its row, its sender, its pair);
+/// otherwise they are dropped, a balance lock they took held to the page's end as any
+/// other. Main thread only.
+class ReadAhead {
+public:
+    /// One message's reads, sent.
+    struct Reads {
+        std::int64_t inboundId;
+        std::string sender, accessId, contractId;
+        std::unique_ptr<store::Contracts::PairReads> pair;
+        store::CachedQuery contacts, replies;
+        std::vector<std::int64_t> debitedAfter;  // contracts debited by writes sent after these reads
+    };
+
+    /// now: the run's time, as the handlers' (the reply limit's hour ends there).
+    ReadAhead(store::Database& db, const Poco::Timestamp& now) : db_(db), now_(now), ref_(db), contracts_(db) {}
+
+    /// process: the next message of the page, whose prepared mail `prepared` gives
+    /// (waiting for the helper; nullptr when there is none: a mail judged by its
+    /// headers alone), or none (id 0).
+    void setNext(std::int64_t inboundId, std::function<const PreparedMail*()> prepared) {
+        nextId_ = inboundId;
+        nextPrepared_ = std::move(prepared);
+    }
+    /// This message's balance lock is held and it has written nothing yet: the next
+    /// message's reads go now, when it looks like a request with a pair.
+    void sendNext();
+    /// This message debits contractRef, after the reads it sent ahead.
+    void debited(std::int64_t contractRef) {
+        if (sent_) sent_->debitedAfter.push_back(contractRef);
+    }
+    /// The reads sent for this message, when it is the request they were sent for.
+    std::unique_ptr<Reads> take(std::int64_t inboundId, const std::string& sender, const std::string& accessId,
+                                const std::string& contractId);
+    /// Drops what was sent for messages up to this one (handled without them).
+    void dropUpTo(std::int64_t inboundId);
+    void dropAll() {
+        sent_.reset();
+        nextId_ = 0;
+        nextPrepared_ = nullptr;
+    }
+
+private:
+    store::Database& db_;
+    Poco::Timestamp now_;
+    store::ReferenceData ref_;
+    store::Contracts contracts_;
+    std::int64_t nextId_ = 0;
+    std::function<const PreparedMail*()> nextPrepared_;
+    std::unique_ptr<Reads> sent_;
+};
+
+/// The pair a request names, as handleRequest reads it (the digits as typed, the
+/// Contract ID normalized); both empty when it names none.
+std::pair<std::string, std::string> requestPair(const mail::RequestFields& fields);
+
 class MessageHandler {
 public:
     /// core and answers (optional, both or neither): a request's answer is rendered on
@@ -68,6 +135,9 @@ public:
     /// store::LockWait. process() defers a message whose balance another worker holds
     /// (LockWait::Never) and waits only when it has nothing else to do.
     void setBalanceWait(store::LockWait wait) { balanceWait_ = wait; }
+    /// PostgreSQL pages without savepoints: reads sent ahead of the next message and
+    /// taken by it (ReadAhead).
+    void setReadAhead(ReadAhead* ahead) { ahead_ = ahead; }
 
 private:
     /// Before an outbox row other than a reply: the deferred answers first (order).
@@ -157,6 +227,7 @@ private:
     std::string sender_, replyTo_;
     bool heldBack_ = false;  ///< an answer was held back by the rate limit
     store::LockWait balanceWait_ = store::LockWait::OnlyWhenHoldingNone;
+    ReadAhead* ahead_ = nullptr;
     std::optional<std::vector<domain::Contact>> senderContacts_;
     /// Replies queued to an address in the last hour, read ahead (contractOfPair).
     struct RepliesCounted {

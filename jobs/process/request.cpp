@@ -16,8 +16,9 @@ void MessageHandler::handleRequest() {
     // contact is the requester): wherever the labels are.
     const auto& fields = reading().fields;
     // "0230 242 323", "0230-242-323", full-width digits: the digits as typed, in order.
-    const std::string accessId = mail::normalizeTypedDigits(field(fields, "access_id"));
-    const std::string contractId = domain::normalizeContractId(field(fields, "contract_id"));
+    const auto pair = requestPair(fields);
+    const std::string& accessId = pair.first;
+    const std::string& contractId = pair.second;
     const std::string productText = field(fields, "product");
     mail::TemplateData d;
     d.set("access_id_digits", std::to_string(digitsOnly(accessId).size()));
@@ -40,6 +41,8 @@ void MessageHandler::handleRequest() {
             contract = std::move(found->contract);
             balance = found->balance;
         }
+        // Its lock held, nothing written yet: the next message's reads go now.
+        if (ahead_) ahead_->sendNext();
     } else {
         const domain::Product* product = s_.products.find(productText);
         if (product && !product->usesIds) {
@@ -121,6 +124,7 @@ void MessageHandler::handleRequest() {
     d.set("incidents_left", std::to_string(facts->balance - 1));
     std::string ours = reply("accepted", "request_accepted", d, languageOf(sender_));
     contracts_.appendLedgerPipelined(contract->id, -1, "incident " + inc.caseNumber, "debit:inbound:" + std::to_string(row_->id));
+    if (ahead_) ahead_->debited(contract->id);
     // A contact the CRM no longer lists for this partner is never linked again.
     if (authenticated("its address is not linked to the contract", Consequence::Aside))
         incidents_.link(sender_, contract->id, contract->partnerId);

@@ -57,6 +57,22 @@ domain::Contract contractFrom(const CachedQuery& q) {
     return c;
 }
 
+// A request's pair: the contract, its balance lock (waited for, or only tried) and its
+// balance, each keyed by the pair so that the three go in one round trip.
+const char* const kContractByPair =
+    "SELECT id, access_id, contract_id, partner_id, location_id, plan_key, display_name, scope, "
+    "activated_on, expires_on, state, incidents_granted, hours_granted, renewal_id "
+    "FROM contracts WHERE access_id = ? AND contract_id = ?";
+const char* const kLockWaiting =
+    "SELECT 1 FROM contracts, LATERAL (SELECT pg_advisory_xact_lock(id)) AS locked WHERE access_id = ? AND "
+    "contract_id = ?";
+const char* const kLockTrying =
+    "SELECT CASE WHEN pg_try_advisory_xact_lock(id) THEN 1 ELSE 0 END FROM contracts WHERE access_id = ? AND "
+    "contract_id = ?";
+const char* const kPairBalance =
+    "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = "
+    "(SELECT id FROM contracts WHERE access_id = ? AND contract_id = ?)";
+
 std::vector<domain::Contract> select(Database& db, const std::string& where, std::string value) {
     Statement st(db.session());
     st << db.sql(std::string("SELECT ") + kColumns + " FROM contracts WHERE " + where + " ORDER BY id"), use(value);
@@ -178,20 +194,35 @@ std::optional<Contracts::WithLockedBalance> Contracts::byPairWithLockedBalance(c
     // As lockedBalance, the contract's id read from the pair by each statement (an
     // unknown pair locks nothing and sums nothing): the lock, then the balance in a
     // snapshot taken after it was granted, then the contract, sent in that order.
-    auto lock = db_.cached(mayWaitForLock(wait) ? "SELECT 1 FROM contracts, LATERAL (SELECT pg_advisory_xact_lock(id)) AS locked "
-                                     "WHERE access_id = ? AND contract_id = ?"
-                                   : "SELECT CASE WHEN pg_try_advisory_xact_lock(id) THEN 1 ELSE 0 END FROM contracts "
-                                     "WHERE access_id = ? AND contract_id = ?");
-    lock.bind(1, accessId).bind(2, contractId).sendKeepingAnswer();
-    auto balance = db_.cached("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE contract_ref = "
-                              "(SELECT id FROM contracts WHERE access_id = ? AND contract_id = ?)");
-    balance.bind(1, accessId).bind(2, contractId).sendKeepingAnswer();
-    auto c = byPair(accessId, contractId);  // the answers of all three come back here
-    if (!c) return std::nullopt;
-    if (!lock.step() || !lock.int64(0)) throw busy(c->id);
+    PairReads reads{db_.cached(mayWaitForLock(wait) ? kLockWaiting : kLockTrying), db_.cached(kPairBalance),
+                    db_.cached(kContractByPair)};
+    send(reads, accessId, contractId);
+    db_.flush();  // the answers of all three, and of what the caller sent ahead, in one round trip
+    return readPair(reads);
+}
+
+std::unique_ptr<Contracts::PairReads> Contracts::sendPair(const std::string& accessId, const std::string& contractId,
+                                                          int instance) {
+    std::unique_ptr<PairReads> reads(new PairReads{db_.cached(kLockTrying, instance),
+                                                   db_.cached(kPairBalance, instance),
+                                                   db_.cached(kContractByPair, instance)});
+    send(*reads, accessId, contractId);
+    return reads;
+}
+
+void Contracts::send(PairReads& reads, const std::string& accessId, const std::string& contractId) {
+    reads.lock.bind(1, accessId).bind(2, contractId).sendKeepingAnswer();
+    reads.balance.bind(1, accessId).bind(2, contractId).sendKeepingAnswer();
+    reads.contract.bind(1, accessId).bind(2, contractId).sendKeepingAnswer();
+}
+
+std::optional<Contracts::WithLockedBalance> Contracts::readPair(PairReads& reads) {
+    if (!reads.contract.step()) return std::nullopt;
+    domain::Contract c = contractFrom(reads.contract);
+    if (!reads.lock.step() || !reads.lock.int64(0)) throw busy(c.id);
     db_.noteBalanceLock();
-    balance.step();
-    return WithLockedBalance{*c, static_cast<int>(balance.int64(0))};
+    reads.balance.step();
+    return WithLockedBalance{std::move(c), static_cast<int>(reads.balance.int64(0))};
 }
 
 std::optional<domain::Contract> Contracts::byRenewal(std::int64_t renewalId) {
@@ -209,9 +240,7 @@ std::optional<domain::Contract> Contracts::byId(std::int64_t id) {
 }
 
 std::optional<domain::Contract> Contracts::byPair(const std::string& accessId, const std::string& contractId) {
-    auto q = db_.cached("SELECT id, access_id, contract_id, partner_id, location_id, plan_key, display_name, scope, "
-                        "activated_on, expires_on, state, incidents_granted, hours_granted, renewal_id "
-                        "FROM contracts WHERE access_id = ? AND contract_id = ?");
+    auto q = db_.cached(kContractByPair);
     if (!q.bind(1, accessId).bind(2, contractId).step()) return std::nullopt;
     return contractFrom(q);
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -67,6 +68,16 @@ public:
     /// CachedQuery::sendKeepingAnswer), the lock still granted before the balance is read.
     std::optional<WithLockedBalance> byPairWithLockedBalance(const std::string& accessId, const std::string& contractId,
                                                              LockWait wait);
+    /// PostgreSQL: byPairWithLockedBalance in two halves, for a caller that sends them
+    /// ahead of the message they are for (jobs/process's read-ahead): sendPair() sends
+    /// the three reads (the lock never waits: LockWait::Never) through the statements'
+    /// copy `instance` (Database::cached), readPair() reads their answers once a round
+    /// trip or Database::collectSynced() brought them.
+    struct PairReads {
+        CachedQuery lock, balance, contract;
+    };
+    std::unique_ptr<PairReads> sendPair(const std::string& accessId, const std::string& contractId, int instance);
+    std::optional<WithLockedBalance> readPair(PairReads& reads);
     std::optional<domain::Contract> byRenewal(std::int64_t renewalId);
     std::optional<domain::Contract> byId(std::int64_t id);
     /// Exact string match of both IDs (an Access ID is never compared as a number).
@@ -94,6 +105,8 @@ private:
     /// Whether a balance lock is waited for (LockWait's rules) or only tried.
     bool mayWaitForLock(LockWait wait) const;
     static BalanceBusy busy(std::int64_t contractRef);
+    /// The three reads of a pair, sent keeping their answers.
+    static void send(PairReads& reads, const std::string& accessId, const std::string& contractId);
     Database& db_;
 };
 

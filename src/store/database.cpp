@@ -191,6 +191,16 @@ CachedQuery Database::cachedInsert(const char* text) {
     return cached(it->second.c_str());  // the map's node keeps the text, cached()'s key, alive
 }
 
+CachedQuery Database::cached(const char* text, int instance) {
+    if (instance == 0) return cached(text);
+    // The copy's own text (a comment tells it apart) is its key and what is prepared.
+    auto& texts = instanceTexts_[instance];
+    auto it = texts.find(std::string_view(text));
+    if (it == texts.end())
+        it = texts.emplace(text, std::string(text) + " /* copy " + std::to_string(instance) + " */").first;
+    return cached(it->second.c_str());  // the map's node keeps the text, cached()'s key, alive
+}
+
 CachedQuery Database::cached(const char* text) {
     if (!statements_) {
         statements_ = std::make_unique<StatementCache>();
@@ -231,6 +241,11 @@ CachedQuery Database::cached(const char* text) {
 
 CachedQuery::~CachedQuery() {
     if (pg_) {
+        // Its answer, still to come, is dropped when it comes (a later query of the
+        // same statement must not take it for its own).
+        if (pg_->awaitingAnswer)
+            for (auto& p : owner_->pipelined_)
+                if (p.keep == pg_) p.keep = nullptr;
         PQclear(pg_->result);
         pg_->result = nullptr;
         pg_->row = -1;
@@ -438,6 +453,31 @@ void Database::pushUnconfirmed() {
     if (PQflush(statements_->pg) != 0) throwPg(nullptr, statements_->pg, "sending work without waiting");
 }
 
+void Database::syncSent() {
+    if (dialect_ != Dialect::PostgreSQL || pipelined_.empty() || pipelined_.back().syncAfter) return;
+    if (PQpipelineSync(statements_->pg) != 1) throwPg(nullptr, statements_->pg, "pipeline sync");
+    pipelined_.back().syncAfter = true;
+}
+
+void Database::collectSynced() {
+    if (dialect_ != Dialect::PostgreSQL) return;
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < pipelined_.size(); ++i)
+        if (pipelined_[i].syncAfter) count = i + 1;
+    if (count == 0) return;
+    const std::size_t unconfirmed = std::min(unconfirmed_, count);
+    bool unconfirmedFailed = false;
+    const std::string error = readAnswers(pipelined_, count, unconfirmed, count, nullptr, unconfirmedFailed);
+    pipelined_.erase(pipelined_.begin(), pipelined_.begin() + static_cast<std::ptrdiff_t>(count));
+    unconfirmed_ -= unconfirmed;
+    if (pipelined_.empty() && PQexitPipelineMode(statements_->pg) != 1 && error.empty())
+        throwPg(nullptr, statements_->pg, "leaving pipeline mode");
+    // What is still in flight is read by the round trip that ends the transaction
+    // (rolled back on the way out of the failure).
+    if (unconfirmedFailed) throw UnconfirmedWorkFailed("work sent without waiting failed: " + error);
+    if (!error.empty()) throw Poco::Data::PostgreSQL::StatementException(error);
+}
+
 void Database::flush() {
     if (dialect_ != Dialect::PostgreSQL || !statements_ || !statements_->pg) return;
     if (PQpipelineStatus(statements_->pg) != PQ_PIPELINE_OFF) endPipeline(nullptr, true);
@@ -472,40 +512,10 @@ void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
         firstError = pgError(nullptr, conn, "pipeline sync");
         unconfirmedFailed = unconfirmed > 0;
     } else {
-        // Each statement's answer, then the NULL that ends it; after an error the
-        // server skips the rest (PGRES_PIPELINE_ABORTED) up to the sync.
-        for (std::size_t i = 0; i < sent.size(); ++i) {
-            PGresult* r = PQgetResult(conn);
-            if (!r) {
-                if (firstError.empty()) {
-                    firstError = pgError(nullptr, conn, "no answer to " + sent[i].name);
-                    unconfirmedFailed = i < unconfirmed;
-                }
-                break;
-            }
-            const auto status = PQresultStatus(r);
-            if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_PIPELINE_ABORTED &&
-                firstError.empty()) {
-                firstError = pgError(r, conn, sent[i].name);
-                unconfirmedFailed = i < unconfirmed;
-            }
-            if (lastName && i + 1 == sent.size()) {
-                last = r;
-            } else if (sent[i].keep && sent[i].keep->awaitingAnswer) {
-                // A sendKeepingAnswer() query still alive: its step() reads this.
-                PQclear(sent[i].keep->result);
-                sent[i].keep->result = r;
-                sent[i].keep->row = -1;
-                sent[i].keep->awaitingAnswer = false;
-            } else {
-                PQclear(r);
-            }
-            for (int k = 0; k < 4; ++k) {
-                PGresult* end = PQgetResult(conn);
-                if (!end) break;
-                PQclear(end);
-            }
-        }
+        void* answer = nullptr;
+        firstError = readAnswers(sent, sent.size(), unconfirmed, lastName ? sent.size() - 1 : sent.size(), &answer,
+                                 unconfirmedFailed);
+        last = static_cast<PGresult*>(answer);
         PGresult* sync = PQgetResult(conn);
         if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
             if (firstError.empty()) firstError = pgError(sync, conn, "pipeline sync");
@@ -527,6 +537,53 @@ void* Database::endPipeline(const std::string* lastName, bool throwErrors) {
         return nullptr;
     }
     return last;
+}
+
+std::string Database::readAnswers(const std::vector<Pipelined>& sent, std::size_t count, std::size_t unconfirmed,
+                                  std::size_t lastIndex, void** last, bool& unconfirmedFailed) {
+    PGconn* conn = statements_->pg;
+    std::string firstError;
+    // Each statement's answer, then the NULL that ends it; after an error the server
+    // skips the rest (PGRES_PIPELINE_ABORTED) up to the next sync.
+    for (std::size_t i = 0; i < count; ++i) {
+        PGresult* r = PQgetResult(conn);
+        if (!r) {
+            if (firstError.empty()) {
+                firstError = pgError(nullptr, conn, "no answer to " + sent[i].name);
+                unconfirmedFailed = i < unconfirmed;
+            }
+            break;
+        }
+        const auto status = PQresultStatus(r);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_PIPELINE_ABORTED &&
+            firstError.empty()) {
+            firstError = pgError(r, conn, sent[i].name);
+            unconfirmedFailed = i < unconfirmed;
+        }
+        if (i == lastIndex) {
+            *last = r;
+        } else if (sent[i].keep && sent[i].keep->awaitingAnswer) {
+            // A sendKeepingAnswer() query still alive: its step() reads this.
+            PQclear(sent[i].keep->result);
+            sent[i].keep->result = r;
+            sent[i].keep->row = -1;
+            sent[i].keep->awaitingAnswer = false;
+        } else {
+            PQclear(r);
+        }
+        for (int k = 0; k < 4; ++k) {
+            PGresult* end = PQgetResult(conn);
+            if (!end) break;
+            PQclear(end);
+        }
+        if (sent[i].syncAfter) {
+            PGresult* sync = PQgetResult(conn);
+            if ((!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) && firstError.empty())
+                firstError = pgError(sync, conn, "pipeline sync");
+            PQclear(sync);
+        }
+    }
+    return firstError;
 }
 
 void Database::checkInterrupted() const {

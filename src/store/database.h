@@ -163,6 +163,10 @@ public:
     /// kept, for statements a job runs for every row. One CachedQuery per
     /// statement text at a time. `text` is the key: pass a literal.
     CachedQuery cached(const char* text);
+    /// A second prepared copy of `text` (instance > 0), for a query kept alive beside
+    /// another of the same text (a read sent ahead for the next message while this one
+    /// runs its own): each copy holds its own bindings and answer.
+    CachedQuery cached(const char* text, int instance);
     /// An INSERT kept prepared as cached() keeps it, for the new row's id: step(),
     /// then CachedQuery::insertedId(). On PostgreSQL it runs as `text RETURNING id`;
     /// on SQLite as given, the id read from the connection: RETURNING there runs the
@@ -217,6 +221,17 @@ public:
     /// (any other error there is the later statements'). Nothing on SQLite, where
     /// every statement has run already.
     void pushUnconfirmed();
+    /// PostgreSQL: what was sent so far (send, sendKeepingAnswer) ends a segment whose
+    /// answers come back without waiting for what is sent after it: the server
+    /// answers it as soon as it has run it, and collectSynced() reads it. Nothing on
+    /// SQLite.
+    void syncSent();
+    /// PostgreSQL: reads the answers up to the last syncSent() (the kept ones into
+    /// their queries, see CachedQuery::sendKeepingAnswer), leaving what was sent after
+    /// it in flight; nothing when they were read already (any round trip reads them).
+    /// Errors as for a round trip: UnconfirmedWorkFailed for work pushUnconfirmed()
+    /// let go. Nothing on SQLite.
+    void collectSynced();
     /// How many statements were sent without waiting (CachedQuery::send) on this
     /// connection so far: a caller can tell whether some work wrote anything.
     std::uint64_t statementsSent() const { return statementsSent_; }
@@ -240,11 +255,19 @@ private:
     /// rolled back anyway).
     void* endPipeline(const std::string* lastName, bool throwErrors);
     /// A statement sent and not yet answered: its name, and the statement whose
-    /// answer is kept for it (sendKeepingAnswer()), else null.
+    /// answer is kept for it (sendKeepingAnswer()), else null; syncAfter when a
+    /// sync was sent after it (syncSent()).
     struct Pipelined {
         std::string name;
         CachedQuery::PgStatement* keep = nullptr;
+        bool syncAfter = false;
     };
+    /// Reads the answers of sent[0, count) (each synced one's sync too) into their
+    /// kept queries; `last` gets the answer of sent[lastIndex] when lastIndex < count.
+    /// Returns the first error ("" when none); unconfirmedFailed says whether it was
+    /// among the first `unconfirmed` statements.
+    std::string readAnswers(const std::vector<Pipelined>& sent, std::size_t count, std::size_t unconfirmed,
+                            std::size_t lastIndex, void** last, bool& unconfirmedFailed);
     std::vector<Pipelined> pipelined_;
     Poco::Data::Session session_;
     Dialect dialect_;
@@ -261,6 +284,7 @@ private:
     struct StatementCache;
     std::unique_ptr<StatementCache> statements_;
     std::map<std::string, std::string, std::less<>> returningTexts_;  // cachedInsert's PostgreSQL texts, by text
+    std::map<int, std::map<std::string, std::string, std::less<>>> instanceTexts_;  // cached(text, instance)'s texts
 };
 
 /// The JSON array to bind for Database::inTextList() / inIdList().

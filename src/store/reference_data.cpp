@@ -208,7 +208,9 @@ std::vector<domain::Contact> ReferenceData::contactsByEmail(const std::string& e
     return contactsWhere(db_, "email", email);
 }
 
-CachedQuery ReferenceData::contactsByEmailQuery() { return db_.cached(contactsWhereSql("email").c_str()); }
+CachedQuery ReferenceData::contactsByEmailQuery(int instance) {
+    return db_.cached(contactsWhereSql("email").c_str(), instance);
+}
 
 std::vector<domain::Contact> ReferenceData::readContacts(CachedQuery& q) {
     std::vector<domain::Contact> out;

@@ -53,7 +53,7 @@ public:
     /// contactsByEmail in two steps, for a caller that sends the read ahead of another
     /// (CachedQuery::sendKeepingAnswer) so that both take one round trip: the kept
     /// statement, to bind the address to (1) and send; then its rows.
-    CachedQuery contactsByEmailQuery();
+    CachedQuery contactsByEmailQuery(int instance = 0);
     static std::vector<domain::Contact> readContacts(CachedQuery& q);
     /// Every contact, or those in one address state ("ok", "bouncing"; "" = any), in id order.
     std::vector<domain::Contact> contacts(const std::string& addressState = "");

@@ -200,3 +200,36 @@ TEST_CASE("process: a message whose writes the database refuses leaves the mails
     CHECK(d.count("SELECT COUNT(*) FROM ledger WHERE entry_key LIKE 'debit:inbound:%'") == 10);
     CHECK(d.count("SELECT COUNT(*) FROM outbox WHERE kind = 'reply:accepted'") == 10);
 }
+
+TEST_CASE("process: requests in a row on one contract with few incidents left each see the debits of those before "
+          "them",
+          "[process][second-core][pg]") {
+    // On PostgreSQL the reads of a request (its pair's contract, lock and balance, its
+    // sender's contacts and replies) are sent while the request before it is handled,
+    // before that one's debit: the balance must still count it. Two senders in turn,
+    // both quoting the contract's IDs, in one page.
+    Desk d("plans.gold.incidents = 3\nprocess.replies_per_sender_per_hour = 100\n");
+    for (int i = 0; i < 6; ++i)
+        d.queueRequest(i, i % 2 ? "Second <second@partner.example>" : "First <first@partner.example>");
+    auto report = sm::jobs::process(*d.db, d.settings, d.templates, d.log);
+    CHECK(report.processed == 6);
+    CHECK(report.accepted == 3);
+    CHECK(report.refused == 3);
+    CHECK(d.count("SELECT COUNT(*) FROM incidents") == 3);
+    CHECK(d.count("SELECT SUM(delta) FROM ledger") == 0);
+    CHECK(d.count("SELECT COUNT(*) FROM inbound WHERE reason = 'refused: no_incidents_left'") == 3);
+    // The first three accepted, each answer telling what is left after it.
+    CHECK(d.count("SELECT MAX(i.id) FROM inbound i JOIN incidents c ON c.inbound_ref = i.id") <
+          d.count("SELECT MIN(id) FROM inbound WHERE reason = 'refused: no_incidents_left'"));
+    std::vector<std::string> bytes;
+    d.db->session() << "SELECT b.bytes FROM outbox o JOIN outbox_bytes b ON b.outbox_id = o.id "
+                       "WHERE o.kind = 'reply:accepted' ORDER BY o.id",
+        into(bytes), now;
+    std::vector<std::string> left;
+    static const std::regex incidentsLeft("Incidents left: +([0-9-]+) \\(one incident");
+    for (const auto& b : bytes) {
+        std::smatch m;
+        left.push_back(std::regex_search(b, m, incidentsLeft) ? m[1].str() : "(none)");
+    }
+    CHECK(left == std::vector<std::string>{"2", "1", "0"});
+}

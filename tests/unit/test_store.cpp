@@ -355,4 +355,53 @@ TEST_CASE("PostgreSQL: a kept answer comes back with the statement after it, one
         REQUIRE(again.bind(1, std::int64_t{99}).step());
         CHECK(again.int64(0) == 100);
     }
+    {
+        // Dropped while a later query of the same statement is on its way: each answer
+        // goes to its own query (the later one must not read the dropped one's).
+        {
+            auto dropped = db->cached("SELECT CAST(? AS BIGINT) + 1");
+            dropped.bind(1, std::int64_t{1}).sendKeepingAnswer();
+        }
+        auto later = db->cached("SELECT CAST(? AS BIGINT) + 1");
+        later.bind(1, std::int64_t{99}).sendKeepingAnswer();
+        db->flush();
+        REQUIRE(later.step());
+        CHECK(later.int64(0) == 100);
+    }
+    {
+        // A copy of a statement (cached(text, instance)) keeps its own answer beside
+        // the original's.
+        auto original = db->cached("SELECT CAST(? AS BIGINT) + 1");
+        auto copy = db->cached("SELECT CAST(? AS BIGINT) + 1", 1);
+        original.bind(1, std::int64_t{1}).sendKeepingAnswer();
+        copy.bind(1, std::int64_t{2}).sendKeepingAnswer();
+        db->flush();
+        REQUIRE(original.step());
+        CHECK(original.int64(0) == 2);
+        REQUIRE(copy.step());
+        CHECK(copy.int64(0) == 3);
+    }
+}
+
+TEST_CASE("PostgreSQL: answers sent before a sync are read without the work sent after it, whose error comes back "
+          "with the next round trip",
+          "[.pg][store]") {
+    smtest::TempDir dir;
+    auto db = sm::store::Database::open(smtest::testDatabaseUrl(dir));
+    db->migrate();
+    REQUIRE(db->dialect() == sm::store::Dialect::PostgreSQL);
+    sm::store::Transaction tx(*db);
+    auto ahead = db->cached("SELECT CAST(? AS BIGINT) + 1", 1);
+    ahead.bind(1, std::int64_t{41}).sendKeepingAnswer();
+    db->syncSent();
+    // Sent after the sync, and refused by the server (a name may not be NULL).
+    db->cached("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, NULL, 0)")
+        .bind(1, std::int64_t{999999})
+        .send();
+    db->pushUnconfirmed();
+    db->collectSynced();  // the refusal is not among these answers
+    REQUIRE(ahead.step());
+    CHECK(ahead.int64(0) == 42);
+    db->collectSynced();  // nothing synced is left: nothing to do
+    CHECK_THROWS_AS(db->flush(), sm::store::UnconfirmedWorkFailed);
 }
