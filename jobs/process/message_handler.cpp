@@ -169,6 +169,9 @@ void ReadAhead::sendNext() {
     reads->contacts.bind(1, reads->sender).sendKeepingAnswer();
     reads->replies.bind(1, reads->sender).bind(2, std::int64_t{now_.epochTime() - 3600}).sendKeepingAnswer();
     reads->pair = contracts_.sendPair(reads->accessId, reads->contractId, 1);
+    // It may hold that balance's lock from now on, used or not: no later lock of this
+    // page waits for another worker (LockWait::OnlyWhenHoldingNone) while it does.
+    db_.noteBalanceLock();
     // Its answers come back as soon as the server has run it, whatever is sent after.
     db_.syncSent();
     sent_ = std::move(reads);
