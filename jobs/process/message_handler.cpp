@@ -133,6 +133,18 @@ namespace {
 // Bind the address (1) and the hour's start (2).
 const char* const kRepliesInTheHour =
     "SELECT COUNT(*) FROM outbox WHERE recipients = ? AND created_at >= ? AND kind LIKE 'reply%'";
+
+store::CachedQuery& bindRepliesInTheHour(store::CachedQuery& q, const std::string& to, const Poco::Timestamp& now) {
+    return q.bind(1, to).bind(2, std::int64_t{now.epochTime() - 3600});
+}
+
+// The sender's contacts and replies of the hour, sent keeping their answers
+// (contractOfPair, ReadAhead); MessageHandler::takeSenderReads reads them.
+void sendSenderReads(store::CachedQuery& contacts, store::CachedQuery& replies, const std::string& sender,
+                     const Poco::Timestamp& now) {
+    contacts.bind(1, sender).sendKeepingAnswer();
+    bindRepliesInTheHour(replies, sender, now).sendKeepingAnswer();
+}
 }  // namespace
 
 bool MessageHandler::rateLimited(const std::string& to) {
@@ -141,7 +153,7 @@ bool MessageHandler::rateLimited(const std::string& to) {
         queued = repliesCounted_->count;  // read ahead; this message queued nothing since
     } else {
         auto q = db_.cached(kRepliesInTheHour);
-        q.bind(1, to).bind(2, std::int64_t{now_.epochTime() - 3600}).step();
+        bindRepliesInTheHour(q, to, now_).step();
         queued = q.int64(0);
     }
     // Replies still rendering on the helper count as queued (they are, at commit).
@@ -166,8 +178,7 @@ void ReadAhead::sendNext() {
     std::unique_ptr<Reads> reads(new Reads{nextId_, lower(next->mail.from.email), std::move(accessId),
                                            std::move(contractId), nullptr, ref_.contactsByEmailQuery(1),
                                            db_.cached(kRepliesInTheHour, 1), {}});
-    reads->contacts.bind(1, reads->sender).sendKeepingAnswer();
-    reads->replies.bind(1, reads->sender).bind(2, std::int64_t{now_.epochTime() - 3600}).sendKeepingAnswer();
+    sendSenderReads(reads->contacts, reads->replies, reads->sender, now_);
     reads->pair = contracts_.sendPair(reads->accessId, reads->contractId, 1);
     // It may hold that balance's lock from now on, used or not: no later lock of this
     // page waits for another worker (LockWait::OnlyWhenHoldingNone) while it does.
@@ -198,24 +209,25 @@ std::optional<store::Contracts::WithLockedBalance> MessageHandler::contractOfPai
     // must not wait either).
     if (ahead_ && balanceWait_ == store::LockWait::Never)
         if (auto reads = ahead_->take(row_->id, sender_, accessId, contractId)) {
-            senderContacts_ = store::ReferenceData::readContacts(reads->contacts);
-            reads->replies.step();
-            repliesCounted_ = RepliesCounted{sender_, reads->replies.int64(0)};
+            takeSenderReads(reads->contacts, reads->replies);
             auto found = contracts_.readPair(*reads->pair);  // BalanceBusy as below
             if (found)
                 for (std::int64_t debited : reads->debitedAfter) found->balance -= debited == found->contract.id;
             return found;
         }
     auto contacts = ref_.contactsByEmailQuery();
-    contacts.bind(1, sender_).sendKeepingAnswer();
     auto replies = db_.cached(kRepliesInTheHour);
-    replies.bind(1, sender_).bind(2, std::int64_t{now_.epochTime() - 3600}).sendKeepingAnswer();
+    sendSenderReads(contacts, replies, sender_, now_);
     // The answers of all five come back with the contract's; BalanceBusy drops them.
     auto found = contracts_.byPairWithLockedBalance(accessId, contractId, balanceWait_);
+    takeSenderReads(contacts, replies);
+    return found;
+}
+
+void MessageHandler::takeSenderReads(store::CachedQuery& contacts, store::CachedQuery& replies) {
     senderContacts_ = store::ReferenceData::readContacts(contacts);
     replies.step();
     repliesCounted_ = RepliesCounted{sender_, replies.int64(0)};
-    return found;
 }
 
 /// Queues a reply, threaded to the inbound mail. Returns its Message-ID,

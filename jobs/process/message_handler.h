@@ -164,6 +164,9 @@ private:
     /// reads, which were four round trips.
     std::optional<store::Contracts::WithLockedBalance> contractOfPair(const std::string& accessId,
                                                                       const std::string& contractId);
+    /// The sender's contacts and replies of the hour, sent ahead (sendSenderReads in
+    /// message_handler.cpp), read into senderContacts_ and repliesCounted_.
+    void takeSenderReads(store::CachedQuery& contacts, store::CachedQuery& replies);
     /// Where an answer goes. OnRecord: the From address, the one a contract, a link or
     /// a case knows; a Reply-To (anyone can write one) never receives what an answer tells
     /// about a contract or a case. MayFollowReplyTo: answers that tell nothing of the kind.
